@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { ImageBuilder } from '../../images/builder.js';
+import type { Logger } from '../../log.js';
+import { connectDocker } from '../../runtime/docker/engine.js';
+import { formatBytes } from '../../util/units.js';
+import { printJson, printTable } from '../output.js';
+
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+
+export function registerImages(program: Command, ctx: { log: () => Logger }): void {
+  const images = program.command('images').description("build and list Warden's images");
+  const builder = (): ImageBuilder => new ImageBuilder(connectDocker(), ctx.log());
+
+  images
+    .command('build')
+    .description('build Warden images whose content changed (shows each step); base: debian:bookworm-slim, or the offline base')
+    .argument('[names...]', 'images to build (default all)')
+    .option('--base <image>', "base image, or 'auto'", 'auto')
+    .option('--force', 'rebuild even when up to date')
+    .option('--offline', 'build the offline base with debootstrap when no base can be had')
+    .option('--json', 'print the results as JSON')
+    .action(async (names: string[], f: { base: string; force?: boolean; offline?: boolean; json?: boolean }) => {
+      const res = await builder().buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
+      if (f.json) printJson(res);
+    });
+
+  images
+    .command('bootstrap')
+    .description('offline path: build warden-base:bookworm with debootstrap + import, then build every image on it')
+    .option('--force', 'rebuild the base even if present')
+    .option('--mirror <url>', 'Debian mirror for debootstrap (default: its own; or WARDEN_DEBIAN_MIRROR)')
+    .action(async (f: { force?: boolean; mirror?: string }) => {
+      const b = builder();
+      const base = await b.bootstrap({ progress, ...(f.force ? { force: true } : {}), ...(f.mirror ? { mirror: f.mirror } : {}) });
+      await b.buildAll({ base, bootstrapIfMissing: false, progress });
+    });
+
+  images
+    .command('ls')
+    .description("list Warden's images")
+    .option('--json', 'JSON')
+    .action(async (f: { json?: boolean }) => {
+      const rows = await builder().list();
+      if (f.json) return printJson(rows);
+      printTable(
+        ['IMAGE', 'ID', 'SIZE', 'HASH', 'DESCRIPTION'],
+        rows.map((r) => [r.ref, r.present ? r.id : '(missing)', r.present ? formatBytes(r.sizeBytes) : '', r.hash ?? '', r.description]),
+      );
+    });
+}

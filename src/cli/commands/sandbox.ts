@@ -1,0 +1,154 @@
+import type { Command } from 'commander';
+import { WardenError } from '../../errors.js';
+import type { Warden } from '../../sandbox/warden.js';
+import { parseDuration } from '../../util/units.js';
+import { age, EXIT_TIMEOUT, printJson, printTable } from '../output.js';
+import { addSpecFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
+import { streamCommand } from '../stream.js';
+
+type Ctx = { warden: () => Warden; setExit: (code: number) => void };
+
+function duration(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a duration; use e.g. 30s, 5m or 1h`);
+  return ms;
+}
+
+export function registerSandboxCommands(program: Command, ctx: Ctx): void {
+  addSpecFlags(
+    program
+      .command('run')
+      .description('create a sandbox, run a command in it with live output, exit with its exit code, remove it (unless --keep)')
+      .argument('<cmd...>', 'command and arguments (after --)')
+      .option('--timeout <duration>', 'kill the command (whole process tree) after this long; exit 124')
+      .option('-i, --interactive', 'attach stdin')
+      .option('--keep', 'keep the sandbox after the command ends')
+      .option('--json', 'print a JSON summary instead of streaming'),
+  ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; keep?: boolean; json?: boolean }) => {
+    const timeoutMs = duration('timeout', f.timeout);
+    const warden = ctx.warden();
+    const sb = await warden.create(specFromFlags(f, { lifetime: 'ephemeral' }));
+    let removed = false;
+    const cleanup = async (): Promise<void> => {
+      if (!f.keep && !removed) {
+        removed = true;
+        await sb.remove({ force: true });
+      }
+    };
+    try {
+      if (f.json) {
+        try {
+          const r = await sb.exec(cmd, timeoutMs ? { timeoutMs } : {});
+          printJson({ sandbox: sb.id, ...r, kept: Boolean(f.keep) });
+          ctx.setExit(r.exitCode);
+        } catch (err) {
+          if (err instanceof WardenError && err.code === 'EXEC_TIMEOUT') {
+            printJson({ sandbox: sb.id, timedOut: true, ...(err as unknown as { partial: object }).partial });
+            ctx.setExit(EXIT_TIMEOUT);
+            return;
+          }
+          throw err;
+        }
+        return;
+      }
+      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), ...(timeoutMs ? { timeoutMs } : {}) });
+      if (exit.killedBy === 'timeout') {
+        process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
+        ctx.setExit(EXIT_TIMEOUT);
+      } else ctx.setExit(exit.exitCode);
+      if (f.keep) process.stderr.write(`warden: kept sandbox ${sb.id} (warden rm ${sb.id} removes it)\n`);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  addSpecFlags(program.command('create').description('create and start a sandbox; prints its id').option('--json', 'print the sandbox as JSON').option('--ensure', 'reuse the sandbox with the same --key if there is one')).action(
+    async (f: SpecFlags & { json?: boolean; ensure?: boolean }) => {
+      const warden = ctx.warden();
+      const spec = specFromFlags(f, { lifetime: 'persistent' });
+      const sb = f.ensure ? await warden.ensure(spec) : await warden.create(spec);
+      if (f.json) printJson(sb.info);
+      else process.stdout.write(`${sb.id}\n`);
+    },
+  );
+
+  program
+    .command('exec')
+    .description('run a command in a running sandbox, streaming its output; exits with its exit code')
+    .argument('<id>', 'sandbox id or name')
+    .argument('<cmd...>', 'command and arguments (after --)')
+    .option('--timeout <duration>', 'kill the command tree after this long; exit 124')
+    .option('-i, --interactive', 'attach stdin')
+    .option('-e, --env <K=V>', 'environment variable (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--cwd <dir>', 'working directory inside the sandbox')
+    .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; env?: string[]; cwd?: string }) => {
+      const timeoutMs = duration('timeout', f.timeout);
+      const sb = await ctx.warden().get(id);
+      const env = Object.fromEntries((f.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(f.cwd ? { cwd: f.cwd } : {}) });
+      ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+    });
+
+  program
+    .command('ps')
+    .description('list Warden sandboxes (from the engine\'s labels)')
+    .option('--json', 'JSON array')
+    .option('--owner <owner>', 'only this owner')
+    .option('--key <key>', 'only this key')
+    .action(async (f: { json?: boolean; owner?: string; key?: string }) => {
+      const list = await ctx.warden().list({ ...(f.owner ? { owner: f.owner } : {}), ...(f.key ? { key: f.key } : {}) });
+      if (f.json) return printJson(list);
+      printTable(
+        ['ID', 'NAME', 'STATE', 'IMAGE', 'LIFETIME', 'AGE', 'KEY', 'PORTS'],
+        list.map((s) => [s.id, s.name, s.state, s.image, s.lifetime, age(s.createdAt), s.key ?? '', s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',')]),
+      );
+    });
+
+  program
+    .command('stop')
+    .description('stop gracefully: SIGTERM to every process, then SIGKILL after the grace period')
+    .argument('<ids...>')
+    .option('-t, --time <duration>', 'grace period (default 30s)')
+    .action(async (ids: string[], f: { time?: string }) => {
+      const timeoutMs = duration('time', f.time);
+      for (const id of ids) {
+        await ctx.warden().stop(id, timeoutMs !== undefined ? { timeoutMs } : {});
+        process.stdout.write(`${id}\n`);
+      }
+    });
+
+  program
+    .command('kill')
+    .description('kill a sandbox at once (SIGKILL), or send another signal to every process in it')
+    .argument('<ids...>')
+    .option('-s, --signal <sig>', 'signal (default SIGKILL)', 'SIGKILL')
+    .action(async (ids: string[], f: { signal: string }) => {
+      for (const id of ids) {
+        await ctx.warden().kill(id, f.signal);
+        process.stdout.write(`${id}\n`);
+      }
+    });
+
+  program
+    .command('rm')
+    .description('remove sandboxes (a running one is stopped gracefully first, or killed with --force)')
+    .argument('<ids...>')
+    .option('-f, --force', 'kill at once instead of a graceful stop')
+    .action(async (ids: string[], f: { force?: boolean }) => {
+      for (const id of ids) {
+        await ctx.warden().get(id);
+        await ctx.warden().remove(id, { force: Boolean(f.force) });
+        process.stdout.write(`${id}\n`);
+      }
+    });
+
+  program
+    .command('refresh')
+    .description('recreate a sandbox from scratch with the same spec (workspace kept)')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const sb = await ctx.warden().refresh(id);
+      process.stdout.write(`${sb.id}\n`);
+    });
+}

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { WardenError } from '../errors.js';
+import type { SandboxSpecInput } from '../policy/spec.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The sandbox flags shared by `run` and `create`. */
+export function addSpecFlags(cmd: Command): Command {
+  return cmd
+    .option('-w, --workspace <dir>', 'host directory mounted read-write at /workspace')
+    .option('--image <image>', 'image to run (default warden-sandbox:latest)')
+    .option('--name <name>', 'sandbox name (container warden-<name>)')
+    .option('--key <key>', 'project/session key (reuse with ensure)')
+    .option('-e, --env <K=V>', 'environment variable (repeatable)', collect)
+    .option('--memory <size>', 'memory cap, e.g. 512m, 2g (default 2g; swap equal)')
+    .option('--cpus <n>', 'CPU quota in cores, e.g. 1.5 (default 2)')
+    .option('--pids <n>', 'process limit (default 512)')
+    .option('--network <mode>', 'none (default) | open')
+    .option('-p, --port <port>', 'publish a container port on 127.0.0.1 (repeatable; needs --network open)', collect)
+    .option('--mount <src:dst[:rw]>', 'extra mount, read-only unless :rw (repeatable)', collect)
+    .option('--config-dir <dir>', 'host directory mounted read-only at /app/config')
+    .option('--user <uid[:gid]>', 'user to run as (default: workspace owner, or 1000)')
+    .option('--runtime <name>', 'runc | runsc (gVisor)')
+    .option('--lifetime <kind>', 'ephemeral | persistent')
+    .option('--max-runtime <duration>', 'the sandbox stops itself after this long, e.g. 2h');
+}
+
+export interface SpecFlags {
+  workspace?: string; image?: string; name?: string; key?: string; env?: string[]; memory?: string; cpus?: string;
+  pids?: string; network?: string; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
+  lifetime?: string; maxRuntime?: string;
+}
+
+function num(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a number`);
+  return n;
+}
+
+/** Flags -> a spec input; validation of values is left to the spec schema (one place, one wording). */
+export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> = {}): SandboxSpecInput {
+  const env: Record<string, string> = {};
+  for (const kv of f.env ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--env '${kv}' must be KEY=VALUE`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const resources: Record<string, unknown> = {};
+  if (f.memory) resources.memory = f.memory;
+  if (f.cpus) resources.cpus = num('cpus', f.cpus);
+  if (f.pids) resources.pids = num('pids', f.pids);
+  const mounts = (f.mount ?? []).map((m) => {
+    const parts = m.split(':');
+    if (parts.length < 2 || parts.length > 3 || (parts[2] !== undefined && parts[2] !== 'rw' && parts[2] !== 'ro')) {
+      throw new WardenError('INVALID_ARGUMENT', `--mount '${m}' must be SRC:DST, SRC:DST:ro or SRC:DST:rw`);
+    }
+    return { source: parts[0]!, target: parts[1]!, readOnly: parts[2] !== 'rw' };
+  });
+  const spec: Record<string, unknown> = { ...defaults };
+  const set = (k: string, v: unknown): void => {
+    if (v !== undefined) spec[k] = v;
+  };
+  set('workspace', f.workspace);
+  set('image', f.image);
+  set('name', f.name);
+  set('key', f.key);
+  if (Object.keys(env).length) spec.env = env;
+  if (Object.keys(resources).length) spec.resources = resources;
+  set('network', f.network);
+  if (f.port?.length) spec.ports = f.port.map((p) => num('port', p));
+  if (mounts.length) spec.mounts = mounts;
+  set('configDir', f.configDir);
+  set('user', f.user);
+  set('runtime', f.runtime);
+  set('lifetime', f.lifetime);
+  set('maxRuntime', f.maxRuntime);
+  return spec as SandboxSpecInput;
+}

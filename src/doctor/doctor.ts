@@ -1,0 +1,55 @@
+import { access, mkdir } from 'node:fs/promises';
+import { wardenHome } from '../config/home.js';
+import { isWardenError } from '../errors.js';
+import { CATALOG, OFFLINE_BASE, PUBLIC_BASE } from '../images/catalog.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
+
+export interface Check { name: string; ok: boolean; detail: string; hint?: string; optional?: boolean }
+
+/** What Warden needs, checked one by one, each with a hint to fix it. */
+export async function runDoctor(runtime: ContainerRuntime): Promise<Check[]> {
+  const checks: Check[] = [];
+  let info;
+  try {
+    info = await runtime.info();
+    checks.push({ name: 'engine', ok: true, detail: `Docker ${info.engineVersion} (API ${info.apiVersion}), ${info.os}, kernel ${info.kernel}` });
+  } catch (err) {
+    checks.push({
+      name: 'engine',
+      ok: false,
+      detail: isWardenError(err) ? err.message : String(err),
+      hint: 'install and start an engine: apt-get install -y docker.io && (dockerd >/var/log/dockerd.log 2>&1 &), or set DOCKER_HOST',
+    });
+    return checks;
+  }
+  checks.push({ name: 'cgroups', ok: true, detail: `cgroup v${info.cgroupVersion}, storage ${info.storageDriver}, ${info.cpus} CPUs, ${(info.memoryBytes / 1024 ** 3).toFixed(1)} GiB` });
+  checks.push({
+    name: 'disk-quota',
+    ok: true,
+    optional: true,
+    detail: info.storageDriver === 'overlay2' ? 'overlay2: no per-container root quota; Warden uses a read-only root and size-capped tmpfs' : `storage driver ${info.storageDriver}`,
+  });
+  checks.push({ name: 'runtime:runc', ok: info.runtimes.includes('runc'), detail: `runtimes: ${info.runtimes.join(', ')} (default ${info.defaultRuntime})` });
+  checks.push({
+    name: 'runtime:runsc',
+    ok: info.runtimes.includes('runsc'),
+    optional: true,
+    detail: info.runtimes.includes('runsc') ? 'gVisor available (--runtime runsc)' : 'gVisor not registered (optional)',
+    hint: 'apt-get install runsc, then add {"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}} to /etc/docker/daemon.json and restart dockerd',
+  });
+  for (const img of CATALOG) {
+    const present = await runtime.imageExists(img.ref);
+    checks.push({ name: `image:${img.name}`, ok: present, detail: present ? `${img.ref} present` : `${img.ref} missing`, hint: 'warden images build (or warden images bootstrap without a registry)' });
+  }
+  const base = (await runtime.imageExists(PUBLIC_BASE)) ? PUBLIC_BASE : (await runtime.imageExists(OFFLINE_BASE)) ? OFFLINE_BASE : undefined;
+  checks.push({ name: 'base-image', ok: base !== undefined, optional: true, detail: base ? `${base} present` : 'no local base image', hint: 'warden images bootstrap builds one without a registry' });
+  const home = wardenHome();
+  try {
+    await mkdir(home, { recursive: true });
+    await access(home);
+    checks.push({ name: 'warden-home', ok: true, detail: home });
+  } catch (err) {
+    checks.push({ name: 'warden-home', ok: false, detail: `${home}: ${(err as Error).message}`, hint: 'set WARDEN_HOME to a writable directory' });
+  }
+  return checks;
+}

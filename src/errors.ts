@@ -1,0 +1,86 @@
+/**
+ * Warden's errors. Every error a user can meet is a {@link WardenError} with a stable `code`,
+ * a message that says what happened and how to fix it, and the underlying `cause` when there is one.
+ * HTTP statuses and CLI exit codes are chosen from `code` at the edges (server/, cli/), never here.
+ */
+export type WardenErrorCode =
+  | 'INVALID_SPEC'
+  | 'INVALID_ARGUMENT'
+  | 'ENGINE_UNAVAILABLE'
+  | 'ENGINE_ERROR'
+  | 'IMAGE_NOT_FOUND'
+  | 'IMAGE_BUILD_FAILED'
+  | 'SANDBOX_NOT_FOUND'
+  | 'SANDBOX_NOT_RUNNING'
+  | 'NAME_CONFLICT'
+  | 'RUNTIME_UNAVAILABLE'
+  | 'PATH_REFUSED'
+  | 'FILE_NOT_FOUND'
+  | 'EXEC_TIMEOUT'
+  | 'EXEC_ABORTED'
+  | 'EXEC_FAILED'
+  | 'BOOTSTRAP_FAILED';
+
+export class WardenError extends Error {
+  override readonly name: string = 'WardenError';
+  constructor(
+    readonly code: WardenErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options?.details;
+  }
+  readonly details: Record<string, unknown> | undefined;
+}
+
+/** The engine could not be reached or answered with an unexpected failure. */
+export class EngineError extends WardenError {
+  override readonly name = 'EngineError';
+}
+
+/** A sandbox spec, option or CLI argument was invalid. `issues` lists each field and reason. */
+export class ValidationError extends WardenError {
+  override readonly name = 'ValidationError';
+  constructor(
+    message: string,
+    readonly issues: Array<{ path: string; message: string }> = [],
+  ) {
+    super('INVALID_SPEC', message, { details: { issues } });
+  }
+}
+
+/** An exec ran past its `timeoutMs`; its whole process tree was killed. Partial output is kept. */
+export class ExecTimeoutError extends WardenError {
+  override readonly name = 'ExecTimeoutError';
+  constructor(
+    message: string,
+    readonly partial: { stdout: string; stderr: string; durationMs: number },
+  ) {
+    super('EXEC_TIMEOUT', message);
+  }
+}
+
+export function isWardenError(err: unknown): err is WardenError {
+  return err instanceof WardenError;
+}
+
+/** Every error code with what it means, for docs and the CLI's `--help`; a test checks none is missing. */
+export const ERROR_CODES: Record<WardenErrorCode, string> = {
+  INVALID_SPEC: 'A sandbox spec or option is invalid; the message names the field and the fix.',
+  INVALID_ARGUMENT: 'A command-line argument or API parameter is invalid.',
+  ENGINE_UNAVAILABLE: 'No Docker engine answers; start dockerd or set DOCKER_HOST.',
+  ENGINE_ERROR: 'The engine refused or failed an operation.',
+  IMAGE_NOT_FOUND: 'The image is not present locally; build it with `warden images build`.',
+  IMAGE_BUILD_FAILED: 'An image build failed; the message has the failing step.',
+  SANDBOX_NOT_FOUND: 'No Warden sandbox has that id or name (it may have been removed).',
+  SANDBOX_NOT_RUNNING: 'The sandbox exists but is not running; start it with `ensure` or `refresh`.',
+  NAME_CONFLICT: 'A container with that name already exists.',
+  RUNTIME_UNAVAILABLE: 'The requested OCI runtime (e.g. runsc) is not registered with the engine.',
+  PATH_REFUSED: 'A file path escapes the allowed roots or goes through a symlink.',
+  FILE_NOT_FOUND: 'The file does not exist in the sandbox.',
+  EXEC_TIMEOUT: 'A command ran past its timeout; its process tree was killed.',
+  EXEC_ABORTED: 'A command was aborted by its AbortSignal; its process tree was killed.',
+  EXEC_FAILED: 'A command could not be started in the sandbox.',
+  BOOTSTRAP_FAILED: 'Building the offline base image with debootstrap failed.',
+};

@@ -1,0 +1,33 @@
+import { fileURLToPath } from 'node:url';
+
+/** One of Warden's own images, built from a Dockerfile under docker/. */
+export interface CatalogImage {
+  /** Short name used on the command line. */
+  name: string;
+  /** Image reference it is tagged as. */
+  ref: string;
+  /** Build context directory (holds the Dockerfile). */
+  context: string;
+  /** Another catalog image it builds FROM (built first); undefined: built on the base image. */
+  from?: string;
+  description: string;
+}
+
+/** The repository's docker/ folder, from src/ (tsx) or dist/ alike. */
+export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
+
+export const OFFLINE_BASE = 'warden-base:bookworm';
+export const PUBLIC_BASE = 'debian:bookworm-slim';
+
+export const CATALOG: CatalogImage[] = [
+  {
+    name: 'sandbox',
+    ref: 'warden-sandbox:latest',
+    context: `${DOCKER_DIR}sandbox`,
+    description: 'Minimal Debian with bash, coreutils, git, curl, procps and the non-root user agent (uid 1000).',
+  },
+];
+
+export function catalogImage(name: string): CatalogImage | undefined {
+  return CATALOG.find((i) => i.name === name || i.ref === name || i.ref.split(':')[0] === name);
+}

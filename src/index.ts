@@ -1,0 +1,30 @@
+/**
+ * Warden's public SDK. Everything a program needs to create hardened sandboxes, run commands in them,
+ * move files, and stop them for certain.
+ *
+ * @example
+ * import { Warden } from 'warden-sandbox';
+ * const warden = new Warden();
+ * await using sb = await warden.create({ workspace: './my-project', resources: { memory: '1g' } });
+ * const { exitCode, stdout } = await sb.exec(['npm', 'test'], { timeoutMs: 120_000 });
+ */
+export { Warden } from './sandbox/warden.js';
+export type { WardenOptions, ListFilter } from './sandbox/warden.js';
+export { Sandbox } from './sandbox/sandbox.js';
+export type { SandboxInfo } from './sandbox/sandbox.js';
+export { SandboxProcess } from './sandbox/process.js';
+export type { SpawnOptions, ExecOptions, ExecResult, ExitInfo } from './sandbox/process.js';
+export { SandboxFiles, fromBase64 } from './sandbox/files.js';
+export type { FileEntry } from './sandbox/files.js';
+export { SandboxSpecSchema, parseSpec, DEFAULT_IMAGE } from './policy/spec.js';
+export type { SandboxSpec, SandboxSpecInput } from './policy/spec.js';
+export { LABEL } from './policy/labels.js';
+export { WardenError, EngineError, ValidationError, ExecTimeoutError, isWardenError, ERROR_CODES } from './errors.js';
+export type { WardenErrorCode } from './errors.js';
+export type { ContainerRuntime, RuntimeContainerSpec, RuntimeContainer, RuntimeExec, RuntimeExecRequest, RuntimeInfo } from './runtime/runtime.js';
+export { DockerRuntime } from './runtime/docker/docker-runtime.js';
+export { connectDocker } from './runtime/docker/engine.js';
+export { ImageBuilder } from './images/builder.js';
+export { CATALOG } from './images/catalog.js';
+export { runDoctor } from './doctor/doctor.js';
+export type { Check } from './doctor/doctor.js';

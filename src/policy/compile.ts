@@ -1,0 +1,81 @@
+import { canonicalJson, sha256 } from '../util/ids.js';
+import type { RuntimeContainerSpec } from '../runtime/runtime.js';
+import { LABEL } from './labels.js';
+import type { SandboxSpec } from './spec.js';
+
+/** Where things live inside every sandbox. */
+export const PATHS = { workspace: '/workspace', config: '/app/config', home: '/home/agent', tmp: '/tmp' } as const;
+
+export interface CompileContext {
+  id: string;
+  containerName: string;
+  owner: string;
+  createdAt: string;
+  /** uid:gid the sandbox runs as (resolved from the workspace owner by the caller). */
+  user: { uid: number; gid: number };
+  /** Labels every Warden object of this instance carries (e.g. a test run id). */
+  extraLabels: Record<string, string>;
+}
+
+/**
+ * The keeper: the sandbox's long-lived main process (PID 2 under the init). It ignores SIGTERM, so a
+ * graceful stop can signal every other process first; when `maxRuntime` is set it simply ends then, and
+ * the init takes every process of the sandbox with it, whether or not Warden is still alive.
+ */
+export function keeperCommand(maxRuntimeMs: number | undefined): string[] {
+  const duration = maxRuntimeMs === undefined ? 'infinity' : `${Math.max(1, Math.ceil(maxRuntimeMs / 1000))}`;
+  return ['/bin/sh', '-c', 'trap "" TERM INT HUP; exec sleep "$0"', duration];
+}
+
+/** A short hash of everything that decides what the sandbox may do; changes when the policy changes. */
+export function policyHash(spec: SandboxSpec, user: { uid: number; gid: number }): string {
+  const { image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime } = spec;
+  return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user })).slice(0, 16);
+}
+
+/** Compile a validated spec into the runtime's container spec, with every confinement default applied. */
+export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeContainerSpec {
+  const { uid, gid } = ctx.user;
+  const storedSpec = { ...spec, env: Object.keys(spec.env) }; // env values stay out of labels
+  const labels: Record<string, string> = {
+    ...spec.labels,
+    ...ctx.extraLabels,
+    [LABEL.managed]: 'true',
+    [LABEL.id]: ctx.id,
+    [LABEL.owner]: ctx.owner,
+    [LABEL.lifetime]: spec.lifetime,
+    [LABEL.createdAt]: ctx.createdAt,
+    [LABEL.policyHash]: policyHash(spec, ctx.user),
+    [LABEL.user]: `${uid}:${gid}`,
+    [LABEL.spec]: JSON.stringify(storedSpec),
+    ...(spec.key ? { [LABEL.key]: spec.key } : {}),
+  };
+  const mounts = [
+    ...(spec.workspace ? [{ source: spec.workspace, target: PATHS.workspace, readOnly: false }] : []),
+    ...(spec.configDir ? [{ source: spec.configDir, target: PATHS.config, readOnly: true }] : []),
+    ...spec.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly })),
+  ];
+  return {
+    name: ctx.containerName,
+    image: spec.image,
+    cmd: keeperCommand(spec.maxRuntime),
+    env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...spec.env },
+    labels,
+    user: `${uid}:${gid}`,
+    workdir: spec.workdir,
+    mounts,
+    tmpfs: [
+      { target: PATHS.tmp, sizeBytes: spec.resources.tmpSize, mode: '1777' },
+      { target: PATHS.home, sizeBytes: spec.resources.homeSize, mode: '0700', uid, gid },
+      ...(spec.workspace ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.tmpSize, mode: '0700', uid, gid }]),
+    ],
+    memoryBytes: spec.resources.memory,
+    nanoCpus: Math.round(spec.resources.cpus * 1e9),
+    pidsLimit: spec.resources.pids,
+    network: spec.network === 'open' ? 'bridge' : 'none',
+    ports: spec.ports.map((p) =>
+      typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) },
+    ),
+    ...(spec.runtime && spec.runtime !== 'runc' ? { runtime: spec.runtime } : {}),
+  };
+}

@@ -1,0 +1,12 @@
+/** The labels every container, network and volume Warden makes carries. `list` and re-adoption read them. */
+export const LABEL = {
+  managed: 'warden.managed',
+  id: 'warden.id',
+  owner: 'warden.owner',
+  key: 'warden.key',
+  lifetime: 'warden.lifetime',
+  createdAt: 'warden.created-at',
+  policyHash: 'warden.policy-hash',
+  spec: 'warden.spec',
+  user: 'warden.user',
+} as const;

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { parseBytes, parseDuration } from '../util/units.js';
+
+/** The image sandboxes use when a spec names none. Built by `warden images build`. */
+export const DEFAULT_IMAGE = 'warden-sandbox:latest';
+
+const sizeString = (what: string, example: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const n = parseBytes(v);
+      if (n === undefined) {
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a ${what}; use a number with a unit, e.g. ${example}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const durationString = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h or milliseconds` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const containerPath = z
+  .string()
+  .refine((p) => p.startsWith('/'), 'must be an absolute path inside the sandbox, e.g. /data')
+  .refine((p) => p !== '/' && !/^\/(proc|sys|dev)(\/|$)/.test(p), 'must not be /, /proc, /sys or /dev');
+
+export const MountSchema = z
+  .object({
+    source: z.string().min(1).describe('Host directory or file to mount.'),
+    target: containerPath.describe('Where it appears inside the sandbox.'),
+    readOnly: z.boolean().default(true).describe('Mounted read-only unless set to false (default true).'),
+  })
+  .strict();
+
+export const PortSchema = z.union([
+  z.number().int().min(1).max(65535),
+  z
+    .object({
+      container: z.number().int().min(1).max(65535).describe('Port inside the sandbox.'),
+      host: z.number().int().min(1).max(65535).optional().describe('Host port; a free one when omitted.'),
+      hostIp: z.string().default('127.0.0.1').describe('Host address to publish on (default 127.0.0.1, never 0.0.0.0 unless given).'),
+    })
+    .strict(),
+]);
+
+export const ResourcesSchema = z
+  .object({
+    memory: sizeString('memory size', '512m or 2g').default(2 * 1024 ** 3).describe('Memory cap; swap is capped to the same (no swap). Default 2g.'),
+    cpus: z.number().positive().max(256).default(2).describe('CPU quota in cores. Default 2.'),
+    pids: z.number().int().min(16).max(1_000_000).default(512).describe('Maximum number of processes and threads. Default 512.'),
+    tmpSize: sizeString('size', '512m').default(512 * 1024 ** 2).describe('Size cap of the /tmp tmpfs. Default 512m.'),
+    homeSize: sizeString('size', '256m').default(256 * 1024 ** 2).describe('Size cap of the home tmpfs. Default 256m.'),
+  })
+  .strict();
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+export const SandboxSpecSchema = z
+  .object({
+    image: z.string().min(1).default(DEFAULT_IMAGE).describe(`Image to run. Default ${DEFAULT_IMAGE}.`),
+    name: z
+      .string()
+      .regex(NAME_RE, 'use 1-63 letters, digits, _ . - starting with a letter or digit')
+      .optional()
+      .describe('Human name; the container is named warden-<name>. Default: derived from key or id.'),
+    key: z.string().min(1).max(200).optional().describe('Project or session key; ensure() reuses the sandbox with this key.'),
+    workspace: z.string().min(1).optional().describe('Host directory mounted read-write at /workspace.'),
+    configDir: z.string().min(1).optional().describe('Host directory mounted read-only at /app/config.'),
+    mounts: z.array(MountSchema).default([]).describe('Extra mounts, read-only unless readOnly: false.'),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string())
+      .default({})
+      .describe('Environment of every command in the sandbox.'),
+    labels: z.record(z.string(), z.string()).default({}).describe('Extra container labels (keys starting with warden. are reserved).'),
+    user: z
+      .string()
+      .regex(/^\d+(:\d+)?$/, 'use numeric uid or uid:gid, e.g. 1000:1000')
+      .optional()
+      .describe('uid[:gid] to run as. Default: the owner of the workspace directory, or 1000:1000 when that is root.'),
+    workdir: containerPath.default('/workspace').describe('Working directory of commands. Default /workspace.'),
+    resources: ResourcesSchema.default(ResourcesSchema.parse({})).describe('CPU, memory, pids and tmpfs caps.'),
+    network: z.enum(['none', 'open']).default('none').describe("'none' (default): no network at all. 'open': ordinary bridge network, only when asked for."),
+    ports: z.array(PortSchema).default([]).describe('Container ports to publish on 127.0.0.1 (needs network open).'),
+    lifetime: z.enum(['ephemeral', 'persistent']).default('ephemeral').describe('ephemeral sandboxes are meant to die with their owner; persistent ones are re-adopted.'),
+    maxRuntime: durationString.optional().describe('The sandbox stops itself after this long, even if Warden is gone.'),
+    runtime: z.enum(['runc', 'runsc']).optional().describe("OCI runtime; 'runsc' (gVisor) when the engine has it registered."),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    for (const k of Object.keys(spec.labels)) {
+      if (k.startsWith('warden.')) ctx.addIssue({ code: 'custom', path: ['labels', k], message: 'label keys starting with warden. are reserved for Warden' });
+    }
+    if (spec.ports.length > 0 && spec.network === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['ports'], message: "publishing ports needs a network; set network: 'open' (or drop ports)" });
+    }
+    const targets = new Set<string>(['/workspace', '/app/config', '/tmp']);
+    for (const [i, m] of spec.mounts.entries()) {
+      if (targets.has(m.target)) ctx.addIssue({ code: 'custom', path: ['mounts', i, 'target'], message: `${m.target} is already mounted; pick another target` });
+      targets.add(m.target);
+    }
+  });
+
+/** What callers pass (units as strings allowed). */
+export type SandboxSpecInput = z.input<typeof SandboxSpecSchema>;
+/** A validated spec with defaults applied and units in bytes/ms. */
+export type SandboxSpec = z.output<typeof SandboxSpecSchema>;
+
+/** Validate a spec; throws a {@link ValidationError} naming every bad field and how to fix it. */
+export function parseSpec(input: unknown): SandboxSpec {
+  const r = SandboxSpecSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  throw zodToValidationError('invalid sandbox spec', r.error);
+}
+
+export function zodToValidationError(what: string, err: z.ZodError): ValidationError {
+  const issues = err.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+  return new ValidationError(`${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+}

@@ -1,0 +1,237 @@
+import type Docker from 'dockerode';
+import type { IncomingMessage } from 'node:http';
+import { Writable, type Duplex, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WardenError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type {
+  ContainerRuntime,
+  RuntimeContainer,
+  RuntimeContainerSpec,
+  RuntimeExec,
+  RuntimeExecRequest,
+  RuntimeInfo,
+  RuntimePathStat,
+} from '../runtime.js';
+import { demuxDockerStream } from './demux.js';
+import { statusOf, translateEngineError } from './errors.js';
+import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
+
+const GO_MODE_DIR = 2 ** 31;
+const GO_MODE_SYMLINK = 2 ** 27;
+
+/** The Docker Engine backend, over dockerode. The only module that knows Docker's API shapes. */
+export class DockerRuntime implements ContainerRuntime {
+  readonly kind = 'docker';
+  constructor(
+    private readonly docker: Docker,
+    private readonly log: Logger,
+  ) {}
+
+  async info(): Promise<RuntimeInfo> {
+    try {
+      const [info, version] = await Promise.all([this.docker.info(), this.docker.version()]);
+      return {
+        engineVersion: version.Version,
+        apiVersion: version.ApiVersion,
+        os: info.OperatingSystem,
+        kernel: info.KernelVersion,
+        runtimes: Object.keys(info.Runtimes ?? {}),
+        defaultRuntime: info.DefaultRuntime,
+        cgroupVersion: String(info.CgroupVersion ?? '1'),
+        storageDriver: info.Driver,
+        cpus: info.NCPU,
+        memoryBytes: info.MemTotal,
+      };
+    } catch (err) {
+      throw translateEngineError(err, 'asking the engine for its info');
+    }
+  }
+
+  async create(spec: RuntimeContainerSpec): Promise<RuntimeContainer> {
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer(toCreateOptions(spec));
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        throw new WardenError(
+          'IMAGE_NOT_FOUND',
+          `image '${spec.image}' is not on this engine. Build Warden's images with \`warden images build\` (or \`warden images bootstrap\` on a host without a registry), or pull/build '${spec.image}' yourself.`,
+          { cause: err },
+        );
+      }
+      if (statusOf(err) === 409) {
+        throw new WardenError('NAME_CONFLICT', `a container named '${spec.name}' already exists; choose another name, or remove it (\`warden rm ${spec.name}\`).`, { cause: err });
+      }
+      throw translateEngineError(err, `creating container ${spec.name}`);
+    }
+    try {
+      await container.start();
+      const info = await container.inspect();
+      return fromInspect(info);
+    } catch (err) {
+      // Nothing half-created: a container that fails to start is removed before the error propagates.
+      await container.remove({ force: true, v: true }).catch((e: unknown) => this.log.warn({ err: e, name: spec.name }, 'cleanup after failed start'));
+      const msg = (err as { json?: { message?: string } })?.json?.message ?? String(err);
+      if (spec.runtime && /runtime/i.test(msg)) {
+        throw new WardenError('RUNTIME_UNAVAILABLE', `starting ${spec.name} with runtime '${spec.runtime}' failed: ${msg}. Check \`warden doctor\`.`, { cause: err });
+      }
+      throw translateEngineError(err, `starting container ${spec.name}`);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (statusOf(err) === 304) return;
+      throw translateEngineError(err, `starting ${id}`);
+    }
+  }
+
+  async stop(id: string, timeoutMs: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
+    } catch (err) {
+      if (statusOf(err) === 304) return; // already stopped
+      throw translateEngineError(err, `stopping ${id}`);
+    }
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).kill({ signal });
+    } catch (err) {
+      if (statusOf(err) === 409) return; // not running
+      throw translateEngineError(err, `killing ${id}`);
+    }
+  }
+
+  async remove(id: string, opts: { force: boolean }): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: opts.force, v: true });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw translateEngineError(err, `removing ${id}`);
+    }
+  }
+
+  async inspect(id: string): Promise<RuntimeContainer | undefined> {
+    try {
+      return fromInspect(await this.docker.getContainer(id).inspect());
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw translateEngineError(err, `inspecting ${id}`);
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<RuntimeContainer[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      const items = await this.docker.listContainers({ all: true, filters: { label } });
+      return items.map(fromListItem);
+    } catch (err) {
+      throw translateEngineError(err, 'listing containers');
+    }
+  }
+
+  async exec(id: string, req: RuntimeExecRequest): Promise<RuntimeExec> {
+    let exec: Docker.Exec;
+    let stream: Duplex;
+    try {
+      exec = await this.docker.getContainer(id).exec({
+        Cmd: req.cmd,
+        Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+        User: req.user,
+        ...(req.cwd ? { WorkingDir: req.cwd } : {}),
+        AttachStdin: req.stdin,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      // Hijacked only when stdin is wanted: closing stdin is reliable only on a hijacked connection.
+      stream = (await exec.start({ hijack: req.stdin, stdin: req.stdin, Detach: false, Tty: false })) as Duplex;
+    } catch (err) {
+      if (statusOf(err) === 409) {
+        throw new WardenError('SANDBOX_NOT_RUNNING', `cannot run a command in ${id}: the container is not running. Start it with ensure() or \`warden refresh\`.`, { cause: err });
+      }
+      throw translateEngineError(err, `starting a command in ${id}`);
+    }
+    const { stdout, stderr } = demuxDockerStream(stream);
+    const stdin = req.stdin
+      ? new Writable({
+          write: (chunk: Buffer, _enc, cb) => void stream.write(chunk, cb),
+          final: (cb) => {
+            stream.end();
+            cb();
+          },
+        })
+      : undefined;
+    const ended = (s: Readable) => new Promise<void>((resolve) => {
+      if (s.readableEnded || s.destroyed) return resolve();
+      s.once('end', resolve);
+      s.once('close', resolve);
+    });
+    const wait = async (): Promise<number> => {
+      await Promise.all([ended(stdout), ended(stderr)]);
+      for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+        const st = await exec.inspect().catch((err: unknown) => {
+          throw translateEngineError(err, `reading the exit code of a command in ${id}`);
+        });
+        if (!st.Running) return st.ExitCode ?? -1;
+        await sleep(delay);
+      }
+    };
+    const result: RuntimeExec = { stdout, stderr, wait, detach: () => stream.destroy() };
+    if (stdin) result.stdin = stdin;
+    return result;
+  }
+
+  async putArchive(id: string, dir: string, tar: Readable): Promise<void> {
+    try {
+      await this.docker.getContainer(id).putArchive(tar, { path: dir, noOverwriteDirNonDir: 'true' });
+    } catch (err) {
+      throw translateEngineError(err, `writing files into ${dir} in ${id}`);
+    }
+  }
+
+  async getArchive(id: string, path: string): Promise<Readable> {
+    try {
+      return (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
+    } catch (err) {
+      if (statusOf(err) === 404) throw new WardenError('FILE_NOT_FOUND', `${path} does not exist in the sandbox`, { cause: err });
+      throw translateEngineError(err, `reading ${path} from ${id}`);
+    }
+  }
+
+  async statPath(id: string, path: string): Promise<RuntimePathStat | undefined> {
+    let res: IncomingMessage;
+    try {
+      res = (await this.docker.getContainer(id).infoArchive({ path })) as unknown as IncomingMessage;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw translateEngineError(err, `checking ${path} in ${id}`);
+    }
+    res.resume();
+    const header = res.headers['x-docker-container-path-stat'];
+    if (typeof header !== 'string') return undefined;
+    const st = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as { name: string; size: number; mode: number; linkTarget: string };
+    return {
+      name: st.name,
+      size: st.size,
+      isDir: (st.mode & GO_MODE_DIR) !== 0 || st.mode >= GO_MODE_DIR,
+      isSymlink: Math.floor(st.mode / GO_MODE_SYMLINK) % 2 === 1,
+      linkTarget: st.linkTarget,
+    };
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw translateEngineError(err, `inspecting image ${ref}`);
+    }
+  }
+}

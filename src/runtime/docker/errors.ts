@@ -1,0 +1,38 @@
+import { EngineError, WardenError } from '../../errors.js';
+
+/** The HTTP status of a dockerode error, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+function engineMessage(err: unknown): string {
+  const e = err as { json?: { message?: string }; reason?: string; message?: string };
+  return e?.json?.message ?? e?.message ?? String(err);
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/**
+ * Translate an engine failure into a WardenError, by status code and errno, never by message text.
+ * `what` says what Warden was doing ("creating sandbox sbx-…").
+ */
+export function translateEngineError(err: unknown, what: string): WardenError {
+  if (err instanceof WardenError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNREACHABLE.has(code)) {
+    return new EngineError(
+      'ENGINE_UNAVAILABLE',
+      `${what}: no Docker engine answers (${code}). Start it (e.g. \`dockerd &\` or \`systemctl start docker\`), or set DOCKER_HOST; \`warden doctor\` checks.`,
+      { cause: err },
+    );
+  }
+  switch (statusOf(err)) {
+    case 404:
+      return new WardenError('SANDBOX_NOT_FOUND', `${what}: not found (${engineMessage(err)})`, { cause: err });
+    case 409:
+      return new WardenError('NAME_CONFLICT', `${what}: conflict (${engineMessage(err)})`, { cause: err });
+    default:
+      return new EngineError('ENGINE_ERROR', `${what}: the engine failed: ${engineMessage(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,104 @@
+import type Docker from 'dockerode';
+import type { ContainerState, PortBinding, RuntimeContainer, RuntimeContainerSpec } from '../runtime.js';
+
+/** Warden's container spec -> the Engine API's create body. All hardening not chosen per spec is fixed here. */
+export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCreateOptions {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of spec.ports) {
+    const key = `${p.containerPort}/tcp`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' });
+  }
+  const tmpfs: Record<string, string> = {};
+  for (const t of spec.tmpfs) {
+    const owner = t.uid !== undefined ? `,uid=${t.uid},gid=${t.gid ?? t.uid}` : '';
+    tmpfs[t.target] = `rw,exec,nosuid,nodev,size=${t.sizeBytes},mode=${t.mode}${owner}`;
+  }
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Entrypoint: [spec.cmd[0] ?? '/bin/sh'],
+    Cmd: spec.cmd.slice(1),
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: spec.labels,
+    User: spec.user,
+    WorkingDir: spec.workdir,
+    ExposedPorts: exposed,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    OpenStdin: false,
+    HostConfig: {
+      Init: true,
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      IpcMode: 'private',
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: spec.nanoCpus,
+      PidsLimit: spec.pidsLimit,
+      Tmpfs: tmpfs,
+      Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      NetworkMode: spec.network,
+      PortBindings: bindings,
+      RestartPolicy: { Name: '' },
+      AutoRemove: false,
+      ...(spec.runtime ? { Runtime: spec.runtime } : {}),
+    },
+  };
+}
+
+const STATES = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+
+function toState(s: string | undefined): ContainerState {
+  return s && STATES.has(s as ContainerState) ? (s as ContainerState) : 'dead';
+}
+
+function portsOf(ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PortBinding[] {
+  const out: PortBinding[] = [];
+  for (const [key, list] of Object.entries(ports ?? {})) {
+    for (const b of list ?? []) {
+      out.push({ containerPort: Number.parseInt(key, 10), hostIp: b.HostIp, hostPort: Number(b.HostPort) });
+    }
+  }
+  return out;
+}
+
+export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
+  const state = c.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string } };
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    image: c.Config.Image,
+    state: toState(state.Status),
+    labels: c.Config.Labels ?? {},
+    createdAt: c.Created,
+    ...(state.StartedAt && !state.StartedAt.startsWith('0001') ? { startedAt: state.StartedAt } : {}),
+    ...(state.FinishedAt && !state.FinishedAt.startsWith('0001') ? { finishedAt: state.FinishedAt } : {}),
+    exitCode: state.ExitCode,
+    oomKilled: state.OOMKilled,
+    ...(state.Health?.Status ? { health: state.Health.Status } : {}),
+    ports: portsOf(c.NetworkSettings?.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>),
+    ...(c.HostConfig?.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
+    env: Object.fromEntries((c.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+  };
+}
+
+export function fromListItem(c: Docker.ContainerInfo): RuntimeContainer {
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? '').replace(/^\//, ''),
+    image: c.Image,
+    state: toState(c.State),
+    labels: c.Labels ?? {},
+    createdAt: new Date(c.Created * 1000).toISOString(),
+    ports: (c.Ports ?? [])
+      .filter((p) => p.PublicPort)
+      .map((p) => ({ containerPort: p.PrivatePort, hostIp: p.IP ?? '', hostPort: p.PublicPort })),
+  };
+}

@@ -1,0 +1,111 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * The runtime interface: what Warden needs from a container backend, in Warden's own types.
+ * Docker implements it now (runtime/docker); Azure Container Instances and Kubernetes can later,
+ * without changing callers. Nothing here names a Docker type.
+ */
+export interface ContainerRuntime {
+  readonly kind: string;
+  /** Engine facts; throws ENGINE_UNAVAILABLE when it does not answer. */
+  info(): Promise<RuntimeInfo>;
+  /** Create and start a container. On any failure nothing it made is left behind. */
+  create(spec: RuntimeContainerSpec): Promise<RuntimeContainer>;
+  start(id: string): Promise<void>;
+  /** Stop: SIGTERM to PID 1, then SIGKILL after `timeoutMs`. */
+  stop(id: string, timeoutMs: number): Promise<void>;
+  kill(id: string, signal: string): Promise<void>;
+  remove(id: string, opts: { force: boolean }): Promise<void>;
+  /** undefined when the container does not exist. */
+  inspect(id: string): Promise<RuntimeContainer | undefined>;
+  /** Containers carrying every given label (value '' means: label present, any value). */
+  list(labels: Record<string, string>): Promise<RuntimeContainer[]>;
+  /** Start a process; streams are demultiplexed with backpressure. */
+  exec(id: string, req: RuntimeExecRequest): Promise<RuntimeExec>;
+  /** Extract a tar stream into `dir` (which must exist) inside the container. */
+  putArchive(id: string, dir: string, tar: Readable): Promise<void>;
+  /** A tar stream of `path` (file or directory) inside the container. */
+  getArchive(id: string, path: string): Promise<Readable>;
+  /** lstat of one path (symlinks not followed in the last component); undefined when missing. */
+  statPath(id: string, path: string): Promise<RuntimePathStat | undefined>;
+  imageExists(ref: string): Promise<boolean>;
+}
+
+export interface RuntimeInfo {
+  engineVersion: string;
+  apiVersion: string;
+  os: string;
+  kernel: string;
+  runtimes: string[];
+  defaultRuntime: string;
+  cgroupVersion: string;
+  storageDriver: string;
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface RuntimeMount { source: string; target: string; readOnly: boolean }
+export interface RuntimeTmpfs { target: string; sizeBytes: number; mode: string; uid?: number; gid?: number }
+export interface RuntimePort { containerPort: number; hostPort?: number; hostIp: string }
+
+export interface RuntimeContainerSpec {
+  name: string;
+  image: string;
+  /** The long-lived main process (PID 2 under the init). */
+  cmd: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  user: string;
+  workdir: string;
+  mounts: RuntimeMount[];
+  tmpfs: RuntimeTmpfs[];
+  memoryBytes: number;
+  nanoCpus: number;
+  pidsLimit: number;
+  network: 'none' | 'bridge';
+  ports: RuntimePort[];
+  runtime?: string;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface PortBinding { containerPort: number; hostIp: string; hostPort: number }
+
+export interface RuntimeContainer {
+  id: string;
+  name: string;
+  image: string;
+  state: ContainerState;
+  labels: Record<string, string>;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  health?: string;
+  ports: PortBinding[];
+  runtime?: string;
+  /** Environment of the main process, as the runtime stored it (inspect only). */
+  env?: Record<string, string>;
+}
+
+export interface RuntimeExecRequest {
+  cmd: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  user: string;
+  stdin: boolean;
+}
+
+export interface RuntimeExec {
+  stdout: Readable;
+  stderr: Readable;
+  /** Present when stdin was requested; end() closes the process's stdin. */
+  stdin?: Writable;
+  /** Resolves with the exit code once the process has exited and output is drained. */
+  wait(): Promise<number>;
+  /** Drop the connection (does not stop the process; see sandbox/process-tree). */
+  detach(): void;
+}
+
+export interface RuntimePathStat { name: string; size: number; isDir: boolean; isSymlink: boolean; linkTarget: string }

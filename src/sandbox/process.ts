@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { ExecTimeoutError, WardenError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import { EXEC_MARK, killTreeCommand } from './process-tree.js';
+
+export interface SpawnOptions {
+  /** Working directory inside the sandbox (default: the sandbox's workdir). */
+  cwd?: string;
+  /** Extra environment for this command. */
+  env?: Record<string, string>;
+  /** uid[:gid] for this command (default: the sandbox user). */
+  user?: string;
+  /** Open stdin (spawn): write to `process.stdin`, end it to close. */
+  stdin?: boolean;
+  /** Kill the command's whole process tree after this many milliseconds. */
+  timeoutMs?: number;
+  /** Abort kills the command's whole process tree. */
+  signal?: AbortSignal;
+}
+
+export interface ExitInfo {
+  exitCode: number;
+  durationMs: number;
+  /** Set when Warden killed the tree: 'timeout' or 'abort'. */
+  killedBy?: 'timeout' | 'abort';
+}
+
+/**
+ * A running command in a sandbox: stdout and stderr apart (Node streams, also async-iterable),
+ * stdin, signals to its whole process tree, and `wait()` for the exit. Consume both outputs (or
+ * call `resume()` on them): like a pipe, an unread stream eventually holds the process back.
+ */
+export class SandboxProcess {
+  readonly id: string;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly stdin: Writable | undefined;
+  private readonly startedAt = Date.now();
+  private killedBy: 'timeout' | 'abort' | undefined;
+  private readonly exited: Promise<ExitInfo>;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** @internal use Sandbox.spawn */
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly containerId: string,
+    private readonly user: string,
+    execId: string,
+    private readonly rt: RuntimeExec,
+    opts: SpawnOptions,
+    private readonly log: Logger,
+  ) {
+    this.id = execId;
+    this.stdout = rt.stdout;
+    this.stderr = rt.stderr;
+    this.stdin = rt.stdin;
+    if (opts.timeoutMs !== undefined) {
+      this.timer = setTimeout(() => void this.terminate('timeout'), opts.timeoutMs);
+      this.timer.unref();
+    }
+    const onAbort = (): void => void this.terminate('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.exited = rt.wait().then(
+      (exitCode) => this.finish(exitCode, opts.signal, onAbort),
+      (err: unknown) => {
+        this.finish(-1, opts.signal, onAbort);
+        throw err;
+      },
+    );
+  }
+
+  private finish(exitCode: number, signal: AbortSignal | undefined, onAbort: () => void): ExitInfo {
+    if (this.timer) clearTimeout(this.timer);
+    signal?.removeEventListener('abort', onAbort);
+    const info: ExitInfo = { exitCode, durationMs: Date.now() - this.startedAt };
+    if (this.killedBy) info.killedBy = this.killedBy;
+    return info;
+  }
+
+  /** @internal create a marked exec */
+  static async start(runtime: ContainerRuntime, containerId: string, cmd: string[], user: string, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
+    if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
+      throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['bash', '-lc', 'npm test']");
+    }
+    if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the command was aborted before it started');
+    const execId = randomBytes(8).toString('hex');
+    const rt = await runtime.exec(containerId, {
+      cmd,
+      env: { ...(opts.env ?? {}), [EXEC_MARK]: execId },
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      user: opts.user ?? user,
+      stdin: opts.stdin === true,
+    });
+    return new SandboxProcess(runtime, containerId, opts.user ?? user, execId, rt, opts, log);
+  }
+
+  /** Resolves when the process has exited and its output is drained. */
+  wait(): Promise<ExitInfo> {
+    return this.exited;
+  }
+
+  /** Send a signal to the command's whole process tree (default SIGTERM). */
+  async kill(signal = 'SIGTERM'): Promise<number> {
+    try {
+      const k = await this.runtime.exec(this.containerId, { cmd: killTreeCommand(this.id, signal), env: {}, user: this.user, stdin: false });
+      const chunks: Buffer[] = [];
+      k.stdout.on('data', (c: Buffer) => chunks.push(c));
+      k.stderr.resume();
+      await k.wait();
+      return Number.parseInt(Buffer.concat(chunks).toString('utf8').trim(), 10) || 0;
+    } catch (err) {
+      if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
+      throw err;
+    }
+  }
+
+  private async terminate(reason: 'timeout' | 'abort'): Promise<void> {
+    this.killedBy ??= reason;
+    try {
+      await this.kill('SIGKILL');
+    } catch (err) {
+      this.log.warn({ err, exec: this.id, container: this.containerId }, 'killing exec tree failed');
+    }
+  }
+}
+
+export interface ExecOptions extends Omit<SpawnOptions, 'stdin'> {
+  /** Data written to the command's stdin, which is then closed. */
+  stdin?: string | Buffer | Readable;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** Run to completion, buffering output. Rejects with ExecTimeoutError / EXEC_ABORTED when killed. */
+export async function runBuffered(start: (o: SpawnOptions) => Promise<SandboxProcess>, opts: ExecOptions): Promise<ExecResult> {
+  const { stdin, ...rest } = opts;
+  const proc = await start({ ...rest, stdin: stdin !== undefined });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  proc.stdout.on('data', (c: Buffer) => out.push(c));
+  proc.stderr.on('data', (c: Buffer) => err.push(c));
+  if (proc.stdin) {
+    if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) proc.stdin.end(stdin);
+    else if (stdin) stdin.pipe(proc.stdin);
+  }
+  const exit = await proc.wait();
+  const stdout = Buffer.concat(out).toString('utf8');
+  const stderr = Buffer.concat(err).toString('utf8');
+  if (exit.killedBy === 'timeout') {
+    throw new ExecTimeoutError(`the command ran past its timeout of ${opts.timeoutMs} ms; its process tree was killed. Raise timeoutMs if it needs longer.`, { stdout, stderr, durationMs: exit.durationMs });
+  }
+  if (exit.killedBy === 'abort') {
+    throw new WardenError('EXEC_ABORTED', 'the command was aborted; its process tree was killed', { details: { stdout, stderr } });
+  }
+  return { exitCode: exit.exitCode, stdout, stderr, durationMs: exit.durationMs };
+}

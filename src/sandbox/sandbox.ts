@@ -1,0 +1,171 @@
+import type { Logger } from '../log.js';
+import { WardenError } from '../errors.js';
+import { LABEL } from '../policy/labels.js';
+import { PATHS } from '../policy/compile.js';
+import type { SandboxSpec } from '../policy/spec.js';
+import type { ContainerRuntime, ContainerState, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
+import { SandboxFiles, type FileEntry } from './files.js';
+import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
+
+/** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
+export interface SandboxInfo {
+  id: string;
+  name: string;
+  containerId: string;
+  key?: string;
+  image: string;
+  state: ContainerState;
+  lifetime: 'ephemeral' | 'persistent';
+  owner: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  health?: string;
+  policyHash: string;
+  user: { uid: number; gid: number };
+  ports: PortBinding[];
+  labels: Record<string, string>;
+}
+
+export function toSandboxInfo(c: RuntimeContainer): SandboxInfo {
+  const [uid, gid] = (c.labels[LABEL.user] ?? '1000:1000').split(':').map(Number);
+  const info: SandboxInfo = {
+    id: c.labels[LABEL.id] ?? c.id.slice(0, 12),
+    name: c.name.replace(/^warden-/, ''),
+    containerId: c.id,
+    image: c.image,
+    state: c.state,
+    lifetime: c.labels[LABEL.lifetime] === 'persistent' ? 'persistent' : 'ephemeral',
+    owner: c.labels[LABEL.owner] ?? '',
+    createdAt: c.labels[LABEL.createdAt] ?? c.createdAt,
+    policyHash: c.labels[LABEL.policyHash] ?? '',
+    user: { uid: uid ?? 1000, gid: gid ?? uid ?? 1000 },
+    ports: c.ports,
+    labels: c.labels,
+  };
+  const key = c.labels[LABEL.key];
+  if (key) info.key = key;
+  if (c.startedAt) info.startedAt = c.startedAt;
+  if (c.finishedAt) info.finishedAt = c.finishedAt;
+  if (c.exitCode !== undefined) info.exitCode = c.exitCode;
+  if (c.oomKilled !== undefined) info.oomKilled = c.oomKilled;
+  if (c.health) info.health = c.health;
+  return info;
+}
+
+/** The spec a sandbox was created from (env values are not stored in labels; they come from the container). */
+export function storedSpec(c: RuntimeContainer): Partial<SandboxSpec> & { env?: Record<string, string> } {
+  const raw = c.labels[LABEL.spec];
+  if (!raw) return {};
+  const spec = JSON.parse(raw) as Partial<SandboxSpec> & { env?: string[] };
+  const keys = Array.isArray(spec.env) ? spec.env : [];
+  return { ...spec, env: Object.fromEntries(keys.filter((k) => c.env?.[k] !== undefined).map((k) => [k, c.env![k]!])) };
+}
+
+/** Lifecycle operations a Sandbox delegates to its Warden (so there is one implementation). */
+export interface SandboxOwner {
+  stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;
+  kill(ref: string, signal?: string): Promise<void>;
+  remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  refresh(ref: string): Promise<Sandbox>;
+}
+
+/**
+ * A handle on one sandbox. Cheap to create from labels; holds no state the engine does not have,
+ * so a handle from another process controls the same sandbox.
+ *
+ * @example
+ * await using sb = await warden.create({ workspace: './project' });
+ * const r = await sb.exec(['bash', '-lc', 'ls -la']);
+ */
+export class Sandbox {
+  /** @internal use Warden.create / get / ensure */
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly owner: SandboxOwner,
+    private current: SandboxInfo,
+    private readonly log: Logger,
+  ) {}
+
+  /** Files in and out, confined to the sandbox's roots: /workspace, /tmp, home and rw mounts (reads also ro mounts). */
+  get files(): SandboxFiles {
+    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
+    const mounts = spec.mounts ?? [];
+    const writable = [PATHS.workspace, PATHS.tmp, PATHS.home, ...mounts.filter((m) => !m.readOnly).map((m) => m.target)];
+    const readable = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
+    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, writable, readable);
+  }
+
+  get id(): string { return this.current.id; }
+  get name(): string { return this.current.name; }
+  get containerId(): string { return this.current.containerId; }
+  /** The last known info; call `refreshInfo()` to read it again from the engine. */
+  get info(): SandboxInfo { return this.current; }
+
+  /** Read the sandbox's state again from the engine. */
+  async refreshInfo(): Promise<SandboxInfo> {
+    const c = await this.runtime.inspect(this.current.containerId);
+    if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
+    this.current = toSandboxInfo(c);
+    return this.current;
+  }
+
+  private get userSpec(): string {
+    return `${this.current.user.uid}:${this.current.user.gid}`;
+  }
+
+  /** Start a command with streamed stdout/stderr, stdin and signals. `cmd` is an argv array. */
+  spawn(cmd: string[], opts: SpawnOptions = {}): Promise<SandboxProcess> {
+    return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.userSpec, opts, this.log.child({ sandbox: this.id }));
+  }
+
+  /**
+   * Run a command to completion and buffer its output. A non-zero exit is a result, not an error;
+   * a timeout rejects with ExecTimeoutError (partial output attached) after killing the process tree.
+   * @example const { exitCode, stdout } = await sb.exec(['git', 'status'], { timeoutMs: 10_000 });
+   */
+  exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return runBuffered((o) => this.spawn(cmd, o), opts);
+  }
+
+  /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */
+  writeFiles(entries: FileEntry[]): Promise<void> {
+    return this.files.write(entries);
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return this.files.read(path);
+  }
+
+  readFiles(paths: string[]): Promise<Map<string, Buffer>> {
+    return this.files.readMany(paths);
+  }
+
+  /** The URL a browser on this host opens to reach `containerPort` (it must be in the spec's ports). */
+  url(containerPort: number, protocol = 'http'): string {
+    const b = this.current.ports.find((p) => p.containerPort === containerPort && p.hostPort > 0);
+    if (!b) {
+      const published = this.current.ports.map((p) => p.containerPort).join(', ') || 'none';
+      throw new WardenError('INVALID_ARGUMENT', `port ${containerPort} is not published by sandbox ${this.id} (published: ${published}); add it to the spec's ports`);
+    }
+    const host = b.hostIp === '' || b.hostIp === '0.0.0.0' ? '127.0.0.1' : b.hostIp.includes(':') ? `[${b.hostIp}]` : b.hostIp;
+    return `${protocol}://${host}:${b.hostPort}`;
+  }
+
+  stop(opts?: { timeoutMs?: number }): Promise<void> { return this.owner.stop(this.current.containerId, opts); }
+  kill(signal?: string): Promise<void> { return this.owner.kill(this.current.containerId, signal); }
+  remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void> { return this.owner.remove(this.current.containerId, opts); }
+  /** Recreate from scratch (workspace kept); this handle follows the new container. */
+  async refresh(): Promise<this> {
+    const fresh = await this.owner.refresh(this.current.containerId);
+    this.current = fresh.info;
+    return this;
+  }
+
+  /** `await using sb = ...` removes the sandbox (forcefully) at the end of the scope. Safe to call twice. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.owner.remove(this.current.containerId, { force: true });
+  }
+}

@@ -1,0 +1,264 @@
+import { hostname, userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WardenError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { compileSpec, policyHash } from '../policy/compile.js';
+import { LABEL } from '../policy/labels.js';
+import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
+import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
+import { connectDocker } from '../runtime/docker/engine.js';
+import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
+import { newSandboxId, sha256 } from '../util/ids.js';
+import { checkHostPath } from './host-paths.js';
+import { drainCommand } from './process-tree.js';
+import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
+
+export interface WardenOptions {
+  /** The container backend; default: Docker from DOCKER_HOST or the default socket. */
+  runtime?: ContainerRuntime;
+  /** Who owns the sandboxes this instance creates (label warden.owner). Default user@host. */
+  owner?: string;
+  /** Labels added to every object this instance creates (e.g. a test run id). */
+  labels?: Record<string, string>;
+  logger?: Logger;
+}
+
+export interface ListFilter {
+  key?: string;
+  owner?: string;
+  lifetime?: 'ephemeral' | 'persistent';
+  state?: ContainerState;
+  labels?: Record<string, string>;
+}
+
+const DEFAULT_UID = 1000;
+const DEFAULT_STOP_MS = 30_000;
+
+/**
+ * The entry object: creates, finds, reuses and removes sandboxes over a {@link ContainerRuntime}.
+ * It keeps no map of sandboxes: everything is read from the engine's labels, so a new process
+ * re-adopts what an earlier one created.
+ *
+ * @example
+ * const warden = new Warden();
+ * const sb = await warden.ensure({ key: 'project-42', workspace: '/srv/projects/42', lifetime: 'persistent' });
+ * const { stdout } = await sb.exec(['git', 'log', '--oneline', '-5']);
+ */
+export class Warden implements SandboxOwner {
+  readonly runtime: ContainerRuntime;
+  readonly owner: string;
+  private readonly extraLabels: Record<string, string>;
+  private readonly log: Logger;
+
+  constructor(opts: WardenOptions = {}) {
+    this.log = opts.logger ?? createLogger();
+    this.runtime = opts.runtime ?? new DockerRuntime(connectDocker(), this.log);
+    this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
+    this.extraLabels = opts.labels ?? {};
+  }
+
+  /** Create and start a new sandbox. On failure nothing is left behind. */
+  async create(input: SandboxSpecInput = {}): Promise<Sandbox> {
+    const spec = parseSpec(input);
+    return this.createFrom(spec, newSandboxId());
+  }
+
+  private async createFrom(spec: SandboxSpec, id: string): Promise<Sandbox> {
+    const resolved = await this.resolveHostPaths(spec);
+    const user = await this.resolveUser(resolved);
+    if (resolved.runtime === 'runsc') {
+      const info = await this.runtime.info();
+      if (!info.runtimes.includes('runsc')) {
+        throw new WardenError('RUNTIME_UNAVAILABLE', "runtime 'runsc' (gVisor) is not registered with this engine; install runsc and add it to /etc/docker/daemon.json (see `warden doctor`), or drop --runtime");
+      }
+    }
+    const containerName = `warden-${resolved.name ?? (resolved.key ? `k-${sha256(resolved.key).slice(0, 12)}` : id)}`;
+    const { workspaceOwner: _owner, ...clean } = resolved;
+    const c = await this.runtime.create(
+      compileSpec(clean, { id, containerName, owner: this.owner, createdAt: new Date().toISOString(), user, extraLabels: this.extraLabels }),
+    );
+    this.log.info({ sandbox: id, container: c.id, image: resolved.image }, 'sandbox created');
+    return this.handle(c);
+  }
+
+  /**
+   * The sandbox for `spec.key`: the running one is reused, a stopped one restarted (or recreated if
+   * its policy changed), otherwise a new one is created. Safe to call concurrently for one key.
+   */
+  async ensure(input: SandboxSpecInput): Promise<Sandbox> {
+    const spec = parseSpec(input);
+    if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure() needs a key (the project or session id) to find the sandbox again; add key: "..."');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
+      if (found) {
+        if (found.state === 'running') {
+          const resolved = await this.resolveHostPaths(spec);
+          if (found.labels[LABEL.policyHash] !== policyHash(resolved, await this.resolveUser(resolved))) {
+            this.log.warn({ sandbox: found.labels[LABEL.id], key: spec.key }, 'ensure: reusing a running sandbox whose policy differs from the requested spec; refresh() applies the new one');
+          }
+          return this.handle(await this.mustInspect(found.id));
+        }
+        if (found.state === 'exited' || found.state === 'created') {
+          const resolved = await this.resolveHostPaths(spec);
+          if (found.labels[LABEL.policyHash] === policyHash(resolved, await this.resolveUser(resolved))) {
+            await this.runtime.start(found.id);
+            return this.handle(await this.mustInspect(found.id));
+          }
+        }
+        await this.runtime.remove(found.id, { force: true });
+        return this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
+      }
+      try {
+        return await this.createFrom(spec, newSandboxId());
+      } catch (err) {
+        if (err instanceof WardenError && err.code === 'NAME_CONFLICT') {
+          await sleep(50 * (attempt + 1)); // another caller created it first: adopt theirs
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw new WardenError('NAME_CONFLICT', `ensure(${spec.key}): the sandbox kept changing under concurrent callers; try again`);
+  }
+
+  /** Find a sandbox by Warden id, name, container name or container id. Throws SANDBOX_NOT_FOUND. */
+  async get(ref: string): Promise<Sandbox> {
+    const sb = await this.find(ref);
+    if (!sb) throw new WardenError('SANDBOX_NOT_FOUND', `no Warden sandbox '${ref}'; \`warden ps\` lists them`);
+    return sb;
+  }
+
+  /** Like get(), but undefined when there is none. */
+  async find(ref: string): Promise<Sandbox | undefined> {
+    if (!ref) return undefined;
+    const byId = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref });
+    const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
+    if (!c || c.labels[LABEL.managed] !== 'true') return undefined;
+    return this.handle(c);
+  }
+
+  /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */
+  async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    const labels: Record<string, string> = { [LABEL.managed]: 'true', ...(filter.labels ?? {}) };
+    if (filter.key) labels[LABEL.key] = filter.key;
+    if (filter.owner) labels[LABEL.owner] = filter.owner;
+    if (filter.lifetime) labels[LABEL.lifetime] = filter.lifetime;
+    const items = await this.runtime.list(labels);
+    return items
+      .filter((c) => !filter.state || c.state === filter.state)
+      .map(toSandboxInfo)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  /**
+   * Graceful stop: SIGTERM to every process in the sandbox, up to `timeoutMs` (default 30 s) for them
+   * to exit, then SIGKILL to all. Returns when nothing of the sandbox runs any more.
+   */
+  async stop(ref: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const c = await this.mustInspectRef(ref);
+    if (c.state !== 'running') return;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_MS;
+    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
+    const drain = async (u: string): Promise<void> => {
+      const e = await this.runtime.exec(c.id, { cmd: drainCommand(timeoutMs), env: {}, user: u, stdin: false });
+      e.stdout.resume();
+      e.stderr.resume();
+      await e.wait();
+    };
+    await Promise.all([drain(user), user.startsWith('0:') ? undefined : drain('0:0')]).catch((err: unknown) =>
+      this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
+    );
+    await this.runtime.stop(c.id, 0);
+    this.log.info({ sandbox: c.labels[LABEL.id] }, 'sandbox stopped');
+  }
+
+  /** SIGKILL (default) stops the whole sandbox at once; another signal goes to every process in it. */
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = await this.mustInspectRef(ref);
+    if (c.state !== 'running') return;
+    if (signal === 'SIGKILL' || signal === 'KILL' || signal === '9') {
+      await this.runtime.kill(c.id, 'SIGKILL');
+      await this.waitNotRunning(c.id);
+      return;
+    }
+    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
+    const e = await this.runtime.exec(c.id, { cmd: ['/bin/sh', '-c', 'kill -s "$0" -1', signal.replace(/^SIG/, '')], env: {}, user, stdin: false });
+    e.stdout.resume();
+    e.stderr.resume();
+    await e.wait();
+  }
+
+  /** Remove a sandbox: stopped gracefully first (or killed at once with `force`). Safe to call twice. */
+  async remove(ref: string, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const c = await this.find(ref);
+    if (!c) return;
+    if (c.info.state === 'running' && !opts.force) await this.stop(c.containerId, { timeoutMs: opts.timeoutMs ?? 10_000 });
+    await this.runtime.remove(c.containerId, { force: true });
+    this.log.info({ sandbox: c.id }, 'sandbox removed');
+  }
+
+  /** Recreate a sandbox from scratch with the same id, name, key and spec; the workspace is kept. */
+  async refresh(ref: string): Promise<Sandbox> {
+    const c = await this.mustInspectRef(ref);
+    const spec = parseSpec(storedSpec(c));
+    const id = c.labels[LABEL.id] ?? newSandboxId();
+    await this.runtime.remove(c.id, { force: true });
+    return this.createFrom(spec, id);
+  }
+
+  private handle(c: RuntimeContainer): Sandbox {
+    return new Sandbox(this.runtime, this, toSandboxInfo(c), this.log);
+  }
+
+  private async mustInspect(id: string): Promise<RuntimeContainer> {
+    const c = await this.runtime.inspect(id);
+    if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox container ${id} vanished`);
+    return c;
+  }
+
+  private async mustInspectRef(ref: string): Promise<RuntimeContainer> {
+    const sb = await this.get(ref);
+    return this.mustInspect(sb.containerId);
+  }
+
+  private async waitNotRunning(id: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const c = await this.runtime.inspect(id);
+      if (!c || c.state !== 'running') return;
+      await sleep(50);
+    }
+    throw new WardenError('ENGINE_ERROR', `container ${id} was killed but still reports running after ${timeoutMs} ms`);
+  }
+
+  private async resolveHostPaths(spec: SandboxSpec): Promise<SandboxSpec & { workspaceOwner?: { uid: number; gid: number } }> {
+    const out: SandboxSpec & { workspaceOwner?: { uid: number; gid: number } } = { ...spec, mounts: [...spec.mounts] };
+    if (spec.workspace) {
+      const w = await checkHostPath('workspace', spec.workspace, 'dir');
+      out.workspace = w.path;
+      out.workspaceOwner = { uid: w.uid, gid: w.gid };
+    }
+    if (spec.configDir) out.configDir = (await checkHostPath('configDir', spec.configDir, 'dir')).path;
+    out.mounts = await Promise.all(spec.mounts.map(async (m, i) => ({ ...m, source: (await checkHostPath(`mounts.${i}.source`, m.source, 'any')).path })));
+    return out;
+  }
+
+  private async resolveUser(spec: SandboxSpec & { workspaceOwner?: { uid: number; gid: number } }): Promise<{ uid: number; gid: number }> {
+    if (spec.user) {
+      const [uid, gid] = spec.user.split(':').map(Number);
+      return { uid: uid!, gid: gid ?? uid! };
+    }
+    const o = spec.workspaceOwner;
+    if (o && o.uid !== 0) return o;
+    if (o) this.log.warn({ workspace: spec.workspace }, `workspace is owned by root; the sandbox runs as ${DEFAULT_UID}:${DEFAULT_UID} and may not be able to write it (chown it, or set user)`);
+    return { uid: DEFAULT_UID, gid: DEFAULT_UID };
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid${process.getuid?.() ?? ''}`;
+  }
+}
