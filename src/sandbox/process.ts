@@ -96,6 +96,14 @@ export class SandboxProcess {
     return new SandboxProcess(runtime, containerId, opts.user ?? user, execId, rt, opts, log);
   }
 
+  /**
+   * Stop receiving output and drop the connection. The process keeps running (the engine does not
+   * stop an exec whose client went away); `kill()` still reaches it.
+   */
+  detach(): void {
+    this.rt.detach();
+  }
+
   /** Resolves when the process has exited and its output is drained. */
   wait(): Promise<ExitInfo> {
     return this.exited;

@@ -1,0 +1,39 @@
+import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { TestProject } from 'vitest/node';
+import { ImageBuilder } from '../src/images/builder.js';
+import { createLogger } from '../src/log.js';
+import { TEST_RUN_LABEL } from './support/labels.js';
+
+/**
+ * Before the suite: the engine must answer (a missing engine is a failure, not a skip), Warden's images
+ * must be built (cached by content hash) and the CLI compiled. After it: every container, network and
+ * volume labelled with this run's id is removed, whatever the tests left.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const runId = `t${randomBytes(4).toString('hex')}`;
+  project.provide('runId', runId);
+  const docker = new Docker();
+  await docker.ping().catch((err: unknown) => {
+    throw new Error(`no Docker engine answers (${(err as Error).message}); run the suite with scripts/test.sh, which starts one`);
+  });
+  await new ImageBuilder(docker, createLogger('warn')).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  return async () => {
+    const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
+    const containers = await docker.listContainers({ all: true, filters });
+    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+    const networks = await docker.listNetworks({ filters });
+    await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+    const { Volumes } = await docker.listVolumes({ filters });
+    await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
+    if (containers.length) console.log(`[teardown] removed ${containers.length} leftover test containers`);
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    runId: string;
+  }
+}
