@@ -94,8 +94,9 @@ export class Sandbox {
     const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
     const mounts = spec.mounts ?? [];
     const writable = [PATHS.workspace, PATHS.tmp, PATHS.home, ...mounts.filter((m) => !m.readOnly).map((m) => m.target)];
-    const readable = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
-    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, writable, readable);
+    const read = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
+    const viaExec = [PATHS.tmp, PATHS.home, ...(spec.workspace ? [] : [PATHS.workspace])];
+    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, { write: writable, read, viaExec });
   }
 
   get id(): string { return this.current.id; }
