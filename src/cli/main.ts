@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { instanceFromEnv } from '../config/env.js';
 import { createLogger, type Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
 import { registerCp } from './commands/cp.js';
@@ -16,7 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   const getLog = (): Logger => (log ??= createLogger());
   const ctx = {
     log: getLog,
-    warden: (): Warden => (warden ??= new Warden({ logger: getLog() })),
+    warden: (): Warden => (warden ??= new Warden({ logger: getLog(), ...instanceFromEnv() })),
     setExit: (c: number): void => {
       exitCode = c;
     },

@@ -11,6 +11,8 @@ import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } f
 import { contextHash } from './context-hash.js';
 
 export const IMAGE_HASH_LABEL = 'warden.image.hash';
+/** Bumped when how Warden builds images changes (labels, options), so the hash changes too. */
+const RECIPE = '2';
 
 export type ProgressFn = (line: string) => void;
 
@@ -91,7 +93,7 @@ export class ImageBuilder {
     const base = await this.imageId(fromRef);
     if (!base) throw new WardenError('IMAGE_NOT_FOUND', `base image ${fromRef} is missing; run \`warden images bootstrap\` or pass --base`);
     const args = { BASE_IMAGE: fromRef };
-    const hash = await contextHash(image.context, { ...args, BASE_ID: base.id });
+    const hash = await contextHash(image.context, { ...args, BASE_ID: base.id, RECIPE });
     const existing = await this.imageId(image.ref);
     if (!opts.force && existing && existing.labels[IMAGE_HASH_LABEL] === hash) {
       opts.progress(`${image.ref} is up to date (${hash})`);
@@ -103,7 +105,7 @@ export class ImageBuilder {
       stream = await this.docker.buildImage(tarFsPack(image.context) as unknown as NodeJS.ReadableStream, {
         t: image.ref,
         buildargs: args,
-        labels: { 'warden.managed': 'true', [IMAGE_HASH_LABEL]: hash },
+        labels: { 'warden.image': image.name, [IMAGE_HASH_LABEL]: hash }, // not warden.managed: containers inherit image labels
         rm: true,
         forcerm: true,
         pull: false,
@@ -193,7 +195,7 @@ export class ImageBuilder {
       });
       opts.progress(`importing ${dir} as ${OFFLINE_BASE}`);
       const tar = spawn('tar', ['-C', dir, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const stream = await this.docker.importImage(tar.stdout as unknown as string, { repo: 'warden-base', tag: 'bookworm', changes: ['LABEL warden.managed=true', 'CMD ["/bin/bash"]'] } as object);
+      const stream = await this.docker.importImage(tar.stdout as unknown as string, { repo: 'warden-base', tag: 'bookworm', changes: ['LABEL warden.image=base', 'CMD ["/bin/bash"]'] } as object);
       await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
       if (!(await this.imageId(OFFLINE_BASE))) throw new Error('the import finished but the image is missing');
       opts.progress(`${OFFLINE_BASE} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -133,7 +133,7 @@ export class Warden implements SandboxOwner {
     if (!ref) return undefined;
     const byId = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref });
     const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
-    if (!c || c.labels[LABEL.managed] !== 'true') return undefined;
+    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id]) return undefined;
     return this.handle(c);
   }
 

@@ -68,6 +68,13 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       await container.start();
       const info = await container.inspect();
+      if (!info.State.Running) {
+        const logs = (await container.logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.alloc(0))) as Buffer;
+        throw new WardenError(
+          'ENGINE_ERROR',
+          `starting container ${spec.name}: it exited at once (exit ${info.State.ExitCode}): ${printable(logs) || 'no output'}. The image needs /bin/sh and sleep for Warden's keeper process.`,
+        );
+      }
       return fromInspect(info);
     } catch (err) {
       // Nothing half-created: a container that fails to start is removed before the error propagates.
@@ -234,4 +241,9 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `inspecting image ${ref}`);
     }
   }
+}
+
+/** Log bytes (possibly multiplexed frames) as one readable line. */
+function printable(buf: Buffer): string {
+  return buf.toString('utf8').replace(/[\x00-\x08\x0e-\x1f]/g, '').replace(/\s+/g, ' ').trim().slice(-500);
 }

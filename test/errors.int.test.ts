@@ -1,0 +1,96 @@
+import Docker from 'dockerode';
+import { pack } from 'tar-stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
+import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
+import { Warden } from '../src/sandbox/warden.js';
+import { runId, sandboxPool, testWarden } from './support/fixture.js';
+
+const owner = `test-${runId()}-errors`;
+const warden = testWarden(owner);
+const pool = sandboxPool(warden);
+afterAll(() => pool.cleanup());
+
+const leftovers = async (): Promise<number> => (await warden.list({ owner })).length;
+
+describe('bad input: a clear error and nothing half-created', () => {
+  it('an unknown image says how to get it', async () => {
+    const err = await warden.create({ image: 'warden-no-such-image:1' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+    expect((err as Error).message).toMatch(/warden-no-such-image:1.*warden images build/);
+    expect(await leftovers()).toBe(0);
+  });
+
+  it('a missing workspace names the path and the fix', async () => {
+    await expect(warden.create({ workspace: '/nonexistent/project' })).rejects.toThrow(/workspace: '\/nonexistent\/project' does not exist; create it first/);
+    expect(await leftovers()).toBe(0);
+  });
+
+  it('an invalid memory string names the field and an example', async () => {
+    await expect(warden.create({ resources: { memory: 'lots' } })).rejects.toThrow(/resources.memory: 'lots' is not a memory size; use .* 512m or 2g/);
+  });
+
+  it('a clashing name is refused and the existing sandbox is untouched', async () => {
+    const name = `clash-${runId()}`;
+    const first = await pool.create({ name });
+    await expect(warden.create({ name })).rejects.toMatchObject({ code: 'NAME_CONFLICT' });
+    expect((await first.refreshInfo()).state).toBe('running');
+    expect(await leftovers()).toBe(1);
+  });
+
+  it('a container that fails to start is removed before the error propagates', async () => {
+    // An image with no shell: the container is created, then cannot start.
+    const docker = new Docker();
+    const tar = pack();
+    tar.entry({ name: 'hello.txt' }, 'no shell here');
+    tar.finalize();
+    const ref = `warden-test-noshell:${runId()}`;
+    await new Promise<void>((resolve, reject) =>
+      docker.importImage(tar as never, { repo: 'warden-test-noshell', tag: runId() }, (err, stream) =>
+        err ? reject(err) : docker.modem.followProgress(stream!, (e) => (e ? reject(e) : resolve())),
+      ),
+    );
+    try {
+      const err = await warden.create({ image: ref }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ENGINE_ERROR' });
+      expect((err as Error).message).toMatch(/starting container .*\/bin\/sh/);
+      expect(await leftovers()).toBe(1); // only the clash test's sandbox
+    } finally {
+      await docker.getImage(ref).remove({ force: true });
+    }
+  });
+
+  it('an engine that is down says how to start one', async () => {
+    const down = new Warden({ runtime: new DockerRuntime(new Docker({ socketPath: '/nonexistent/docker.sock' }), createLogger('silent')) });
+    const err = await down.list().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    expect((err as Error).message).toMatch(/no Docker engine answers.*dockerd/);
+  });
+
+  it('gVisor is used when registered, and refused with a fix when not', async () => {
+    const info = await warden.runtime.info();
+    if (info.runtimes.includes('runsc')) {
+      const sb = await pool.create({ runtime: 'runsc' });
+      expect((await sb.exec(['sh', '-c', 'dmesg 2>/dev/null | head -1; cat /proc/version'])).stdout).toMatch(/gVisor|Starting gVisor|Linux/);
+    } else {
+      await expect(warden.create({ runtime: 'runsc' })).rejects.toThrow(/runsc.*not registered.*daemon.json/);
+    }
+  });
+
+  it('unknown sandboxes are SANDBOX_NOT_FOUND', async () => {
+    await expect(warden.get('sbx-000000000000')).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
+    await expect(warden.stop('no-such-sandbox')).rejects.toThrow(/no Warden sandbox 'no-such-sandbox'; `warden ps` lists them/);
+  });
+
+  it('refuses to control containers Warden did not create', async () => {
+    const docker = new Docker();
+    const c = await docker.createContainer({ Image: 'warden-sandbox:latest', name: `foreign-${runId()}`, Labels: { 'warden.test-run': runId() } });
+    try {
+      expect(await warden.find(c.id)).toBeUndefined();
+      await expect(warden.remove(`foreign-${runId()}`)).resolves.toBeUndefined();
+      expect((await c.inspect()).Id).toBe(c.id); // untouched
+    } finally {
+      await c.remove({ force: true });
+    }
+  });
+});
