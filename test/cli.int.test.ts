@@ -2,10 +2,12 @@ import { mkdtemp, readFile, rm, writeFile, chown } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './support/cli.js';
+import { cli as runCli } from './support/cli.js';
 import { runId, testWarden } from './support/fixture.js';
 
-const warden = testWarden();
+const owner = `test-${runId()}-cli`;
+const warden = testWarden(owner);
+const cli = (args: string[], opts: Parameters<typeof runCli>[1] = {}) => runCli(args, { ...opts, env: { WARDEN_OWNER: owner, ...opts.env } });
 const made: string[] = [];
 afterAll(async () => {
   await Promise.all(made.map((id) => warden.remove(id, { force: true }).catch(() => undefined)));
@@ -16,7 +18,7 @@ describe('warden CLI', () => {
     const r = await cli(['run', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
     expect(r).toMatchObject({ code: 3, stdout: 'out\n' });
     expect(r.stderr).toContain('err\n');
-    expect(await warden.list({ owner: `test-${runId()}`, labels: {} }).then((l) => l.filter((s) => s.lifetime === 'ephemeral' && s.state === 'running'))).toEqual([]);
+    expect(await warden.list({ owner })).toEqual([]);
   });
 
   it('run --json prints a summary; stdin is piped with -i', async () => {

@@ -251,6 +251,6 @@ async function addEntry(pack: TarPack, header: Partial<Header> & { name: string 
     return;
   }
   const data = entry.base64 !== undefined ? fromBase64(entry.path, entry.base64).content! : (entry.content ?? '');
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   await new Promise<void>((resolve, reject) => pack.entry(header, buf, (err) => (err ? reject(err) : resolve())));
 }

@@ -1,0 +1,111 @@
+/**
+ * `npm run bench`: Warden's overhead against raw dockerode and the plain docker CLI, measured in the
+ * same run on the same engine. Prints medians and ratios (Warden / raw dockerode). Not a test.
+ * Needs the engine and images (scripts/setup.sh).
+ */
+import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, chown, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { pack } from 'tar-stream';
+import { createLogger } from '../src/log.js';
+import { Warden } from '../src/sandbox/warden.js';
+
+const IMAGE = 'warden-sandbox:latest';
+const LABELS = { 'warden.bench': String(process.pid) };
+const docker = new Docker();
+const warden = new Warden({ owner: 'bench', labels: LABELS, logger: createLogger('error') });
+const dockerCli = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => { try { execFileSync(p, ['version'], { stdio: 'ignore' }); return true; } catch { return false; } }) ?? 'docker';
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+async function time(fn: () => Promise<unknown>): Promise<number> { const t = performance.now(); await fn(); return performance.now() - t; }
+
+/** Interleave the variants so drift hits them alike; returns medians in ms. */
+async function compare(n: number, variants: Record<string, () => Promise<unknown>>): Promise<Record<string, number>> {
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (const fn of Object.values(variants)) await fn(); // warm up
+  for (let i = 0; i < n; i++) for (const [k, fn] of Object.entries(variants)) samples[k]!.push(await time(fn));
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+}
+
+const hardened = (name: string): Docker.ContainerCreateOptions => ({
+  name, Image: IMAGE, Entrypoint: ['/bin/sh'], Cmd: ['-c', 'trap "" TERM; exec sleep infinity'], User: '1000:1000', Labels: LABELS,
+  HostConfig: { Init: true, ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], NetworkMode: 'none', Memory: 2 ** 31, MemorySwap: 2 ** 31, NanoCpus: 2e9, PidsLimit: 512, Tmpfs: { '/tmp': 'rw,exec,size=536870912', '/home/agent': 'rw,exec,size=268435456' } },
+});
+
+async function rawExec(c: Docker.Container, cmd: string[], sink?: Writable): Promise<number> {
+  const e = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const s = await e.start({ hijack: false, stdin: false });
+  const out = sink ?? new PassThrough().resume();
+  docker.modem.demuxStream(s, out, new PassThrough().resume());
+  await new Promise((r) => s.on('end', r));
+  return (await e.inspect()).ExitCode ?? -1;
+}
+
+const rows: string[][] = [];
+const row = (what: string, w: number, raw: number, cli: number | undefined, unit: string, higherIsBetter = false): void => {
+  const ratio = higherIsBetter ? raw / w : w / raw;
+  rows.push([what, `${w.toFixed(1)} ${unit}`, `${raw.toFixed(1)} ${unit}`, cli === undefined ? '-' : `${cli.toFixed(1)} ${unit}`, `${ratio.toFixed(3)}`, ratio <= 1.1 ? 'ok' : 'OVER 10%']);
+};
+
+let seq = 0;
+try {
+  // 1. create + start (and remove, untimed)
+  const made: string[] = [];
+  const cr = await compare(7, {
+    warden: async () => { const sb = await warden.create({}); made.push(sb.containerId); },
+    raw: async () => { const c = await docker.createContainer(hardened(`warden-bench-raw-${process.pid}-${seq++}`)); await c.start(); made.push(c.id); },
+  });
+  const cliRun = await compare(5, { cli: async () => execFileSync(dockerCli, ['run', '--rm', '--network', 'none', '--label', `warden.bench=${process.pid}`, IMAGE, 'true']) });
+  await Promise.all(made.map((id) => docker.getContainer(id).remove({ force: true })));
+  row('create+start sandbox', cr.warden!, cr.raw!, cliRun.cli, 'ms');
+
+  // 2. exec round trip of `true`
+  const sb = await warden.create({});
+  const c = docker.getContainer(sb.containerId);
+  const ex = await compare(25, {
+    warden: () => sb.exec(['true']),
+    raw: () => rawExec(c, ['true']),
+    cli: async () => execFileSync(dockerCli, ['exec', sb.containerId, 'true']),
+  });
+  row('exec round trip (true)', ex.warden!, ex.raw!, ex.cli, 'ms');
+
+  // 3. stdout stream throughput (256 MiB)
+  const MB = 256;
+  const count = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
+  const st = await compare(3, {
+    warden: async () => { const p = await sb.spawn(['head', '-c', `${MB}M`, '/dev/zero']); p.stderr.resume(); p.stdout.pipe(count()); await p.wait(); },
+    raw: () => rawExec(c, ['head', '-c', `${MB}M`, '/dev/zero'], count()),
+  });
+  row('stream stdout 256 MiB', MB / (st.warden! / 1000), MB / (st.raw! / 1000), undefined, 'MiB/s', true);
+
+  // 4. upload / download 64 MiB to the bind-mounted workspace
+  const ws = await mkdtemp(join(tmpdir(), 'warden-bench-'));
+  await chown(ws, 1000, 1000);
+  const wsb = await warden.create({ workspace: ws });
+  const wc = docker.getContainer(wsb.containerId);
+  const data = Buffer.alloc(64 * 1024 * 1024, 7);
+  const up = await compare(5, {
+    warden: () => wsb.writeFiles([{ path: 'blob.bin', content: data }]),
+    raw: async () => { const p = pack(); p.entry({ name: 'blob-raw.bin', uid: 1000, gid: 1000 }, data); p.finalize(); await wc.putArchive(p as never, { path: '/workspace' }); },
+  });
+  row('upload 64 MiB', 64 / (up.warden! / 1000), 64 / (up.raw! / 1000), undefined, 'MiB/s', true);
+  const down = await compare(5, {
+    warden: () => wsb.readFile('blob.bin'),
+    raw: async () => { const s = (await wc.getArchive({ path: '/workspace/blob-raw.bin' })) as unknown as NodeJS.ReadableStream; const parts: Buffer[] = []; for await (const x of s) parts.push(x as Buffer); Buffer.concat(parts); },
+  });
+  row('download 64 MiB', 64 / (down.warden! / 1000), 64 / (down.raw! / 1000), undefined, 'MiB/s', true);
+
+  await Promise.all([sb.remove({ force: true }), wsb.remove({ force: true })]);
+  await rm(ws, { recursive: true, force: true });
+} finally {
+  const left = await docker.listContainers({ all: true, filters: { label: [`warden.bench=${process.pid}`] } });
+  await Promise.all(left.map((l) => docker.getContainer(l.Id).remove({ force: true })));
+}
+
+const head = ['operation', 'warden', 'raw dockerode', 'docker CLI', 'ratio (cost vs raw)', 'goal <=1.10'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+console.log('\nratio = Warden cost / raw dockerode cost (time for latency, 1/throughput for rates); medians, interleaved runs.');
