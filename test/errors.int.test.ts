@@ -1,4 +1,6 @@
 import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { release } from 'node:os';
 import { pack } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
@@ -71,7 +73,16 @@ describe('bad input: a clear error and nothing half-created', () => {
     const info = await warden.runtime.info();
     if (info.runtimes.includes('runsc')) {
       const sb = await pool.create({ runtime: 'runsc' });
-      expect((await sb.exec(['sh', '-c', 'dmesg 2>/dev/null | head -1; cat /proc/version'])).stdout).toMatch(/gVisor|Starting gVisor|Linux/);
+      const inside = await sb.exec(['sh', '-c', 'cat /proc/version; id -u; grep CapEff /proc/self/status; echo x > /etc/x']);
+      expect(inside.stdout).toMatch(/^Linux version /);
+      expect(inside.stdout).not.toContain(release()); // gVisor's own kernel, not the host's
+      expect(inside.stdout).toMatch(/^1000$/m);
+      expect(inside.stdout).toMatch(/CapEff:\s+0+$/m);
+      expect(inside.stderr).toMatch(/Permission denied|Read-only/);
+      await sb.remove({ force: true });
+      // nothing of it left on the host: no runsc sandbox, gofer or shim process naming the container
+      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      expect(ps.split('\n').filter((l) => l.includes(sb.containerId))).toEqual([]);
     } else {
       await expect(warden.create({ runtime: 'runsc' })).rejects.toThrow(/runsc.*not registered.*daemon.json/);
     }
