@@ -6,6 +6,7 @@ import { registerCp } from './commands/cp.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImages } from './commands/images.js';
+import { registerPanic } from './commands/panic.js';
 import { registerSandboxCommands } from './commands/sandbox.js';
 import { EXIT_WARDEN_FAILURE, reportError } from './output.js';
 
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerImages(program, ctx);
   registerDoctor(program, ctx);
   registerDemo(program, ctx);
+  registerPanic(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

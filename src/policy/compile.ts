@@ -18,13 +18,26 @@ export interface CompileContext {
 }
 
 /**
- * The keeper: the sandbox's long-lived main process (PID 2 under the init). It ignores SIGTERM, so a
- * graceful stop can signal every other process first; when `maxRuntime` is set it simply ends then, and
- * the init takes every process of the sandbox with it, whether or not Warden is still alive.
+ * The keeper: the sandbox's long-lived main process under the init. It ignores SIGTERM, so a graceful
+ * stop can signal every other process first. When `maxRuntime` is set it simply ends then, and the init
+ * takes every process of the sandbox with it, whether or not Warden is still alive.
+ * Tied to its owner (ephemeral sandboxes: the dead-man switch), a background reader holds the
+ * container's stdin, which the owning Warden process keeps attached: when that process dies, even by
+ * kill -9, the engine closes stdin, the reader sees EOF and kills the keeper, and the sandbox stops.
+ * No privileged helper is involved. Keeper processes run in the init's session (sid 1); every exec
+ * has its own, which is how the drain tells them apart.
  */
-export function keeperCommand(maxRuntimeMs: number | undefined): string[] {
+const KEEPER = `trap "" TERM INT HUP
+if [ "$1" = tied ]; then
+  exec 3<&0
+  { while read -r _ <&3; do :; done; kill -s KILL $$; } &
+  exec sleep "$0" 3<&-
+fi
+exec sleep "$0"`;
+
+export function keeperCommand(maxRuntimeMs: number | undefined, tiedToOwner = false): string[] {
   const duration = maxRuntimeMs === undefined ? 'infinity' : `${Math.max(1, Math.ceil(maxRuntimeMs / 1000))}`;
-  return ['/bin/sh', '-c', 'trap "" TERM INT HUP; exec sleep "$0"', duration];
+  return ['/bin/sh', '-c', KEEPER, duration, tiedToOwner ? 'tied' : 'free'];
 }
 
 /** A short hash of everything that decides what the sandbox may do; changes when the policy changes. */
@@ -58,7 +71,8 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
   return {
     name: ctx.containerName,
     image: spec.image,
-    cmd: keeperCommand(spec.maxRuntime),
+    cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral'),
+    tiedToOwner: spec.lifetime === 'ephemeral',
     env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...spec.env },
     labels,
     user: `${uid}:${gid}`,

@@ -11,7 +11,8 @@ export interface ContainerRuntime {
   info(): Promise<RuntimeInfo>;
   /** Create and start a container. On any failure nothing it made is left behind. */
   create(spec: RuntimeContainerSpec): Promise<RuntimeContainer>;
-  start(id: string): Promise<void>;
+  /** Start a stopped container; `tiedToOwner` re-links it to this process (see RuntimeContainerSpec). */
+  start(id: string, opts?: { tiedToOwner?: boolean }): Promise<void>;
   /** Stop: SIGTERM to PID 1, then SIGKILL after `timeoutMs`. */
   stop(id: string, timeoutMs: number): Promise<void>;
   kill(id: string, signal: string): Promise<void>;
@@ -29,6 +30,14 @@ export interface ContainerRuntime {
   /** lstat of one path (symlinks not followed in the last component); undefined when missing. */
   statPath(id: string, path: string): Promise<RuntimePathStat | undefined>;
   imageExists(ref: string): Promise<boolean>;
+  /** Containers this process holds an owner link to. */
+  linked(): string[];
+  /** Drop the owner links (all, or one container's): a tied container then stops by itself. */
+  unlink(id?: string): void;
+  /** All Warden-labelled networks and volumes: ids by kind (for panic and sweeps). */
+  listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }>;
+  removeNetwork(id: string): Promise<void>;
+  removeVolume(name: string): Promise<void>;
 }
 
 export interface RuntimeInfo {
@@ -65,6 +74,11 @@ export interface RuntimeContainerSpec {
   network: 'none' | 'bridge';
   ports: RuntimePort[];
   runtime?: string;
+  /**
+   * Dead-man switch: the container must not outlive the process that created it. The runtime keeps a
+   * link (Docker: an attached stdin) that the process's death breaks, and the keeper stops on that.
+   */
+  tiedToOwner: boolean;
 }
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

@@ -30,26 +30,44 @@ export function killTreeCommand(execId: string, signal: string): string[] {
 }
 
 /**
- * Graceful stop, run inside the sandbox as a given user: SIGTERM to every process that user can
- * signal (the keeper ignores it), then wait up to `$1` tenths of a second until none but the init,
- * the keeper and this script are left. Exits 0 when clean, 1 when the grace ran out.
+ * Processes of the sandbox's workload: everything but the init (pid 1), the keeper (which runs in the
+ * init's session, sid 1) and the calling script with its children. POSIX sh, shared by the scripts below.
+ */
+const WORKLOAD_LOOP = `
+for d in /proc/[0-9]*; do
+  p="\${d#/proc/}"
+  [ "$p" = 1 ] || [ "$p" = "$me" ] && continue
+  st=$(cat "$d/stat" 2>/dev/null) || continue
+  set -- \${st##*) }
+  [ "$2" = "$me" ] || [ "$4" = 1 ] && continue
+  on_proc "$p" "$1"
+done`;
+
+/** Send a signal (`$1`) to every workload process this user may signal; prints how many. */
+const SIGNAL_ALL_SCRIPT = `
+sig="$1"; me="$$"; n=0
+on_proc() { kill -s "$sig" "$1" 2>/dev/null && n=$((n+1)); }
+${WORKLOAD_LOOP}
+echo "$n"
+`;
+
+export function signalAllCommand(signal: string): string[] {
+  return ['/bin/sh', '-c', SIGNAL_ALL_SCRIPT, 'warden-signal', signal.replace(/^SIG/, '')];
+}
+
+/**
+ * Graceful stop, run inside the sandbox as a given user: SIGTERM to every workload process that user
+ * can signal, then wait up to `$1` tenths of a second until no workload process is left (zombies
+ * aside). Exits 0 when clean, 1 when the grace ran out.
  */
 const DRAIN_SCRIPT = `
-limit="$1"; me="$$"
-kill -s TERM -1 2>/dev/null
-i=0
+limit="$1"; me="$$"; i=0
+on_proc() { kill -s TERM "$1" 2>/dev/null; }
+${WORKLOAD_LOOP}
+on_proc() { [ "$2" = Z ] || left=$((left+1)); }
 while :; do
-  left=0; keeper=""
-  for d in /proc/[0-9]*; do
-    p="\${d#/proc/}"
-    [ "$p" = 1 ] || [ "$p" = "$me" ] && continue
-    st=$(cat "$d/stat" 2>/dev/null) || continue
-    set -- \${st##*) }
-    [ "$2" = "$me" ] && continue
-    if [ -z "$keeper" ] && [ "$2" = 1 ] && [ "\${st#*(}" != "\${st#*(sleep)}" ]; then keeper="$p"; continue; fi
-    [ "$1" = Z ] && continue
-    left=$((left+1))
-  done
+  left=0
+  ${WORKLOAD_LOOP}
   [ "$left" = 0 ] && exit 0
   [ "$i" -ge "$limit" ] && exit 1
   i=$((i+1)); sleep 0.1

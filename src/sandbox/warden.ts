@@ -10,7 +10,7 @@ import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId, sha256 } from '../util/ids.js';
 import { checkHostPath } from './host-paths.js';
-import { drainCommand } from './process-tree.js';
+import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
 
 export interface WardenOptions {
@@ -21,6 +21,22 @@ export interface WardenOptions {
   /** Labels added to every object this instance creates (e.g. a test run id). */
   labels?: Record<string, string>;
   logger?: Logger;
+  /**
+   * On SIGTERM/SIGINT, remove the ephemeral sandboxes this process owns before exiting (default false:
+   * the dead-man switch still stops them when the process dies, but abruptly).
+   */
+  handleSignals?: boolean;
+}
+
+/** What panic() did. */
+export interface PanicReport {
+  containers: number;
+  networks: number;
+  volumes: number;
+  durationMs: number;
+  /** Warden-labelled containers still present afterwards (0 means done). */
+  left: number;
+  errors: string[];
 }
 
 export interface ListFilter {
@@ -55,6 +71,51 @@ export class Warden implements SandboxOwner {
     this.runtime = opts.runtime ?? new DockerRuntime(connectDocker(), this.log);
     this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
     this.extraLabels = opts.labels ?? {};
+    if (opts.handleSignals) this.installSignalHandlers();
+  }
+
+  private installSignalHandlers(): void {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      this.log.info({ signal: sig }, 'shutting down: removing owned ephemeral sandboxes');
+      void this.shutdown().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  /**
+   * Remove the ephemeral sandboxes this process owns (gracefully, within `timeoutMs`), and drop the
+   * owner links. Call it before a planned exit; a crash is covered by the dead-man switch.
+   */
+  async shutdown(opts: { timeoutMs?: number } = {}): Promise<number> {
+    const ids = this.runtime.linked();
+    await Promise.all(ids.map((id) => this.remove(id, { timeoutMs: opts.timeoutMs ?? 5_000 }).catch((err: unknown) => this.log.warn({ err, container: id }, 'shutdown: remove failed'))));
+    this.runtime.unlink();
+    return ids.length;
+  }
+
+  /**
+   * Emergency stop: kill and remove every Warden-labelled container on the engine (any owner), then
+   * its networks and volumes. `labels` narrows it (e.g. one tenant or test run).
+   */
+  async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
+    const t0 = Date.now();
+    const labels = { [LABEL.managed]: 'true', ...(opts.labels ?? {}) };
+    const errors: string[] = [];
+    const containers = await this.runtime.list(labels);
+    await Promise.all(
+      containers.map((c) => this.runtime.remove(c.id, { force: true }).catch((err: unknown) => void errors.push(`${c.name}: ${(err as Error).message}`))),
+    );
+    const other = await this.runtime.listOther(labels);
+    await Promise.all(other.networks.map((n) => this.runtime.removeNetwork(n).catch((err: unknown) => void errors.push(`network ${n}: ${(err as Error).message}`))));
+    await Promise.all(other.volumes.map((v) => this.runtime.removeVolume(v).catch((err: unknown) => void errors.push(`volume ${v}: ${(err as Error).message}`))));
+    const left = (await this.runtime.list(labels)).length;
+    const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, durationMs: Date.now() - t0, left, errors };
+    this.log.warn(report, 'panic: emergency stop done');
+    return report;
   }
 
   /** Create and start a new sandbox. On failure nothing is left behind. */
@@ -101,7 +162,7 @@ export class Warden implements SandboxOwner {
         if (found.state === 'exited' || found.state === 'created') {
           const resolved = await this.resolveHostPaths(spec);
           if (found.labels[LABEL.policyHash] === policyHash(resolved, await this.resolveUser(resolved))) {
-            await this.runtime.start(found.id);
+            await this.runtime.start(found.id, { tiedToOwner: found.labels[LABEL.lifetime] !== 'persistent' });
             return this.handle(await this.mustInspect(found.id));
           }
         }
@@ -158,14 +219,7 @@ export class Warden implements SandboxOwner {
     const c = await this.mustInspectRef(ref);
     if (c.state !== 'running') return;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_MS;
-    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
-    const drain = async (u: string): Promise<void> => {
-      const e = await this.runtime.exec(c.id, { cmd: drainCommand(timeoutMs), env: {}, user: u, stdin: false });
-      e.stdout.resume();
-      e.stderr.resume();
-      await e.wait();
-    };
-    await Promise.all([drain(user), user.startsWith('0:') ? undefined : drain('0:0')]).catch((err: unknown) =>
+    await this.asUsers(c, drainCommand(timeoutMs)).catch((err: unknown) =>
       this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
     );
     await this.runtime.stop(c.id, 0);
@@ -181,11 +235,19 @@ export class Warden implements SandboxOwner {
       await this.waitNotRunning(c.id);
       return;
     }
+    await this.asUsers(c, signalAllCommand(signal));
+  }
+
+  /** Run a script as the sandbox user and as root (each may only signal its own processes). */
+  private async asUsers(c: RuntimeContainer, cmd: string[]): Promise<void> {
     const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
-    const e = await this.runtime.exec(c.id, { cmd: ['/bin/sh', '-c', 'kill -s "$0" -1', signal.replace(/^SIG/, '')], env: {}, user, stdin: false });
-    e.stdout.resume();
-    e.stderr.resume();
-    await e.wait();
+    const one = async (u: string): Promise<void> => {
+      const e = await this.runtime.exec(c.id, { cmd, env: {}, user: u, stdin: false });
+      e.stdout.resume();
+      e.stderr.resume();
+      await e.wait();
+    };
+    await Promise.all([one(user), user.startsWith('0:') ? undefined : one('0:0')]);
   }
 
   /** Remove a sandbox: stopped gracefully first (or killed at once with `force`). Safe to call twice. */

@@ -23,6 +23,8 @@ const GO_MODE_SYMLINK = 2 ** 27;
 /** The Docker Engine backend, over dockerode. The only module that knows Docker's API shapes. */
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker';
+  /** Owner links: the attached stdin of each tied container (see RuntimeContainerSpec.tiedToOwner). */
+  private readonly links = new Map<string, Duplex>();
   constructor(
     private readonly docker: Docker,
     private readonly log: Logger,
@@ -66,6 +68,7 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `creating container ${spec.name}`);
     }
     try {
+      if (spec.tiedToOwner) await this.link(container.id);
       await container.start();
       const info = await container.inspect();
       if (!info.State.Running) {
@@ -78,6 +81,7 @@ export class DockerRuntime implements ContainerRuntime {
       return fromInspect(info);
     } catch (err) {
       // Nothing half-created: a container that fails to start is removed before the error propagates.
+      this.unlink(container.id);
       await container.remove({ force: true, v: true }).catch((e: unknown) => this.log.warn({ err: e, name: spec.name }, 'cleanup after failed start'));
       const msg = (err as { json?: { message?: string } })?.json?.message ?? String(err);
       if (spec.runtime && /runtime/i.test(msg)) {
@@ -87,12 +91,66 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async start(id: string): Promise<void> {
+  async start(id: string, opts: { tiedToOwner?: boolean } = {}): Promise<void> {
     try {
+      if (opts.tiedToOwner) await this.link(id);
       await this.docker.getContainer(id).start();
     } catch (err) {
       if (statusOf(err) === 304) return;
+      this.unlink(id);
       throw translateEngineError(err, `starting ${id}`);
+    }
+  }
+
+  /** Attach to the container's stdin and hold it; unref'd so it never keeps this process alive. */
+  private async link(id: string): Promise<void> {
+    this.unlink(id);
+    const sock = (await this.docker.getContainer(id).attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })) as Duplex;
+    sock.on('error', (err) => this.log.debug({ err, container: id }, 'owner link error'));
+    sock.on('close', () => {
+      if (this.links.get(id) === sock) this.links.delete(id);
+    });
+    (sock as Duplex & { unref?: () => void }).unref?.();
+    this.links.set(id, sock);
+  }
+
+  linked(): string[] {
+    return [...this.links.keys()];
+  }
+
+  unlink(id?: string): void {
+    for (const [cid, sock] of this.links) {
+      if (id !== undefined && cid !== id && !cid.startsWith(id)) continue;
+      this.links.delete(cid);
+      sock.destroy();
+    }
+  }
+
+  async listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      const [nets, vols] = await Promise.all([this.docker.listNetworks({ filters: { label } }), this.docker.listVolumes({ filters: { label } })]);
+      return { networks: nets.map((n) => n.Id), volumes: (vols.Volumes ?? []).map((v) => v.Name) };
+    } catch (err) {
+      throw translateEngineError(err, 'listing networks and volumes');
+    }
+  }
+
+  async removeNetwork(id: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(id).remove();
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw translateEngineError(err, `removing network ${id}`);
+    }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove({ force: true });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw translateEngineError(err, `removing volume ${name}`);
     }
   }
 
@@ -115,6 +173,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async remove(id: string, opts: { force: boolean }): Promise<void> {
+    this.unlink(id);
     try {
       await this.docker.getContainer(id).remove({ force: opts.force, v: true });
     } catch (err) {

@@ -1,0 +1,148 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './support/cli.js';
+import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
+
+const warden = testWarden(`test-${runId()}-stop`);
+const pool = sandboxPool(warden);
+afterAll(() => pool.cleanup());
+
+/** Host processes (any namespace) whose command line contains `needle`. */
+const hostProcs = (needle: string): string[] =>
+  execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (await fn()) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+async function startOwner(handleSignals: boolean): Promise<{ child: ChildProcess; ids: { ephemeral: string; persistent: string } }> {
+  const child = spawn('node', ['test/support/owner-child.mjs', runId(), handleSignals ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  return { child, ids: JSON.parse(line.toString()) as { ephemeral: string; persistent: string } };
+}
+
+const state = async (id: string): Promise<string> => (await warden.runtime.inspect(id))?.state ?? 'gone';
+
+describe('stop means stop', () => {
+  it('dead-man switch: kill -9 of the owner stops its ephemeral sandbox within 10 s; persistent ones survive and are re-adopted', async () => {
+    const { child, ids } = await startOwner(false);
+    pool.track(await warden.get(ids.persistent));
+    expect(await state(ids.ephemeral)).toBe('running');
+    expect(hostProcs('sleep 4343')).toHaveLength(1); // the escapee is alive while its owner is
+    child.kill('SIGKILL');
+    const ms = await until('ephemeral sandbox stopped', async () => (await state(ids.ephemeral)) !== 'running', 10_000);
+    console.log(`[dead-man] ephemeral sandbox stopped ${ms} ms after kill -9 of its owner`);
+    expect(hostProcs('sleep 4343')).toEqual([]);
+    const adopted = await warden.get(ids.persistent);
+    expect(adopted.info.state).toBe('running');
+    expect((await adopted.exec(['echo', 'adopted'])).stdout).toBe('adopted\n');
+    await warden.remove(ids.ephemeral, { force: true });
+  });
+
+  it('SIGTERM to a Warden process removes its ephemeral sandboxes before it exits', async () => {
+    const { child, ids } = await startOwner(true);
+    pool.track(await warden.get(ids.persistent));
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(143);
+    expect(await state(ids.ephemeral)).toBe('gone'); // removed before the process exited
+    expect(await state(ids.persistent)).toBe('running');
+  });
+
+  it('stop sends SIGTERM first (a cooperative process cleans up), then SIGKILLs what ignores it', async () => {
+    const ws = await tempWorkspace();
+    const sb = await pool.create({ workspace: ws.dir });
+    const coop = await sb.spawn(['sh', '-c', 'trap "echo saved > /workspace/saved.txt; exit 0" TERM; while :; do sleep 0.1; done']);
+    const stubborn = await sb.spawn(['sh', '-c', 'trap "" TERM; (setsid sh -c "trap \\"\\" TERM; exec sleep 4242" >/dev/null 2>&1 &); exec sleep 4241']);
+    for (const p of [coop, stubborn]) p.stdout.resume(), p.stderr.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hostProcs('sleep 424')).toHaveLength(2);
+    const t0 = Date.now();
+    await sb.stop({ timeoutMs: 1500 });
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1400); // waited the grace for the stubborn ones
+    expect(took).toBeLessThan(8000);
+    expect(await readFile(join(ws.dir, 'saved.txt'), 'utf8')).toBe('saved\n');
+    expect((await sb.refreshInfo()).state).toBe('exited');
+    expect(hostProcs('sleep 424')).toEqual([]);
+    await ws.cleanup();
+  });
+
+  it('stop returns early when everything exits on SIGTERM', async () => {
+    const sb = await pool.create({});
+    const p = await sb.spawn(['sleep', '600']);
+    p.stdout.resume();
+    p.stderr.resume();
+    const t0 = Date.now();
+    await sb.stop({ timeoutMs: 20_000 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await p.wait()).exitCode).toBe(143);
+  });
+
+  it('kill stops at once; remove --force leaves nothing, even execs started as root', async () => {
+    const sb = await pool.create({});
+    const a = await sb.spawn(['sh', '-c', 'exec sleep 4251'], { user: '0:0' });
+    const b = await sb.spawn(['sh', '-c', '(setsid sleep 4252 >/dev/null 2>&1 &)']);
+    for (const p of [a, b]) p.stdout.resume(), p.stderr.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hostProcs('sleep 425')).toHaveLength(2);
+    await sb.kill();
+    expect((await sb.refreshInfo()).state).toBe('exited');
+    expect(hostProcs('sleep 425')).toEqual([]);
+    await sb.remove({ force: true });
+    expect(await warden.find(sb.id)).toBeUndefined();
+  });
+
+  it('maxRuntime stops the sandbox from inside, with no Warden timer', async () => {
+    const sb = await pool.create({ lifetime: 'persistent', maxRuntime: '2s' });
+    const p = await sb.spawn(['sleep', '4261']);
+    p.stdout.resume();
+    p.stderr.resume();
+    const ms = await until('sandbox stopped by maxRuntime', async () => (await state(sb.containerId)) !== 'running', 8000);
+    expect(ms).toBeGreaterThan(1000);
+    expect(hostProcs('sleep 4261')).toEqual([]);
+  });
+
+  it('a signal other than SIGKILL reaches every workload process but not the keeper', async () => {
+    const sb = await pool.create({});
+    const p = await sb.spawn(['sh', '-c', 'trap "echo usr1; exit 3" USR1; while :; do sleep 0.1; done']);
+    p.stderr.resume();
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 200));
+    await sb.kill('SIGUSR1');
+    expect((await p.wait()).exitCode).toBe(3);
+    expect(out).toBe('usr1\n');
+    expect((await sb.refreshInfo()).state).toBe('running');
+  });
+});
+
+describe('emergency stop', () => {
+  it('warden panic removes 20 sandboxes at once and reports it', async () => {
+    const w = testWarden(`test-${runId()}-panic`);
+    const made = await Promise.all(Array.from({ length: 20 }, () => w.create({ lifetime: 'persistent' }).then((sb) => sb.containerId)));
+    // scoped to this test's owner: the real one takes everything on the engine, other tests' sandboxes included
+    const r = await cli(['panic', '--json', '--label', `warden.owner=test-${runId()}-panic`], { env: { WARDEN_LOG_LEVEL: 'silent' } });
+    const report = JSON.parse(r.stdout) as { containers: number; left: number; durationMs: number };
+    console.log(`[panic] removed ${report.containers} sandboxes in ${report.durationMs} ms`);
+    expect(r.code).toBe(0);
+    expect(report).toMatchObject({ containers: 20, left: 0 });
+    for (const id of made) expect(await state(id)).toBe('gone');
+  });
+
+  it('scripts/emergency-stop.sh does the same with bash and the docker CLI only', async () => {
+    const w = testWarden(`test-${runId()}-estop`);
+    const made = await Promise.all(Array.from({ length: 5 }, () => w.create({ lifetime: 'persistent' }).then((sb) => sb.containerId)));
+    const out = execFileSync('bash', ['scripts/emergency-stop.sh', '--label', `warden.owner=test-${runId()}-estop`], { encoding: 'utf8', env: { ...process.env, PATH: `/usr/bin:/bin:/usr/sbin:/sbin` } });
+    expect(out).toMatch(/^emergency-stop: removed 5 containers, 0 networks, 0 volumes in \d+ ms; 0 left$/m);
+    for (const id of made) expect(await state(id)).toBe('gone');
+  });
+});
