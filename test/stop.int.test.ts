@@ -4,15 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
+import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
 
 const warden = testWarden(`test-${runId()}-stop`);
 const pool = sandboxPool(warden);
 afterAll(() => pool.cleanup());
-
-/** Host processes (any namespace) whose command line contains `needle`. */
-const hostProcs = (needle: string): string[] =>
-  execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const t0 = Date.now();

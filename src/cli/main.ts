@@ -8,6 +8,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerImages } from './commands/images.js';
 import { registerPanic } from './commands/panic.js';
 import { registerSandboxCommands } from './commands/sandbox.js';
+import { registerWatch } from './commands/watch.js';
 import { EXIT_WARDEN_FAILURE, reportError } from './output.js';
 
 /** The `warden` CLI: thin commands over the SDK. Returns the process exit code. */
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDoctor(program, ctx);
   registerDemo(program, ctx);
   registerPanic(program, ctx);
+  registerWatch(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -23,6 +23,8 @@ export interface ContainerRuntime {
   list(labels: Record<string, string>): Promise<RuntimeContainer[]>;
   /** Start a process; streams are demultiplexed with backpressure. */
   exec(id: string, req: RuntimeExecRequest): Promise<RuntimeExec>;
+  /** Start a process with no streams attached and return at once (no stdin). */
+  execDetached(id: string, req: Omit<RuntimeExecRequest, 'stdin'>): Promise<void>;
   /** Extract a tar stream into `dir` (which must exist) inside the container. */
   putArchive(id: string, dir: string, tar: Readable): Promise<void>;
   /** A tar stream of `path` (file or directory) inside the container. */
@@ -99,6 +101,8 @@ export interface RuntimeContainer {
   health?: string;
   ports: PortBinding[];
   runtime?: string;
+  /** The image health check's state (inspect only). */
+  healthLog?: { status: string; failingStreak: number; lastOutput?: string };
   /** Environment of the main process, as the runtime stored it (inspect only). */
   env?: Record<string, string>;
 }

@@ -30,6 +30,15 @@ export function killTreeCommand(execId: string, signal: string): string[] {
 }
 
 /**
+ * The in-sandbox half of an exec timeout: sleeps, then kills the exec's tree. It holds even if Warden
+ * dies meanwhile; Warden removes it when the exec ends first. Marked `<execId>-watch`.
+ */
+export function deadlineCommand(execId: string, timeoutMs: number): string[] {
+  const kill = killTreeCommand(execId, 'KILL');
+  return ['/bin/sh', '-c', `sleep "$0"; exec /bin/sh -c "$1" warden-kill KILL "$2"`, String(Math.ceil(timeoutMs / 1000) + 1), kill[2]!, execId];
+}
+
+/**
  * Processes of the sandbox's workload: everything but the init (pid 1), the keeper (which runs in the
  * init's session, sid 1) and the calling script with its children. POSIX sh, shared by the scripts below.
  */

@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
-import { EXEC_MARK, killTreeCommand } from './process-tree.js';
+import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
 
 export interface SpawnOptions {
   /** Working directory inside the sandbox (default: the sandbox's workdir). */
@@ -93,7 +93,24 @@ export class SandboxProcess {
       user: opts.user ?? user,
       stdin: opts.stdin === true,
     });
-    return new SandboxProcess(runtime, containerId, opts.user ?? user, execId, rt, opts, log);
+    const proc = new SandboxProcess(runtime, containerId, opts.user ?? user, execId, rt, opts, log);
+    if (opts.timeoutMs !== undefined) proc.armDeadline(opts.timeoutMs);
+    return proc;
+  }
+
+  /** The timeout also lives inside the sandbox, so it holds if this process dies. */
+  private armDeadline(timeoutMs: number): void {
+    const watch = `${this.id}-watch`;
+    const started = this.runtime
+      .execDetached(this.containerId, { cmd: deadlineCommand(this.id, timeoutMs), env: { [EXEC_MARK]: watch }, user: this.user })
+      .then(() => true, (err: unknown) => (this.log.warn({ err, exec: this.id }, 'in-sandbox deadline not set'), false));
+    void this.exited.finally(async () => {
+      if (!(await started)) return;
+      const k = await this.runtime.exec(this.containerId, { cmd: killTreeCommand(watch, 'KILL'), env: {}, user: this.user, stdin: false }).catch(() => undefined);
+      k?.stdout.resume();
+      k?.stderr.resume();
+      await k?.wait().catch(() => undefined);
+    }).catch(() => undefined);
   }
 
   /**

@@ -5,6 +5,7 @@ import { PATHS } from '../policy/compile.js';
 import type { SandboxSpec } from '../policy/spec.js';
 import type { ContainerRuntime, ContainerState, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
 import { SandboxFiles, type FileEntry } from './files.js';
+import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
@@ -142,6 +143,28 @@ export class Sandbox {
 
   readFiles(paths: string[]): Promise<Map<string, Buffer>> {
     return this.files.readMany(paths);
+  }
+
+  private async live(): Promise<RuntimeContainer> {
+    const c = await this.runtime.inspect(this.current.containerId);
+    if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
+    this.current = toSandboxInfo(c);
+    return c;
+  }
+
+  /** CPU %, memory, OOM kills, pids, processes, network bytes, disk use of writable areas, age. */
+  async stats(): Promise<SandboxStats> {
+    return readStats(this.runtime, await this.live());
+  }
+
+  /** The processes inside, each with its role (init, keeper, workload). */
+  async processes(): Promise<SandboxProcessRow[]> {
+    return readProcesses(this.runtime, await this.live());
+  }
+
+  /** healthy / unhealthy / starting / stopped, with reasons: image health check, caps near their limit, OOM kills, exit reason. */
+  async health(thresholds?: HealthThresholds): Promise<SandboxHealth> {
+    return readHealth(this.runtime, await this.live(), thresholds);
   }
 
   /** The URL a browser on this host opens to reach `containerPort` (it must be in the spec's ports). */

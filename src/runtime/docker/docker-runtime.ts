@@ -253,6 +253,24 @@ export class DockerRuntime implements ContainerRuntime {
     return result;
   }
 
+  async execDetached(id: string, req: Omit<RuntimeExecRequest, 'stdin'>): Promise<void> {
+    try {
+      const exec = await this.docker.getContainer(id).exec({
+        Cmd: req.cmd,
+        Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+        User: req.user,
+        ...(req.cwd ? { WorkingDir: req.cwd } : {}),
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        Tty: false,
+      });
+      await exec.start({ Detach: true, Tty: false });
+    } catch (err) {
+      throw translateEngineError(err, `starting a background command in ${id}`);
+    }
+  }
+
   async putArchive(id: string, dir: string, tar: Readable): Promise<void> {
     try {
       await this.docker.getContainer(id).putArchive(tar, { path: dir, noOverwriteDirNonDir: 'true' });

@@ -71,7 +71,8 @@ function portsOf(ports: Record<string, Array<{ HostIp: string; HostPort: string 
 }
 
 export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
-  const state = c.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string } };
+  const state = c.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string; FailingStreak?: number; Log?: Array<{ Output?: string }> } };
+  const last = state.Health?.Log?.[state.Health.Log.length - 1]?.Output?.trim();
   return {
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
@@ -84,6 +85,9 @@ export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
     exitCode: state.ExitCode,
     oomKilled: state.OOMKilled,
     ...(state.Health?.Status ? { health: state.Health.Status } : {}),
+    ...(state.Health?.Status
+      ? { healthLog: { status: state.Health.Status, failingStreak: state.Health.FailingStreak ?? 0, ...(last ? { lastOutput: last } : {}) } }
+      : {}),
     ports: portsOf(c.NetworkSettings?.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>),
     ...(c.HostConfig?.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
     env: Object.fromEntries((c.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),

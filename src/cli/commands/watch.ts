@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import type { SandboxStats } from '../../sandbox/monitor.js';
+import type { Warden } from '../../sandbox/warden.js';
+import { formatBytes } from '../../util/units.js';
+import { printJson, printTable } from '../output.js';
+
+function statsLines(id: string, s: SandboxStats): string {
+  const mem = s.memoryBytes !== undefined ? `${formatBytes(s.memoryBytes)} / ${s.memoryLimitBytes ? formatBytes(s.memoryLimitBytes) : '-'} (${s.memoryPercent ?? '-'}%)` : '-';
+  const disk = s.disk.map((d) => `${d.path} ${d.percent}% of ${formatBytes(d.sizeBytes)}`).join(', ');
+  return [
+    `sandbox   ${id}  (${s.state}, age ${Math.round(s.ageMs / 1000)} s)`,
+    `cpu       ${s.cpuPercent ?? '-'}% of one core (cap ${s.cpuLimitCores ?? '-'} cores)`,
+    `memory    ${mem}${s.oomKills ? `  OOM kills: ${s.oomKills}` : ''}`,
+    `pids      ${s.pids ?? '-'} / ${s.pidsLimit ?? '-'}   processes ${s.processes ?? '-'}`,
+    `network   rx ${formatBytes(s.networkRxBytes ?? 0)}  tx ${formatBytes(s.networkTxBytes ?? 0)}`,
+    `disk      ${disk || '-'}${s.workspaceBytes !== undefined ? `; workspace holds ${formatBytes(s.workspaceBytes)}` : ''}`,
+  ].join('\n');
+}
+
+/** `warden stats|health|top`: watching a sandbox. */
+export function registerWatch(program: Command, ctx: { warden: () => Warden; setExit: (c: number) => void }): void {
+  program
+    .command('stats')
+    .description('CPU, memory, OOM kills, pids, network, disk and age of a sandbox')
+    .argument('<id>')
+    .option('--json', 'JSON')
+    .option('--watch', 'refresh every 2 s until interrupted')
+    .action(async (id: string, f: { json?: boolean; watch?: boolean }) => {
+      const sb = await ctx.warden().get(id);
+      do {
+        const s = await sb.stats();
+        if (f.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+        else process.stdout.write(`${f.watch ? '\x1b[2J\x1b[H' : ''}${statsLines(sb.id, s)}\n`);
+        if (f.watch) await new Promise((r) => setTimeout(r, 2000));
+      } while (f.watch);
+    });
+
+  program
+    .command('health')
+    .description('healthy / unhealthy / stopped, with the reasons (exit code 0 only when healthy)')
+    .argument('<id>')
+    .option('--json', 'JSON')
+    .action(async (id: string, f: { json?: boolean }) => {
+      const h = await (await ctx.warden().get(id)).health();
+      if (f.json) printJson(h);
+      else {
+        process.stdout.write(`${h.status}\n`);
+        for (const r of h.reasons) process.stdout.write(`  - ${r}\n`);
+      }
+      ctx.setExit(h.status === 'healthy' ? 0 : 1);
+    });
+
+  program
+    .command('top')
+    .description('the processes inside a sandbox, with their role')
+    .argument('<id>')
+    .option('--json', 'JSON')
+    .action(async (id: string, f: { json?: boolean }) => {
+      const rows = await (await ctx.warden().get(id)).processes();
+      if (f.json) return printJson(rows);
+      printTable(
+        ['PID', 'PPID', 'USER', 'STAT', '%CPU', 'RSS', 'ELAPSED', 'ROLE', 'COMMAND'],
+        rows.map((r) => [String(r.pid), String(r.ppid), r.user, r.state, r.cpuPercent.toFixed(1), formatBytes(r.rssBytes), `${r.elapsedSeconds}s`, r.role, r.command.slice(0, 80)]),
+      );
+    });
+}

@@ -1,0 +1,210 @@
+import { WardenError } from '../errors.js';
+import { LABEL } from '../policy/labels.js';
+import type { ContainerRuntime, RuntimeContainer } from '../runtime/runtime.js';
+
+/** A sandbox's resource use, read from its own cgroup (fast: one exec, no engine stats round of ~1 s). */
+export interface SandboxStats {
+  state: string;
+  ageMs: number;
+  cpuPercent?: number;
+  cpuLimitCores?: number;
+  memoryBytes?: number;
+  memoryLimitBytes?: number;
+  memoryPercent?: number;
+  /** Processes killed by the OOM killer inside this sandbox so far. */
+  oomKills?: number;
+  pids?: number;
+  pidsLimit?: number;
+  processes?: number;
+  networkRxBytes?: number;
+  networkTxBytes?: number;
+  /** Used bytes, size and % of each writable area (tmpfs sizes are the caps; the workspace is its filesystem unless a quota applies). */
+  disk: Array<{ path: string; usedBytes: number; sizeBytes: number; percent: number }>;
+  /** Bytes under /workspace (du), when it could be counted within 5 s. */
+  workspaceBytes?: number;
+}
+
+export interface SandboxProcessRow {
+  pid: number;
+  ppid: number;
+  user: string;
+  state: string;
+  cpuPercent: number;
+  rssBytes: number;
+  elapsedSeconds: number;
+  command: string;
+  /** init (pid 1), keeper (Warden's main process) or workload (what commands started). */
+  role: 'init' | 'keeper' | 'workload';
+}
+
+const STATS_SCRIPT = `
+cg=/sys/fs/cgroup
+rd() { cat "$1" 2>/dev/null | head -n 1; }
+cpu() { v=$(rd $cg/cpuacct/cpuacct.usage); [ -n "$v" ] && { echo "$v"; return; }; v=$(grep '^usage_usec' $cg/cpu.stat 2>/dev/null | cut -d' ' -f2); [ -n "$v" ] && echo $((v*1000)); }
+t0=$(date +%s%N); u0=$(cpu); sleep 0.2; t1=$(date +%s%N); u1=$(cpu)
+echo "cpu $u0 $t0 $u1 $t1"
+echo "quota $(rd $cg/cpu/cpu.cfs_quota_us) $(rd $cg/cpu/cpu.cfs_period_us) $(rd $cg/cpu.max)"
+echo "mem $(rd $cg/memory/memory.usage_in_bytes)$(rd $cg/memory.current) $(rd $cg/memory/memory.limit_in_bytes)$(rd $cg/memory.max) $(grep -E '^(total_inactive_file|inactive_file) ' $cg/memory/memory.stat $cg/memory.stat 2>/dev/null | head -n1 | cut -d' ' -f2)"
+echo "oom $(grep -E '^oom_kill ' $cg/memory/memory.oom_control $cg/memory.events 2>/dev/null | head -n1 | cut -d' ' -f2)"
+echo "pids $(rd $cg/pids/pids.current)$(rd $cg/pids.current) $(rd $cg/pids/pids.max)$(rd $cg/pids.max)"
+echo "procs $(ls -d /proc/[0-9]* 2>/dev/null | wc -l)"
+awk 'NR>2 && $1 != "lo:" { rx+=$2; tx+=$10 } END { print "net", rx+0, tx+0 }' /proc/net/dev 2>/dev/null
+df -Pk /workspace /tmp "$HOME" 2>/dev/null | awk 'NR>1 { print "df", $6, $3, $2 }'
+echo "du $(timeout 5 du -sxk /workspace 2>/dev/null | cut -f1)"
+`;
+
+const num = (s: string | undefined): number | undefined => {
+  if (s === undefined || s === '' || s === 'max') return undefined;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : undefined;
+};
+
+/** Parse the stats script's lines. Pure, unit-tested. */
+export function parseStats(out: string, base: Pick<SandboxStats, 'state' | 'ageMs'>): SandboxStats {
+  const s: SandboxStats = { ...base, disk: [] };
+  for (const line of out.split('\n')) {
+    const [k, ...f] = line.trim().split(/\s+/);
+    switch (k) {
+      case 'cpu': {
+        const [u0, t0, u1, t1] = f.map(Number);
+        if ([u0, t0, u1, t1].every((x) => Number.isFinite(x)) && t1! > t0!) s.cpuPercent = Math.round(((u1! - u0!) / (t1! - t0!)) * 1000) / 10;
+        break;
+      }
+      case 'quota': {
+        const [q, p, max, period2] = f;
+        const quota = num(q) ?? num(max);
+        const period = num(p) ?? num(period2);
+        if (quota && quota > 0 && period) s.cpuLimitCores = quota / period;
+        break;
+      }
+      case 'mem': {
+        const [usage, limit, inactive] = f.map(num);
+        if (usage !== undefined) s.memoryBytes = Math.max(0, usage - (inactive ?? 0));
+        if (limit !== undefined && limit < 2 ** 60) s.memoryLimitBytes = limit;
+        if (s.memoryBytes !== undefined && s.memoryLimitBytes) s.memoryPercent = Math.round((s.memoryBytes / s.memoryLimitBytes) * 1000) / 10;
+        break;
+      }
+      case 'oom': {
+        const n = num(f[0]);
+        if (n !== undefined) s.oomKills = n;
+        break;
+      }
+      case 'pids': {
+        const [cur, max] = f.map(num);
+        if (cur !== undefined) s.pids = cur;
+        if (max !== undefined) s.pidsLimit = max;
+        break;
+      }
+      case 'procs':
+        s.processes = num(f[0]);
+        break;
+      case 'net':
+        s.networkRxBytes = num(f[0]);
+        s.networkTxBytes = num(f[1]);
+        break;
+      case 'df': {
+        const [path, used, size] = f;
+        const u = num(used);
+        const z = num(size);
+        if (path && u !== undefined && z) s.disk.push({ path, usedBytes: u * 1024, sizeBytes: z * 1024, percent: Math.round((u / z) * 1000) / 10 });
+        break;
+      }
+      case 'du': {
+        const n = num(f[0]);
+        if (n !== undefined) s.workspaceBytes = n * 1024;
+        break;
+      }
+      default:
+    }
+  }
+  return s;
+}
+
+async function run(runtime: ContainerRuntime, c: RuntimeContainer, cmd: string[]): Promise<string> {
+  const e = await runtime.exec(c.id, { cmd, env: {}, user: c.labels[LABEL.user] ?? '1000:1000', stdin: false });
+  const out: Buffer[] = [];
+  e.stdout.on('data', (d: Buffer) => out.push(d));
+  e.stderr.resume();
+  await e.wait();
+  return Buffer.concat(out).toString('utf8');
+}
+
+export async function readStats(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxStats> {
+  const created = c.labels[LABEL.createdAt] ?? c.createdAt;
+  const base = { state: c.state, ageMs: Math.max(0, Date.now() - Date.parse(created)) };
+  if (c.state !== 'running') return { ...base, disk: [] };
+  return parseStats(await run(runtime, c, ['/bin/sh', '-c', STATS_SCRIPT]), base);
+}
+
+/** Parse `ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args`. Pure, unit-tested. */
+export function parseProcesses(out: string): SandboxProcessRow[] {
+  const rows: SandboxProcessRow[] = [];
+  for (const line of out.split('\n').slice(1)) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const session = Number(m[3]);
+    const command = m[9]!;
+    if (command.startsWith('ps -eo pid,ppid,sess')) continue; // ourselves
+    rows.push({
+      pid,
+      ppid: Number(m[2]),
+      user: m[4]!,
+      state: m[5]!,
+      cpuPercent: Number(m[6]),
+      rssBytes: Number(m[7]) * 1024,
+      elapsedSeconds: Number(m[8]),
+      command,
+      role: pid === 1 ? 'init' : session === 1 ? 'keeper' : 'workload',
+    });
+  }
+  return rows;
+}
+
+export async function readProcesses(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxProcessRow[]> {
+  if (c.state !== 'running') return [];
+  const out = await run(runtime, c, ['ps', '-eo', 'pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args']).catch((err: unknown) => {
+    throw new WardenError('EXEC_FAILED', `listing processes needs ps (procps) in the image: ${(err as Error).message}`);
+  });
+  return parseProcesses(out);
+}
+
+export interface HealthThresholds { memoryPercent: number; diskPercent: number; pidsPercent: number }
+export const DEFAULT_THRESHOLDS: HealthThresholds = { memoryPercent: 90, diskPercent: 80, pidsPercent: 90 };
+
+export interface SandboxHealth {
+  status: 'healthy' | 'unhealthy' | 'starting' | 'stopped';
+  reasons: string[];
+  /** The image HEALTHCHECK's status and last output, when the image has one. */
+  check?: { status: string; failingStreak: number; lastOutput?: string };
+  /** Why it stopped, when it did: exited, OOM-killed, max runtime, owner gone... */
+  exit?: { code?: number; reason: string };
+  stats: SandboxStats;
+}
+
+/** Why a stopped sandbox stopped, told apart as far as the engine lets us (OOMKilled is set for any OOM kill). */
+export function exitReason(c: RuntimeContainer): { code?: number; reason: string } {
+  const code = c.exitCode;
+  const spec = JSON.parse(c.labels[LABEL.spec] ?? '{}') as { maxRuntime?: number };
+  const ran = c.startedAt && c.finishedAt ? Date.parse(c.finishedAt) - Date.parse(c.startedAt) : undefined;
+  let reason = `exited with code ${code}`;
+  if (code === 137 && c.oomKilled) reason = 'the sandbox was OOM-killed (memory cap reached by its main process)';
+  else if (c.oomKilled) reason = `stopped (code ${code}); a process in it had been OOM-killed earlier`;
+  else if (code === 0 && spec.maxRuntime && ran !== undefined && ran >= spec.maxRuntime - 1500) reason = `reached its maxRuntime of ${Math.round(spec.maxRuntime / 1000)} s`;
+  else if (code === 137) reason = 'killed (SIGKILL): stopped, killed, or its owner process died (dead-man switch)';
+  return code === undefined ? { reason } : { code, reason };
+}
+
+export async function readHealth(runtime: ContainerRuntime, c: RuntimeContainer, t: HealthThresholds = DEFAULT_THRESHOLDS): Promise<SandboxHealth> {
+  const stats = await readStats(runtime, c);
+  const check = c.healthLog;
+  if (c.state !== 'running') return { status: 'stopped', reasons: [exitReason(c).reason], exit: exitReason(c), stats, ...(check ? { check } : {}) };
+  const reasons: string[] = [];
+  if (stats.memoryPercent !== undefined && stats.memoryPercent > t.memoryPercent) reasons.push(`memory at ${stats.memoryPercent}% of its cap (threshold ${t.memoryPercent}%)`);
+  for (const d of stats.disk) if (d.percent > t.diskPercent) reasons.push(`${d.path} at ${d.percent}% (threshold ${t.diskPercent}%)`);
+  if (stats.pids !== undefined && stats.pidsLimit && (stats.pids / stats.pidsLimit) * 100 > t.pidsPercent) reasons.push(`${stats.pids} of ${stats.pidsLimit} pids in use`);
+  if (stats.oomKills) reasons.push(`a process was OOM-killed (${stats.oomKills} so far); the sandbox itself is still running`);
+  if (check && check.status === 'unhealthy') reasons.push(`image health check failing ${check.failingStreak} times: ${check.lastOutput ?? ''}`.trim());
+  const status = reasons.length > 0 ? 'unhealthy' : check?.status === 'starting' ? 'starting' : 'healthy';
+  return { status, reasons, stats, ...(check ? { check } : {}) };
+}

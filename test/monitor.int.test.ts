@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './support/cli.js';
+import { hostProcs } from './support/host.js';
+import { runId, sandboxPool, testWarden } from './support/fixture.js';
+
+const warden = testWarden(`test-${runId()}-monitor`);
+const pool = sandboxPool(warden);
+afterAll(() => pool.cleanup());
+
+describe('stats, processes and health', () => {
+  it('stats report the caps and what is used, read from inside the sandbox', async () => {
+    const sb = await pool.create({ resources: { memory: '256m', cpus: 1, pids: 64, tmpSize: '32m' } });
+    const burner = await sb.spawn(['sh', '-c', 'head -c 8m /dev/zero > /tmp/fill; while :; do :; done']);
+    burner.stdout.resume();
+    burner.stderr.resume();
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await sb.stats();
+    expect(s).toMatchObject({ state: 'running', memoryLimitBytes: 256 * 1024 ** 2, pidsLimit: 64, cpuLimitCores: 1 });
+    expect(s.cpuPercent).toBeGreaterThan(40); // a busy loop capped at one core
+    expect(s.cpuPercent).toBeLessThanOrEqual(110);
+    expect(s.pids).toBeGreaterThanOrEqual(3);
+    expect(s.memoryBytes).toBeGreaterThan(0);
+    const tmp = s.disk.find((d) => d.path === '/tmp');
+    expect(tmp).toMatchObject({ sizeBytes: 32 * 1024 ** 2 });
+    expect(tmp!.percent).toBeGreaterThanOrEqual(25);
+    expect(s.ageMs).toBeGreaterThan(0);
+    await burner.kill('SIGKILL');
+  });
+
+  it('processes lists init, keeper and workload with their commands', async () => {
+    const sb = await pool.create({});
+    const p = await sb.spawn(['sleep', '4501']);
+    p.stdout.resume();
+    p.stderr.resume();
+    const rows = await sb.processes();
+    expect(rows.find((r) => r.pid === 1)?.role).toBe('init');
+    expect(rows.filter((r) => r.role === 'keeper').map((r) => r.command)).toContain('sleep infinity');
+    expect(rows.find((r) => r.command === 'sleep 4501')).toMatchObject({ role: 'workload', user: 'agent' });
+    const top = await cli(['top', sb.id, '--json']);
+    expect((JSON.parse(top.stdout) as Array<{ command: string }>).map((r) => r.command)).toContain('sleep 4501');
+  });
+
+  it('a memory bomb: the process is OOM-killed, the sandbox keeps running, and health says so', async () => {
+    const sb = await pool.create({ resources: { memory: '128m' } });
+    const r = await sb.exec(['sh', '-c', 'head -c 400m /dev/zero | tail > /dev/null; echo "exit=$?"'], { timeoutMs: 60_000 });
+    expect(r.stdout).toMatch(/exit=(137|1)/);
+    const h = await sb.health();
+    expect(h.stats.oomKills).toBeGreaterThanOrEqual(1);
+    expect(h.status).toBe('unhealthy');
+    expect(h.reasons.join('\n')).toMatch(/a process was OOM-killed .* the sandbox itself is still running/);
+    expect((await sb.refreshInfo()).state).toBe('running');
+    expect((await sb.exec(['echo', 'still here'])).stdout).toBe('still here\n');
+  });
+
+  it('a disk filler hits ENOSPC in its tmpfs, and health names the full area', async () => {
+    const sb = await pool.create({ resources: { tmpSize: '16m' } });
+    const r = await sb.exec(['sh', '-c', 'dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>&1; true']);
+    expect(r.stdout).toMatch(/No space left on device/);
+    const h = await sb.health();
+    expect(h.status).toBe('unhealthy');
+    expect(h.reasons.join('\n')).toMatch(/\/tmp at 100% \(threshold 80%\)/);
+    const cliHealth = await cli(['health', sb.id]);
+    expect(cliHealth.code).toBe(1);
+    expect(cliHealth.stdout).toMatch(/^unhealthy\n {2}- \/tmp at 100%/);
+  });
+
+  it('a stopped sandbox reports why it stopped', async () => {
+    const sb = await pool.create({ lifetime: 'persistent', maxRuntime: '1s' });
+    await new Promise((r) => setTimeout(r, 2500));
+    const h = await sb.health();
+    expect(h).toMatchObject({ status: 'stopped', exit: { code: 0, reason: 'reached its maxRuntime of 1 s' } });
+    const killed = await pool.create({});
+    await killed.kill();
+    expect((await killed.health()).exit?.reason).toMatch(/killed \(SIGKILL\)/);
+  });
+
+  it('stats --json from the CLI', async () => {
+    const sb = await pool.create({});
+    const r = await cli(['stats', sb.id, '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'running', pidsLimit: 512, memoryLimitBytes: 2 * 1024 ** 3 });
+  });
+});
+
+describe('exec timeouts hold without Warden', () => {
+  it('kill -9 of the Warden process does not let a timed exec run on', async () => {
+    const child = spawn('node', ['test/support/deadline-child.mjs', runId()], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const id = line.toString().trim();
+    pool.track(await warden.get(id));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hostProcs('sleep 444')).toHaveLength(2);
+    child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 4500)); // timeout 2 s (+1 s slack inside)
+    expect(hostProcs('sleep 444')).toEqual([]);
+    expect((await warden.get(id)).info.state).toBe('running'); // persistent: only the exec died
+  });
+
+  it('a timed exec that finishes leaves no watcher behind', async () => {
+    const sb = await pool.create({});
+    await sb.exec(['true'], { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await sb.processes()).filter((p) => p.role === 'workload' && p.command.includes('sleep'))).toEqual([]);
+  });
+});
