@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
-import { runId, sandboxPool, testWarden } from './support/fixture.js';
+import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
 
 const warden = testWarden(`test-${runId()}-monitor`);
 const pool = sandboxPool(warden);
@@ -64,6 +64,30 @@ describe('stats, processes and health', () => {
     const cliHealth = await cli(['health', sb.id]);
     expect(cliHealth.code).toBe(1);
     expect(cliHealth.stdout).toMatch(/^unhealthy\n {2}- \/tmp at 100%/);
+  });
+
+  it('a workspace over its disk quota stops the sandbox with the reason, even with Warden gone', async () => {
+    const ws = await tempWorkspace();
+    const sb = await pool.create({ workspace: ws.dir, lifetime: 'persistent', resources: { disk: '20m' } });
+    const filler = await sb.spawn(['sh', '-c', 'i=0; while [ $i -lt 60 ]; do dd if=/dev/zero of=/workspace/fill.$i bs=1M count=5 2>/dev/null; i=$((i+1)); sleep 0.1; done']);
+    filler.stdout.resume();
+    filler.stderr.resume();
+    const t0 = Date.now();
+    while ((await warden.runtime.inspect(sb.containerId))?.state === 'running' && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 200));
+    const h = await sb.health();
+    expect(h.status).toBe('stopped');
+    expect(h.exit?.reason).toMatch(/^the workspace holds \d+ KiB, over its disk quota of 20480 KiB$/);
+    const written = Number(/holds (\d+) KiB/.exec(h.exit!.reason)![1]);
+    console.log(`[disk] stopped ${Date.now() - t0} ms after the filler started; ${written} KiB written against a 20480 KiB quota`);
+    expect(written).toBeLessThan(20480 + 2 * 2 * 50 * 1024); // bounded by two check intervals of this writer
+    await ws.cleanup();
+  });
+
+  it('a tmpfs workspace is exactly its disk quota (ENOSPC)', async () => {
+    const sb = await pool.create({ resources: { disk: '8m' } });
+    const r = await sb.exec(['sh', '-c', 'dd if=/dev/zero of=/workspace/fill bs=1M count=50 2>&1; true']);
+    expect(r.stdout).toMatch(/No space left on device/);
+    expect((await sb.stats()).disk.find((d) => d.path === '/workspace')?.sizeBytes).toBe(8 * 1024 * 1024);
   });
 
   it('a stopped sandbox reports why it stopped', async () => {

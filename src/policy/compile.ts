@@ -24,20 +24,37 @@ export interface CompileContext {
  * Tied to its owner (ephemeral sandboxes: the dead-man switch), a background reader holds the
  * container's stdin, which the owning Warden process keeps attached: when that process dies, even by
  * kill -9, the engine closes stdin, the reader sees EOF and kills the keeper, and the sandbox stops.
+ * With a disk quota on a host workspace, a watcher in the keeper's session measures it every
+ * DISK_CHECK_SECONDS and stops the sandbox (reason in the container log) when it is over: overlay2 on
+ * ext4 has no per-container quota, so this bounds the overshoot to what can be written in one interval.
  * No privileged helper is involved. Keeper processes run in the init's session (sid 1); every exec
  * has its own, which is how the drain tells them apart.
  */
 const KEEPER = `trap "" TERM INT HUP
+keeper=$$
+if [ "$2" -gt 0 ] 2>/dev/null; then
+  { while sleep "$3"; do
+      used=$(du -sxk /workspace 2>/dev/null | cut -f1)
+      if [ "\${used:-0}" -gt "$2" ]; then
+        echo "warden: stopped: the workspace holds \${used} KiB, over its disk quota of $2 KiB"
+        kill -s KILL "$keeper"
+      fi
+    done; } &
+fi
 if [ "$1" = tied ]; then
   exec 3<&0
-  { while read -r _ <&3; do :; done; kill -s KILL $$; } &
+  { while read -r _ <&3; do :; done; kill -s KILL "$keeper"; } &
   exec sleep "$0" 3<&-
 fi
 exec sleep "$0"`;
 
-export function keeperCommand(maxRuntimeMs: number | undefined, tiedToOwner = false): string[] {
+/** How often the in-sandbox watcher measures the workspace against its quota. */
+export const DISK_CHECK_SECONDS = 2;
+
+export function keeperCommand(maxRuntimeMs: number | undefined, tiedToOwner = false, diskQuotaBytes?: number): string[] {
   const duration = maxRuntimeMs === undefined ? 'infinity' : `${Math.max(1, Math.ceil(maxRuntimeMs / 1000))}`;
-  return ['/bin/sh', '-c', KEEPER, duration, tiedToOwner ? 'tied' : 'free'];
+  const quotaKiB = diskQuotaBytes ? String(Math.floor(diskQuotaBytes / 1024)) : '0';
+  return ['/bin/sh', '-c', KEEPER, duration, tiedToOwner ? 'tied' : 'free', quotaKiB, String(DISK_CHECK_SECONDS)];
 }
 
 /** A short hash of everything that decides what the sandbox may do; changes when the policy changes. */
@@ -71,7 +88,8 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
   return {
     name: ctx.containerName,
     image: spec.image,
-    cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral'),
+    // a host workspace gets the in-sandbox quota watcher; a tmpfs workspace is simply that size
+    cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral', spec.workspace ? spec.resources.disk : undefined),
     tiedToOwner: spec.lifetime === 'ephemeral',
     env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...spec.env },
     labels,
@@ -81,7 +99,7 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     tmpfs: [
       { target: PATHS.tmp, sizeBytes: spec.resources.tmpSize, mode: '1777' },
       { target: PATHS.home, sizeBytes: spec.resources.homeSize, mode: '0700', uid, gid },
-      ...(spec.workspace ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.tmpSize, mode: '0700', uid, gid }]),
+      ...(spec.workspace ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.disk ?? spec.resources.tmpSize, mode: '0700', uid, gid }]),
     ],
     memoryBytes: spec.resources.memory,
     nanoCpus: Math.round(spec.resources.cpus * 1e9),

@@ -57,6 +57,9 @@ export const ResourcesSchema = z
     pids: z.number().int().min(16).max(1_000_000).default(512).describe('Maximum number of processes and threads. Default 512.'),
     tmpSize: sizeString('size', '512m').default(512 * 1024 ** 2).describe('Size cap of the /tmp tmpfs. Default 512m.'),
     homeSize: sizeString('size', '256m').default(256 * 1024 ** 2).describe('Size cap of the home tmpfs. Default 256m.'),
+    disk: sizeString('size', '10g')
+      .optional()
+      .describe('Workspace disk quota. A host workspace is measured inside the sandbox every 2 s and the sandbox stops when over; without a host workspace, /workspace is a tmpfs of this size. Default: none (tmpSize for a tmpfs workspace).'),
   })
   .strict();
 

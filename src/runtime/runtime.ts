@@ -32,6 +32,8 @@ export interface ContainerRuntime {
   /** lstat of one path (symlinks not followed in the last component); undefined when missing. */
   statPath(id: string, path: string): Promise<RuntimePathStat | undefined>;
   imageExists(ref: string): Promise<boolean>;
+  /** The last lines the main process wrote (Warden's keeper writes only why it stopped a sandbox). */
+  logs(id: string, tail: number): Promise<string>;
   /** Containers this process holds an owner link to. */
   linked(): string[];
   /** Drop the owner links (all, or one container's): a tied container then stops by itself. */
@@ -113,6 +115,8 @@ export interface RuntimeExecRequest {
   cwd?: string;
   user: string;
   stdin: boolean;
+  /** Warden's own helper: its connection must not keep the process alive. */
+  background?: boolean;
 }
 
 export interface RuntimeExec {

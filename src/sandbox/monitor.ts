@@ -1,5 +1,6 @@
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
+import { runInternal } from './internal-exec.js';
 import type { ContainerRuntime, RuntimeContainer } from '../runtime/runtime.js';
 
 /** A sandbox's resource use, read from its own cgroup (fast: one exec, no engine stats round of ~1 s). */
@@ -121,12 +122,7 @@ export function parseStats(out: string, base: Pick<SandboxStats, 'state' | 'ageM
 }
 
 async function run(runtime: ContainerRuntime, c: RuntimeContainer, cmd: string[]): Promise<string> {
-  const e = await runtime.exec(c.id, { cmd, env: {}, user: c.labels[LABEL.user] ?? '1000:1000', stdin: false });
-  const out: Buffer[] = [];
-  e.stdout.on('data', (d: Buffer) => out.push(d));
-  e.stderr.resume();
-  await e.wait();
-  return Buffer.concat(out).toString('utf8');
+  return (await runInternal(runtime, c.id, cmd, c.labels[LABEL.user] ?? '1000:1000', 20_000)).stdout;
 }
 
 export async function readStats(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxStats> {
@@ -183,8 +179,10 @@ export interface SandboxHealth {
 }
 
 /** Why a stopped sandbox stopped, told apart as far as the engine lets us (OOMKilled is set for any OOM kill). */
-export function exitReason(c: RuntimeContainer): { code?: number; reason: string } {
+export function exitReason(c: RuntimeContainer, log = ''): { code?: number; reason: string } {
   const code = c.exitCode;
+  const told = log.split('\n').reverse().find((l) => l.startsWith('warden: stopped: '));
+  if (told) return { ...(code === undefined ? {} : { code }), reason: told.slice('warden: stopped: '.length) };
   const spec = JSON.parse(c.labels[LABEL.spec] ?? '{}') as { maxRuntime?: number };
   const ran = c.startedAt && c.finishedAt ? Date.parse(c.finishedAt) - Date.parse(c.startedAt) : undefined;
   let reason = `exited with code ${code}`;
@@ -198,7 +196,10 @@ export function exitReason(c: RuntimeContainer): { code?: number; reason: string
 export async function readHealth(runtime: ContainerRuntime, c: RuntimeContainer, t: HealthThresholds = DEFAULT_THRESHOLDS): Promise<SandboxHealth> {
   const stats = await readStats(runtime, c);
   const check = c.healthLog;
-  if (c.state !== 'running') return { status: 'stopped', reasons: [exitReason(c).reason], exit: exitReason(c), stats, ...(check ? { check } : {}) };
+  if (c.state !== 'running') {
+    const exit = exitReason(c, await runtime.logs(c.id, 20));
+    return { status: 'stopped', reasons: [exit.reason], exit, stats, ...(check ? { check } : {}) };
+  }
   const reasons: string[] = [];
   if (stats.memoryPercent !== undefined && stats.memoryPercent > t.memoryPercent) reasons.push(`memory at ${stats.memoryPercent}% of its cap (threshold ${t.memoryPercent}%)`);
   for (const d of stats.disk) if (d.percent > t.diskPercent) reasons.push(`${d.path} at ${d.percent}% (threshold ${t.diskPercent}%)`);

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import { runInternal } from './internal-exec.js';
 import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
 
 export interface SpawnOptions {
@@ -106,10 +107,7 @@ export class SandboxProcess {
       .then(() => true, (err: unknown) => (this.log.warn({ err, exec: this.id }, 'in-sandbox deadline not set'), false));
     void this.exited.finally(async () => {
       if (!(await started)) return;
-      const k = await this.runtime.exec(this.containerId, { cmd: killTreeCommand(watch, 'KILL'), env: {}, user: this.user, stdin: false }).catch(() => undefined);
-      k?.stdout.resume();
-      k?.stderr.resume();
-      await k?.wait().catch(() => undefined);
+      await runInternal(this.runtime, this.containerId, killTreeCommand(watch, 'KILL'), this.user, 5_000).catch(() => undefined);
     }).catch(() => undefined);
   }
 
@@ -129,12 +127,8 @@ export class SandboxProcess {
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
     try {
-      const k = await this.runtime.exec(this.containerId, { cmd: killTreeCommand(this.id, signal), env: {}, user: this.user, stdin: false });
-      const chunks: Buffer[] = [];
-      k.stdout.on('data', (c: Buffer) => chunks.push(c));
-      k.stderr.resume();
-      await k.wait();
-      return Number.parseInt(Buffer.concat(chunks).toString('utf8').trim(), 10) || 0;
+      const r = await runInternal(this.runtime, this.containerId, killTreeCommand(this.id, signal), this.user);
+      return Number.parseInt(r.stdout.trim(), 10) || 0;
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
       throw err;

@@ -10,6 +10,7 @@ import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId, sha256 } from '../util/ids.js';
 import { checkHostPath } from './host-paths.js';
+import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
 
@@ -149,33 +150,42 @@ export class Warden implements SandboxOwner {
   async ensure(input: SandboxSpecInput): Promise<Sandbox> {
     const spec = parseSpec(input);
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure() needs a key (the project or session id) to find the sandbox again; add key: "..."');
-    for (let attempt = 0; attempt < 3; attempt++) {
+    const resolved = await this.resolveHostPaths(spec);
+    const wanted = policyHash(resolved, await this.resolveUser(resolved));
+    for (let attempt = 0; attempt < 40; attempt++) {
       const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
-      if (found) {
-        if (found.state === 'running') {
-          const resolved = await this.resolveHostPaths(spec);
-          if (found.labels[LABEL.policyHash] !== policyHash(resolved, await this.resolveUser(resolved))) {
-            this.log.warn({ sandbox: found.labels[LABEL.id], key: spec.key }, 'ensure: reusing a running sandbox whose policy differs from the requested spec; refresh() applies the new one');
-          }
-          return this.handle(await this.mustInspect(found.id));
+      if (!found) {
+        try {
+          return await this.createFrom(spec, newSandboxId());
+        } catch (err) {
+          if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
+          throw err;
         }
-        if (found.state === 'exited' || found.state === 'created') {
-          const resolved = await this.resolveHostPaths(spec);
-          if (found.labels[LABEL.policyHash] === policyHash(resolved, await this.resolveUser(resolved))) {
+      }
+      const sameSpec = found.labels[LABEL.policyHash] === wanted;
+      switch (found.state) {
+        case 'running':
+          if (!sameSpec) this.log.warn({ sandbox: found.labels[LABEL.id], key: spec.key }, 'ensure: reusing a running sandbox whose policy differs from the requested spec; refresh() applies the new one');
+          return this.handle(await this.mustInspect(found.id));
+        case 'created': // another caller is starting it
+        case 'restarting':
+        case 'removing':
+          await sleep(100);
+          continue;
+        case 'exited':
+        case 'paused':
+          if (sameSpec && found.state === 'exited') {
             await this.runtime.start(found.id, { tiedToOwner: found.labels[LABEL.lifetime] !== 'persistent' });
             return this.handle(await this.mustInspect(found.id));
           }
-        }
-        await this.runtime.remove(found.id, { force: true });
-        return this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
+          break;
+        default:
       }
+      await this.runtime.remove(found.id, { force: true });
       try {
-        return await this.createFrom(spec, newSandboxId());
+        return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
       } catch (err) {
-        if (err instanceof WardenError && err.code === 'NAME_CONFLICT') {
-          await sleep(50 * (attempt + 1)); // another caller created it first: adopt theirs
-          continue;
-        }
+        if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue;
         throw err;
       }
     }
@@ -219,7 +229,13 @@ export class Warden implements SandboxOwner {
     const c = await this.mustInspectRef(ref);
     if (c.state !== 'running') return;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_MS;
-    await this.asUsers(c, drainCommand(timeoutMs)).catch((err: unknown) =>
+    // SIGTERM to root's processes (root has no CAP_KILL, so only its own), while the user's drain
+    // signals the user's and waits for every workload process, whoever owns it.
+    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
+    await Promise.all([
+      this.runScript(c, user, drainCommand(timeoutMs), timeoutMs + 10_000),
+      user.startsWith('0:') ? undefined : this.runScript(c, '0:0', signalAllCommand('SIGTERM')),
+    ]).catch((err: unknown) =>
       this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
     );
     await this.runtime.stop(c.id, 0);
@@ -241,13 +257,11 @@ export class Warden implements SandboxOwner {
   /** Run a script as the sandbox user and as root (each may only signal its own processes). */
   private async asUsers(c: RuntimeContainer, cmd: string[]): Promise<void> {
     const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
-    const one = async (u: string): Promise<void> => {
-      const e = await this.runtime.exec(c.id, { cmd, env: {}, user: u, stdin: false });
-      e.stdout.resume();
-      e.stderr.resume();
-      await e.wait();
-    };
-    await Promise.all([one(user), user.startsWith('0:') ? undefined : one('0:0')]);
+    await Promise.all([this.runScript(c, user, cmd), user.startsWith('0:') ? undefined : this.runScript(c, '0:0', cmd)]);
+  }
+
+  private async runScript(c: RuntimeContainer, user: string, cmd: string[], timeoutMs?: number): Promise<void> {
+    await runInternal(this.runtime, c.id, cmd, user, timeoutMs);
   }
 
   /** Remove a sandbox: stopped gracefully first (or killed at once with `force`). Safe to call twice. */

@@ -104,7 +104,8 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** Attach to the container's stdin and hold it; unref'd so it never keeps this process alive. */
   private async link(id: string): Promise<void> {
-    this.unlink(id);
+    if ([...this.links.keys()].some((k) => k === id || k.startsWith(id) || id.startsWith(k))) return; // already ours
+
     const sock = (await this.docker.getContainer(id).attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })) as Duplex;
     sock.on('error', (err) => this.log.debug({ err, container: id }, 'owner link error'));
     sock.on('close', () => {
@@ -223,6 +224,8 @@ export class DockerRuntime implements ContainerRuntime {
       }
       throw translateEngineError(err, `starting a command in ${id}`);
     }
+    if (process.env.WARDEN_DEBUG_EXEC) process.stderr.write(`[exec] ${exec.id.slice(0, 12)} bg=${Boolean(req.background)} ${req.cmd.slice(0, 4).join(' ').slice(0, 80).replace(/\n/g, ' ')}\n`);
+    if (req.background) ((stream as Duplex & { socket?: { unref?: () => void } }).socket ?? (stream as { unref?: () => void })).unref?.();
     const { stdout, stderr } = demuxDockerStream(stream);
     const stdin = req.stdin
       ? new Writable({
@@ -242,6 +245,7 @@ export class DockerRuntime implements ContainerRuntime {
       await Promise.all([ended(stdout), ended(stderr)]);
       for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
         const st = await exec.inspect().catch((err: unknown) => {
+          if (statusOf(err) === 404) return { Running: false, ExitCode: -1 };
           throw translateEngineError(err, `reading the exit code of a command in ${id}`);
         });
         if (!st.Running) return st.ExitCode ?? -1;
@@ -265,9 +269,22 @@ export class DockerRuntime implements ContainerRuntime {
         AttachStderr: false,
         Tty: false,
       });
-      await exec.start({ Detach: true, Tty: false });
+      const res = (await exec.start({ Detach: true, Tty: false })) as unknown as (Readable & { socket?: { unref?: () => void } }) | undefined;
+      // the engine answers at once; drain and release the response so it holds no socket open
+      res?.socket?.unref?.();
+      res?.resume?.();
     } catch (err) {
       throw translateEngineError(err, `starting a background command in ${id}`);
+    }
+  }
+
+  async logs(id: string, tail: number): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+      return printable(buf, '\n');
+    } catch (err) {
+      if (statusOf(err) === 404) return '';
+      throw translateEngineError(err, `reading the log of ${id}`);
     }
   }
 
@@ -321,6 +338,7 @@ export class DockerRuntime implements ContainerRuntime {
 }
 
 /** Log bytes (possibly multiplexed frames) as one readable line. */
-function printable(buf: Buffer): string {
-  return buf.toString('utf8').replace(/[\x00-\x08\x0e-\x1f]/g, '').replace(/\s+/g, ' ').trim().slice(-500);
+function printable(buf: Buffer, lineSep = ' '): string {
+  const text = buf.toString('utf8').replace(/[\x00-\x08\x0e-\x1f]/g, '');
+  return (lineSep === ' ' ? text.replace(/\s+/g, ' ') : text).trim().slice(-2000);
 }
