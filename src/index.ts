@@ -27,4 +27,8 @@ export { connectDocker } from './runtime/docker/engine.js';
 export { ImageBuilder } from './images/builder.js';
 export { CATALOG } from './images/catalog.js';
 export { runDoctor } from './doctor/doctor.js';
+export { AutoRefresher, AutoRefreshPolicySchema, parseAutoRefreshPolicy, refreshReasons } from './sandbox/auto-refresh.js';
+export type { AutoRefreshPolicy, AutoRefreshPolicyInput, RefreshRecord } from './sandbox/auto-refresh.js';
+export type { SandboxStats, SandboxHealth, SandboxProcessRow, HealthThresholds } from './sandbox/monitor.js';
+export type { PanicReport } from './sandbox/warden.js';
 export type { Check } from './doctor/doctor.js';

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
+import { AutoRefresher } from '../src/sandbox/auto-refresh.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
@@ -126,5 +128,42 @@ describe('exec timeouts hold without Warden', () => {
     await sb.exec(['true'], { timeoutMs: 60_000 });
     await new Promise((r) => setTimeout(r, 500));
     expect((await sb.processes()).filter((p) => p.role === 'workload' && p.command.includes('sleep'))).toEqual([]);
+  });
+});
+
+describe('auto-refresh', () => {
+  it('recreates a persistent sandbox whose disk is past the threshold, keeps the workspace, records why', async () => {
+    const ws = await tempWorkspace();
+    const tag = { 'warden.autorefresh-test': runId() };
+    const w = testWarden(`test-${runId()}-autorefresh`);
+    const sb = await w.create({ workspace: ws.dir, lifetime: 'persistent', resources: { tmpSize: '16m' }, labels: tag });
+    pool.track(sb);
+    await sb.exec(['sh', '-c', 'echo keep > /workspace/keep.txt; head -c 15m /dev/zero > /tmp/fill']);
+    const fresh = await w.create({ lifetime: 'persistent', labels: tag });
+    pool.track(fresh);
+    const refresher = new AutoRefresher(w, { diskPercent: 80 }, createLogger('silent'));
+    const done = await refresher.checkOnce({ labels: tag });
+    expect(done.map((d) => d.id)).toEqual([sb.id]); // the healthy one is left alone
+    expect(done[0]!.reasons.join()).toMatch(/\/tmp at \d+(\.\d+)?% over 80%/);
+    const after = await w.get(sb.id);
+    expect(after.containerId).not.toBe(sb.containerId);
+    expect(after.info.labels['warden.refresh-count']).toBe('1');
+    expect(after.info.labels['warden.last-refresh']).toMatch(/\/tmp at .* over 80%/);
+    expect(after.info.labels['warden.test-run']).toBe(runId()); // the creator's labels carry over
+    expect((await after.exec(['sh', '-c', 'cat /workspace/keep.txt; ls /tmp'])).stdout).toBe('keep\n');
+    pool.track(after);
+    await ws.cleanup();
+  });
+
+  it('refreshes by age, and validates its policy', async () => {
+    const tag = { 'warden.autorefresh-age': runId() };
+    const w = testWarden(`test-${runId()}-autorefresh`);
+    const sb = await w.create({ lifetime: 'persistent', labels: tag });
+    pool.track(sb);
+    await new Promise((r) => setTimeout(r, 1100));
+    const done = await new AutoRefresher(w, { maxAge: '1s' }, createLogger('silent')).checkOnce({ labels: tag });
+    expect(done[0]?.reasons.join()).toMatch(/^age .* over/);
+    pool.track(await w.get(sb.id));
+    expect(() => new AutoRefresher(w, { maxAge: 'forever' }, createLogger('silent'))).toThrow(/maxAge: 'forever' is not a duration/);
   });
 });

@@ -9,4 +9,6 @@ export const LABEL = {
   policyHash: 'warden.policy-hash',
   spec: 'warden.spec',
   user: 'warden.user',
+  refreshCount: 'warden.refresh-count',
+  lastRefresh: 'warden.last-refresh',
 } as const;

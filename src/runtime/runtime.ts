@@ -115,8 +115,6 @@ export interface RuntimeExecRequest {
   cwd?: string;
   user: string;
   stdin: boolean;
-  /** Warden's own helper: its connection must not keep the process alive. */
-  background?: boolean;
 }
 
 export interface RuntimeExec {

@@ -2,11 +2,11 @@ import type { ContainerRuntime } from '../runtime/runtime.js';
 
 /**
  * Run one of Warden's own short scripts in a sandbox (kill a tree, drain, read stats) and return its
- * stdout. Its connection never keeps this process alive, and it is dropped after `timeoutMs`: an exec
- * whose container is killed or removed meanwhile may otherwise never end its stream.
+ * stdout. It is dropped after `timeoutMs`: an exec whose container is killed or removed meanwhile
+ * may otherwise never end its stream.
  */
 export async function runInternal(runtime: ContainerRuntime, containerId: string, cmd: string[], user: string, timeoutMs = 15_000): Promise<{ exitCode: number; stdout: string }> {
-  const e = await runtime.exec(containerId, { cmd, env: {}, user, stdin: false, background: true });
+  const e = await runtime.exec(containerId, { cmd, env: {}, user, stdin: false });
   const out: Buffer[] = [];
   e.stdout.on('data', (d: Buffer) => out.push(d));
   e.stderr.resume();

@@ -70,7 +70,7 @@ export interface SandboxOwner {
   stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
   remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
-  refresh(ref: string): Promise<Sandbox>;
+  refresh(ref: string, opts?: { reason?: string }): Promise<Sandbox>;
 }
 
 /**

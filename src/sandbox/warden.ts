@@ -125,7 +125,7 @@ export class Warden implements SandboxOwner {
     return this.createFrom(spec, newSandboxId());
   }
 
-  private async createFrom(spec: SandboxSpec, id: string): Promise<Sandbox> {
+  private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner): Promise<Sandbox> {
     const resolved = await this.resolveHostPaths(spec);
     const user = await this.resolveUser(resolved);
     if (resolved.runtime === 'runsc') {
@@ -137,7 +137,7 @@ export class Warden implements SandboxOwner {
     const containerName = `warden-${resolved.name ?? (resolved.key ? `k-${sha256(resolved.key).slice(0, 12)}` : id)}`;
     const { workspaceOwner: _owner, ...clean } = resolved;
     const c = await this.runtime.create(
-      compileSpec(clean, { id, containerName, owner: this.owner, createdAt: new Date().toISOString(), user, extraLabels: this.extraLabels }),
+      compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels: { ...this.extraLabels, ...labels } }),
     );
     this.log.info({ sandbox: id, container: c.id, image: resolved.image }, 'sandbox created');
     return this.handle(c);
@@ -273,13 +273,24 @@ export class Warden implements SandboxOwner {
     this.log.info({ sandbox: c.id }, 'sandbox removed');
   }
 
-  /** Recreate a sandbox from scratch with the same id, name, key and spec; the workspace is kept. */
-  async refresh(ref: string): Promise<Sandbox> {
+  /**
+   * Recreate a sandbox from scratch with the same id, name, key and spec; the workspace is kept.
+   * `reason` is recorded in the new container's labels (warden.last-refresh, warden.refresh-count).
+   */
+  async refresh(ref: string, opts: { reason?: string } = {}): Promise<Sandbox> {
     const c = await this.mustInspectRef(ref);
     const spec = parseSpec(storedSpec(c));
     const id = c.labels[LABEL.id] ?? newSandboxId();
+    const count = Number(c.labels[LABEL.refreshCount] ?? '0') + 1;
     await this.runtime.remove(c.id, { force: true });
-    return this.createFrom(spec, id);
+    // labels the original's creator added (e.g. a tenant or test run) and its owner carry over
+    const reserved = new Set<string>(Object.values(LABEL));
+    const carried = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !reserved.has(k) && !(k in spec.labels) && !k.startsWith('warden.image')));
+    return this.createFrom(spec, id, {
+      ...carried,
+      [LABEL.refreshCount]: String(count),
+      [LABEL.lastRefresh]: `${new Date().toISOString()} ${opts.reason ?? 'requested'}`.slice(0, 1000),
+    }, c.labels[LABEL.owner] ?? this.owner);
   }
 
   private handle(c: RuntimeContainer): Sandbox {

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { demuxDockerStream } from './demux.js';
+import { demuxBuffer, demuxDockerStream } from './demux.js';
 
 const frame = (type: number, data: string | Buffer): Buffer => {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -46,5 +46,12 @@ describe('demuxDockerStream', () => {
     src.end();
     const got = (await collect(stdout)).length;
     expect(got).toBe((written + 1) * 256 * 1024);
+  });
+});
+
+describe('demuxBuffer', () => {
+  it('strips frame headers from whole log buffers, and leaves raw text alone', () => {
+    expect(demuxBuffer(Buffer.concat([frame(1, 'warden: stopped: over quota\n'), frame(2, 'err\n')]))).toBe('warden: stopped: over quota\nerr\n');
+    expect(demuxBuffer(Buffer.from('plain tty text'))).toBe('plain tty text');
   });
 });

@@ -60,3 +60,15 @@ export function demuxDockerStream(source: Readable, highWaterMark = 1024 * 1024)
   });
   return { stdout, stderr };
 }
+
+/** A whole multiplexed buffer (e.g. container logs without a TTY) as text, stdout and stderr in order. */
+export function demuxBuffer(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 0 || buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}

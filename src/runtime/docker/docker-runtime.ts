@@ -13,7 +13,7 @@ import type {
   RuntimeInfo,
   RuntimePathStat,
 } from '../runtime.js';
-import { demuxDockerStream } from './demux.js';
+import { demuxBuffer, demuxDockerStream } from './demux.js';
 import { statusOf, translateEngineError } from './errors.js';
 import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
 
@@ -72,7 +72,7 @@ export class DockerRuntime implements ContainerRuntime {
       await container.start();
       const info = await container.inspect();
       if (!info.State.Running) {
-        const logs = (await container.logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.alloc(0))) as Buffer;
+        const logs = demuxBuffer((await container.logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.alloc(0))) as Buffer);
         throw new WardenError(
           'ENGINE_ERROR',
           `starting container ${spec.name}: it exited at once (exit ${info.State.ExitCode}): ${printable(logs) || 'no output'}. The image needs /bin/sh and sleep for Warden's keeper process.`,
@@ -224,8 +224,6 @@ export class DockerRuntime implements ContainerRuntime {
       }
       throw translateEngineError(err, `starting a command in ${id}`);
     }
-    if (process.env.WARDEN_DEBUG_EXEC) process.stderr.write(`[exec] ${exec.id.slice(0, 12)} bg=${Boolean(req.background)} ${req.cmd.slice(0, 4).join(' ').slice(0, 80).replace(/\n/g, ' ')}\n`);
-    if (req.background) ((stream as Duplex & { socket?: { unref?: () => void } }).socket ?? (stream as { unref?: () => void })).unref?.();
     const { stdout, stderr } = demuxDockerStream(stream);
     const stdin = req.stdin
       ? new Writable({
@@ -281,7 +279,7 @@ export class DockerRuntime implements ContainerRuntime {
   async logs(id: string, tail: number): Promise<string> {
     try {
       const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
-      return printable(buf, '\n');
+      return demuxBuffer(buf).trim().slice(-4000);
     } catch (err) {
       if (statusOf(err) === 404) return '';
       throw translateEngineError(err, `reading the log of ${id}`);
@@ -337,8 +335,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
-/** Log bytes (possibly multiplexed frames) as one readable line. */
-function printable(buf: Buffer, lineSep = ' '): string {
-  const text = buf.toString('utf8').replace(/[\x00-\x08\x0e-\x1f]/g, '');
-  return (lineSep === ' ' ? text.replace(/\s+/g, ' ') : text).trim().slice(-2000);
+/** Log text as one readable line. */
+function printable(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(-2000);
 }
