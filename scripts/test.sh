@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set up what is missing, then run every test against the
-# real engine. Prints a closing "N passed, N failed" line.
+# real engine: unit and engine tests (in parallel), then the fault tests that disturb the whole engine
+# (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-report="${TMPDIR:-/tmp}/warden-vitest-$$.json"
+reports="$(mktemp -d)"
+trap 'rm -rf "$reports"' EXIT
 set +e
-npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
-rc=$?
-set -e
-if [ -f "$report" ]; then
-  node -e 'const r=require(process.argv[1]); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + (r.numTodoTests||0)} skipped`)' "$report"
-  rm -f "$report"
+npx vitest run --reporter=default --reporter=json --outputFile="$reports/main.json" "$@"
+rc_main=$?
+rc_faults=0
+if [ "$#" -eq 0 ]; then
+  npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
+  rc_faults=$?
 fi
-exit "$rc"
+set -e
+node -e '
+  const fs = require("fs");
+  let p = 0, f = 0, s = 0;
+  for (const file of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${file}`, "utf8"));
+    p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + (r.numTodoTests || 0);
+  }
+  console.log(`tests: ${p} passed, ${f} failed, ${s} skipped`);
+' "$reports"
+[ "$rc_main" -eq 0 ] && [ "$rc_faults" -eq 0 ]

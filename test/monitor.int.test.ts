@@ -134,7 +134,7 @@ describe('exec timeouts hold without Warden', () => {
 describe('auto-refresh', () => {
   it('recreates a persistent sandbox whose disk is past the threshold, keeps the workspace, records why', async () => {
     const ws = await tempWorkspace();
-    const tag = { 'warden.autorefresh-test': runId() };
+    const tag = { 'autorefresh-test': runId() };
     const w = testWarden(`test-${runId()}-autorefresh`);
     const sb = await w.create({ workspace: ws.dir, lifetime: 'persistent', resources: { tmpSize: '16m' }, labels: tag });
     pool.track(sb);
@@ -156,7 +156,7 @@ describe('auto-refresh', () => {
   });
 
   it('refreshes by age, and validates its policy', async () => {
-    const tag = { 'warden.autorefresh-age': runId() };
+    const tag = { 'autorefresh-age': runId() };
     const w = testWarden(`test-${runId()}-autorefresh`);
     const sb = await w.create({ lifetime: 'persistent', labels: tag });
     pool.track(sb);
