@@ -54,8 +54,8 @@ describe('bad input: a clear error and nothing half-created', () => {
     );
     try {
       const err = await warden.create({ image: ref }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'ENGINE_ERROR' });
-      expect((err as Error).message).toMatch(/starting container .*\/bin\/sh/);
+      expect(err).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+      expect((err as Error).message).toMatch(/has no \/bin\/sh: Warden's keeper process needs \/bin\/sh and sleep/);
       expect(await leftovers()).toBe(1); // only the clash test's sandbox
     } finally {
       await docker.getImage(ref).remove({ force: true });
@@ -83,6 +83,13 @@ describe('bad input: a clear error and nothing half-created', () => {
       // nothing of it left on the host: no runsc sandbox, gofer or shim process naming the container
       const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
       expect(ps.split('\n').filter((l) => l.includes(sb.containerId))).toEqual([]);
+      // a gVisor start that fails (its sentry cannot live in 10 MiB) leaves no runsc or shim process behind
+      const gvisorProcs = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /runsc|containerd-shim/.test(l) && !l.includes('<defunct>')).length;
+      const before = gvisorProcs();
+      await expect(warden.create({ runtime: 'runsc', resources: { memory: '10m' } })).rejects.toMatchObject({ code: 'RUNTIME_UNAVAILABLE' });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(gvisorProcs()).toBeLessThanOrEqual(before);
+      expect(await leftovers()).toBe(1); // only the clash test's sandbox
     } else {
       await expect(warden.create({ runtime: 'runsc' })).rejects.toThrow(/runsc.*not registered.*daemon.json/);
     }

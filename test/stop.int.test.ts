@@ -143,3 +143,25 @@ describe('emergency stop', () => {
     for (const id of made) expect(await state(id)).toBe('gone');
   });
 });
+
+describe('leaked runtime shims (a stand-in process named like a leaked containerd shim)', () => {
+  it('kills the shim and its children of a container the engine no longer has, and spares live ones', async () => {
+    const live = await pool.create({});
+    const gone = 'f'.repeat(56) + runId().replace(/[^0-9a-f]/g, '0').padEnd(8, '0').slice(0, 8);
+    const fake = (id: string) =>
+      spawn('bash', ['-c', `exec -a "containerd-shim-runc-v2 -namespace moby -id ${id} -address /run/fake.sock" bash -c "sleep 4701 & wait"`], { stdio: 'ignore', detached: true });
+    const orphan = fake(gone);
+    const alive = fake(live.containerId);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hostProcs('sleep 4701')).toHaveLength(2);
+    const n = await warden.runtime.reapOrphans([gone, live.containerId]);
+    expect(n).toBe(1);
+    if (orphan.exitCode === null && orphan.signalCode === null) await once(orphan, 'exit');
+    expect(orphan.signalCode).toBe('SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hostProcs('sleep 4701')).toHaveLength(1); // the orphan's child died with it; the live one's did not
+    expect(alive.exitCode).toBeNull();
+    alive.kill('SIGKILL');
+    execFileSync('pkill', ['-f', 'sleep 4701']);
+  });
+});

@@ -42,6 +42,8 @@ export interface ContainerRuntime {
   listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }>;
   removeNetwork(id: string): Promise<void>;
   removeVolume(name: string): Promise<void>;
+  /** Kill runtime processes left behind by containers that no longer exist (0 where not possible). */
+  reapOrphans(only?: string[]): Promise<number>;
 }
 
 export interface RuntimeInfo {

@@ -34,6 +34,8 @@ export interface PanicReport {
   containers: number;
   networks: number;
   volumes: number;
+  /** Leaked runtime shims of the removed sandboxes that were killed on this host. */
+  orphanShims: number;
   durationMs: number;
   /** Warden-labelled containers still present afterwards (0 means done). */
   left: number;
@@ -114,7 +116,8 @@ export class Warden implements SandboxOwner {
     await Promise.all(other.networks.map((n) => this.runtime.removeNetwork(n).catch((err: unknown) => void errors.push(`network ${n}: ${(err as Error).message}`))));
     await Promise.all(other.volumes.map((v) => this.runtime.removeVolume(v).catch((err: unknown) => void errors.push(`volume ${v}: ${(err as Error).message}`))));
     const left = (await this.runtime.list(labels)).length;
-    const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, durationMs: Date.now() - t0, left, errors };
+    const orphanShims = await this.runtime.reapOrphans(containers.map((c) => c.id)).catch(() => 0);
+    const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, orphanShims, durationMs: Date.now() - t0, left, errors };
     this.log.warn(report, 'panic: emergency stop done');
     return report;
   }

@@ -14,6 +14,7 @@ import type {
   RuntimePathStat,
 } from '../runtime.js';
 import { demuxBuffer, demuxDockerStream } from './demux.js';
+import { reapOrphanShims } from './orphan-shims.js';
 import { statusOf, translateEngineError } from './errors.js';
 import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
 
@@ -68,6 +69,10 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `creating container ${spec.name}`);
     }
     try {
+      // The keeper needs a shell; an image without one would die right after start, racing the inspect.
+      if (!(await this.statPath(container.id, spec.cmd[0] ?? '/bin/sh'))) {
+        throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' has no ${spec.cmd[0]}: Warden's keeper process needs /bin/sh and sleep in the image`);
+      }
       if (spec.tiedToOwner) await this.link(container.id);
       await container.start();
       const info = await container.inspect();
@@ -83,6 +88,7 @@ export class DockerRuntime implements ContainerRuntime {
       // Nothing half-created: a container that fails to start is removed before the error propagates.
       this.unlink(container.id);
       await container.remove({ force: true, v: true }).catch((e: unknown) => this.log.warn({ err: e, name: spec.name }, 'cleanup after failed start'));
+      if (spec.runtime) await this.reapOrphans([container.id]); // a failed runsc start can leave its shim behind
       const msg = (err as { json?: { message?: string } })?.json?.message ?? String(err);
       if (spec.runtime && /runtime/i.test(msg)) {
         throw new WardenError('RUNTIME_UNAVAILABLE', `starting ${spec.name} with runtime '${spec.runtime}' failed: ${msg}. Check \`warden doctor\`.`, { cause: err });
@@ -113,6 +119,13 @@ export class DockerRuntime implements ContainerRuntime {
     });
     (sock as Duplex & { unref?: () => void }).unref?.();
     this.links.set(id, sock);
+  }
+
+  /** Kill leaked shims of containers the engine no longer has (see orphan-shims.ts). */
+  async reapOrphans(only?: string[]): Promise<number> {
+    const reaped = await reapOrphanShims(async (id) => (await this.inspect(id).catch(() => ({}))) !== undefined, only);
+    for (const r of reaped) this.log.warn({ pid: r.pid, container: r.containerId }, 'killed a leaked runtime shim');
+    return reaped.length;
   }
 
   linked(): string[] {
