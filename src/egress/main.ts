@@ -1,0 +1,17 @@
+/**
+ * Entry point of the egress proxy container (image warden-egress): reads its policy from
+ * WARDEN_EGRESS_CONFIG, listens on :3128, writes one JSON audit line per request to stdout (Warden
+ * reads them back as the container's log) and stops on SIGTERM.
+ */
+import { buildRules } from './policy.js';
+import { createEgressProxy } from './proxy.js';
+
+interface Config { presets?: string[]; allow?: string[]; addHosts?: Record<string, string>; port?: number }
+
+const config = JSON.parse(process.env.WARDEN_EGRESS_CONFIG ?? '{}') as Config;
+const rules = buildRules(config.presets ?? [], config.allow ?? []);
+const server = createEgressProxy({ rules, ...(config.addHosts ? { addHosts: config.addHosts } : {}) }, (r) => {
+  process.stdout.write(`${JSON.stringify({ egress: r })}\n`);
+});
+server.listen(config.port ?? 3128, '0.0.0.0', () => process.stdout.write(`${JSON.stringify({ ready: true, rules: rules.length })}\n`));
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => server.close(() => process.exit(0)));
