@@ -8,7 +8,7 @@ import { TEST_RUN_LABEL } from './support/labels.js';
 
 /**
  * Before the suite: the engine must answer (a missing engine is a failure, not a skip), Warden's images
- * must be built (cached by content hash) and the CLI compiled. After it: every container, network and
+ * must be built (cached by content hash) after the CLI is compiled. After it: every container, network and
  * volume labelled with this run's id is removed, whatever the tests left.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -18,8 +18,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await docker.ping().catch((err: unknown) => {
     throw new Error(`no Docker engine answers (${(err as Error).message}); run the suite with scripts/test.sh, which starts one`);
   });
-  await new ImageBuilder(docker, createLogger('warn')).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
+  // compile first: the CLI tests run dist/, and the egress image is built from dist/egress
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  await new ImageBuilder(docker, createLogger('warn')).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
   return async () => {
     const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
     const containers = await docker.listContainers({ all: true, filters });

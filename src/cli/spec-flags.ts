@@ -15,7 +15,10 @@ export function addSpecFlags(cmd: Command): Command {
     .option('--memory <size>', 'memory cap, e.g. 512m, 2g (default 2g; swap equal)')
     .option('--cpus <n>', 'CPU quota in cores, e.g. 1.5 (default 2)')
     .option('--pids <n>', 'process limit (default 512)')
-    .option('--network <mode>', 'none (default) | open')
+    .option('--network <mode>', 'none (default) | allowlist | open')
+    .option('--allow <pattern>', "with --network allowlist: allow HOST[:PORT], '*.suffix' or an IP (repeatable)", collect)
+    .option('--preset <name>', 'with --network allowlist: a named allowlist: claude, gemini, codex, github, npm, pypi (repeatable)', collect)
+    .option('--add-host <name:ip>', "how the egress proxy resolves NAME: an IPv4 or 'host-gateway' (repeatable)", collect)
     .option('-p, --port <port>', 'publish a container port on 127.0.0.1 (repeatable; needs --network open)', collect)
     .option('--mount <src:dst[:rw]>', 'extra mount, read-only unless :rw (repeatable)', collect)
     .option('--config-dir <dir>', 'host directory mounted read-only at /app/config')
@@ -27,7 +30,7 @@ export function addSpecFlags(cmd: Command): Command {
 
 export interface SpecFlags {
   workspace?: string; image?: string; name?: string; key?: string; env?: string[]; memory?: string; cpus?: string;
-  pids?: string; network?: string; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
+  pids?: string; network?: string; allow?: string[]; preset?: string[]; addHost?: string[]; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
   lifetime?: string; maxRuntime?: string;
 }
 
@@ -66,7 +69,16 @@ export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> 
   set('key', f.key);
   if (Object.keys(env).length) spec.env = env;
   if (Object.keys(resources).length) spec.resources = resources;
-  set('network', f.network);
+  set('network', f.network ?? (f.allow?.length || f.preset?.length ? 'allowlist' : undefined));
+  if (f.allow?.length || f.preset?.length || f.addHost?.length) {
+    const addHosts: Record<string, string> = {};
+    for (const h of f.addHost ?? []) {
+      const i = h.lastIndexOf(':');
+      if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--add-host '${h}' must be NAME:IP or NAME:host-gateway`);
+      addHosts[h.slice(0, i)] = h.slice(i + 1);
+    }
+    spec.egress = { allow: f.allow ?? [], presets: f.preset ?? [], addHosts };
+  }
   if (f.port?.length) spec.ports = f.port.map((p) => num('port', p));
   if (mounts.length) spec.mounts = mounts;
   set('configDir', f.configDir);

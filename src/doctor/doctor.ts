@@ -43,6 +43,16 @@ export async function runDoctor(runtime: ContainerRuntime): Promise<Check[]> {
   }
   const base = (await runtime.imageExists(PUBLIC_BASE)) ? PUBLIC_BASE : (await runtime.imageExists(OFFLINE_BASE)) ? OFFLINE_BASE : undefined;
   checks.push({ name: 'base-image', ok: base !== undefined, optional: true, detail: base ? `${base} present` : 'no local base image', hint: 'warden images bootstrap builds one without a registry' });
+  const nets = (await runtime.listNetworks({ 'warden.role': 'network' })).filter((n) => !n.noHostAddress || !n.internal);
+  checks.push({
+    name: 'host-services',
+    ok: nets.length === 0,
+    detail:
+      nets.length === 0
+        ? 'closed: allowlisted sandboxes sit on internal networks where the host has no address (no gateway to its services)'
+        : `open on ${nets.map((n) => n.name).join(', ')}: the host has an address there`,
+    hint: 'remove those networks (warden panic, or warden rm of their sandboxes); Warden creates sandbox networks with com.docker.network.bridge.inhibit_ipv4',
+  });
   const home = wardenHome();
   try {
     await mkdir(home, { recursive: true });

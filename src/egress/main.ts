@@ -14,4 +14,11 @@ const server = createEgressProxy({ rules, ...(config.addHosts ? { addHosts: conf
   process.stdout.write(`${JSON.stringify({ egress: r })}\n`);
 });
 server.listen(config.port ?? 3128, '0.0.0.0', () => process.stdout.write(`${JSON.stringify({ ready: true, rules: rules.length })}\n`));
+// One broken connection must never take every sandbox request down with it: log and keep serving.
+process.on('uncaughtException', (err) => process.stderr.write(`warden egress: ${err.stack ?? String(err)}\n`));
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => server.close(() => process.exit(0)));
+// Tied to an ephemeral sandbox's owner (the dead-man switch): the owner holds stdin; EOF means it is gone.
+if (process.env.WARDEN_TIED === '1') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}

@@ -40,6 +40,8 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
   const record = (r: Omit<EgressRecord, 'time'>): void => audit({ time: new Date().toISOString(), ...r });
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.on('error', () => req.destroy());
+    res.on('error', () => res.destroy());
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -80,6 +82,7 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
   });
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    client.on('error', () => client.destroy()); // a client that resets must not take the proxy down
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(req.url ?? '');
     const host = m?.[1] ?? '';
     const port = Number(m?.[2] ?? 0);
@@ -117,11 +120,15 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
       finish();
     });
     client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
     upstream.on('close', () => {
       client.end();
       finish();
     });
-    client.on('close', () => upstream.destroy());
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
   });
   return server;
 }

@@ -2,13 +2,16 @@ import type Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pack as tarFsPack } from 'tar-fs';
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pack as tarPack } from 'tar-stream';
 import { wardenHome } from '../config/home.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { statusOf, translateEngineError } from '../runtime/docker/errors.js';
 import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from './catalog.js';
-import { contextHash } from './context-hash.js';
+import { contextFiles, contextHash, type ContextFile } from './context-hash.js';
 
 export const IMAGE_HASH_LABEL = 'warden.image.hash';
 /** Bumped when how Warden builds images changes (labels, options), so the hash changes too. */
@@ -93,7 +96,8 @@ export class ImageBuilder {
     const base = await this.imageId(fromRef);
     if (!base) throw new WardenError('IMAGE_NOT_FOUND', `base image ${fromRef} is missing; run \`warden images bootstrap\` or pass --base`);
     const args = { BASE_IMAGE: fromRef };
-    const hash = await contextHash(image.context, { ...args, BASE_ID: base.id, RECIPE });
+    const extra = await this.extraFiles(image);
+    const hash = await contextHash(image.context, { ...args, BASE_ID: base.id, RECIPE }, extra);
     const existing = await this.imageId(image.ref);
     if (!opts.force && existing && existing.labels[IMAGE_HASH_LABEL] === hash) {
       opts.progress(`${image.ref} is up to date (${hash})`);
@@ -102,7 +106,7 @@ export class ImageBuilder {
     opts.progress(`building ${image.ref} on ${fromRef}`);
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.docker.buildImage(tarFsPack(image.context) as unknown as NodeJS.ReadableStream, {
+      stream = await this.docker.buildImage((await packContext(image.context, extra)) as unknown as NodeJS.ReadableStream, {
         t: image.ref,
         buildargs: args,
         labels: { 'warden.image': image.name, [IMAGE_HASH_LABEL]: hash }, // not warden.managed: containers inherit image labels
@@ -141,6 +145,18 @@ export class ImageBuilder {
     const seconds = (Date.now() - t0) / 1000;
     opts.progress(`built ${image.ref} in ${seconds.toFixed(1)} s (${(built.size / 1e6).toFixed(0)} MB)`);
     return { ref: image.ref, id: built.id, hash, built: true, seconds, sizeBytes: built.size };
+  }
+
+  private async extraFiles(image: CatalogImage): Promise<ContextFile[]> {
+    const out: ContextFile[] = [];
+    for (const e of image.extra ?? []) {
+      const files = await contextFiles(e.from, e.to, e.include).catch(() => []);
+      if (files.length === 0) throw new WardenError('IMAGE_BUILD_FAILED', `building ${image.ref} needs ${e.from}, which is missing; run \`npm run build\` first`);
+      out.push(...files);
+    }
+    // the copied files are ES modules
+    if (out.length) out.push({ path: '', name: `${image.extra![0]!.to}/package.json`, content: Buffer.from('{ "type": "module" }\n') });
+    return out;
   }
 
   /** Build every catalog image (or the named ones). */
@@ -206,6 +222,21 @@ export class ImageBuilder {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** The build context as a tar: the Dockerfile's folder plus extra files under their context names. */
+async function packContext(dir: string, extra: ContextFile[]): Promise<Readable> {
+  const pack = tarPack();
+  const files = [...(await contextFiles(dir)), ...extra];
+  void (async () => {
+    for (const f of files) {
+      const mode = f.content ? 0o644 : (await stat(f.path)).mode & 0o777;
+      const body = f.content ?? readFileSync(f.path);
+      await new Promise<void>((resolve, reject) => pack.entry({ name: f.name, mode, size: body.length }, body, (err) => (err ? reject(err) : resolve())));
+    }
+    pack.finalize();
+  })().catch((err: unknown) => pack.destroy(err as Error));
+  return pack as unknown as Readable;
 }
 
 function unknownImage(name: string): never {

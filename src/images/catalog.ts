@@ -11,10 +11,14 @@ export interface CatalogImage {
   /** Another catalog image it builds FROM (built first); undefined: built on the base image. */
   from?: string;
   description: string;
+  /** Files added to the build context: each `from` (a directory of this package) goes to `to`. */
+  extra?: Array<{ from: string; to: string; include: RegExp }>;
 }
 
 /** The repository's docker/ folder, from src/ (tsx) or dist/ alike. */
 export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
+/** This package's compiled code (dist/), from src/ (tsx) or dist/ alike. */
+export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
 
 export const OFFLINE_BASE = 'warden-base:bookworm';
 export const PUBLIC_BASE = 'debian:bookworm-slim';
@@ -25,6 +29,13 @@ export const CATALOG: CatalogImage[] = [
     ref: 'warden-sandbox:latest',
     context: `${DOCKER_DIR}sandbox`,
     description: 'Minimal Debian with bash, coreutils, git, curl, procps and the non-root user agent (uid 1000).',
+  },
+  {
+    name: 'egress',
+    ref: 'warden-egress:latest',
+    context: `${DOCKER_DIR}egress`,
+    description: "The egress proxy next to allowlisted sandboxes (Debian's nodejs + Warden's src/egress).",
+    extra: [{ from: `${DIST_DIR}egress`, to: 'app', include: /^(?!.*\.test\.js$).*\.js$/ }],
   },
 ];
 

@@ -15,6 +15,8 @@ export interface CompileContext {
   user: { uid: number; gid: number };
   /** Labels every Warden object of this instance carries (e.g. a test run id). */
   extraLabels: Record<string, string>;
+  /** network 'allowlist': the sandbox's private network and the proxy's URL on it. */
+  egress?: { network: string; proxyUrl: string };
 }
 
 /**
@@ -91,7 +93,7 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     // a host workspace gets the in-sandbox quota watcher; a tmpfs workspace is simply that size
     cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral', spec.workspace ? spec.resources.disk : undefined),
     tiedToOwner: spec.lifetime === 'ephemeral',
-    env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...spec.env },
+    env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...(ctx.egress ? proxyEnv(ctx.egress.proxyUrl) : {}), ...spec.env },
     labels,
     user: `${uid}:${gid}`,
     workdir: spec.workdir,
@@ -104,10 +106,18 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     memoryBytes: spec.resources.memory,
     nanoCpus: Math.round(spec.resources.cpus * 1e9),
     pidsLimit: spec.resources.pids,
-    network: spec.network === 'open' ? 'bridge' : 'none',
+    network: spec.network === 'open' ? 'bridge' : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network } : 'none',
     ports: spec.ports.map((p) =>
       typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) },
     ),
     ...(spec.runtime && spec.runtime !== 'runc' ? { runtime: spec.runtime } : {}),
+    // on an allowlisted network only the proxy's name resolves: make every other lookup fail fast
+    ...(spec.network === 'allowlist' ? { dnsOptions: ['timeout:1', 'attempts:1'] } : {}),
   };
+}
+
+/** What tells programs in an allowlisted sandbox to use the proxy (both spellings: tools differ). */
+export function proxyEnv(url: string): Record<string, string> {
+  const noProxy = 'localhost,127.0.0.1,::1';
+  return { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: noProxy, no_proxy: noProxy };
 }

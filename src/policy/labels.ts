@@ -11,4 +11,6 @@ export const LABEL = {
   user: 'warden.user',
   refreshCount: 'warden.refresh-count',
   lastRefresh: 'warden.last-refresh',
+  /** Set on Warden's helper objects (a sandbox's network, its egress proxy); sandboxes have none. */
+  role: 'warden.role',
 } as const;

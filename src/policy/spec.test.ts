@@ -26,7 +26,14 @@ describe('sandbox spec', () => {
   });
 
   it('refuses ports without a network, saying how to fix it', () => {
-    expect(() => parseSpec({ ports: [3001] })).toThrow("ports: publishing ports needs a network; set network: 'open'");
+    expect(() => parseSpec({ ports: [3001] })).toThrow("ports: publishing ports needs network: 'open'");
+  });
+
+  it('validates egress patterns and presets, and wants network allowlist for them', () => {
+    expect(() => parseSpec({ network: 'allowlist', egress: { allow: ['*.com'] } })).toThrow(/egress: '\*\.com' would allow almost everything/);
+    expect(() => parseSpec({ network: 'allowlist', egress: { presets: ['bogus'] } })).toThrow(/unknown egress preset 'bogus'/);
+    expect(() => parseSpec({ egress: { allow: ['api.example.com'] } })).toThrow(/needs network: 'allowlist'/);
+    expect(parseSpec({ network: 'allowlist', egress: { presets: ['claude'], allow: ['*.github.com:443'] } }).egress.allow).toEqual(['*.github.com:443']);
   });
 
   it('refuses unknown fields instead of ignoring them', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { buildRules } from '../egress/policy.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 
 /** The image sandboxes use when a spec names none. Built by `warden images build`. */
@@ -89,7 +90,22 @@ export const SandboxSpecSchema = z
       .describe('uid[:gid] to run as. Default: the owner of the workspace directory, or 1000:1000 when that is root.'),
     workdir: containerPath.default('/workspace').describe('Working directory of commands. Default /workspace.'),
     resources: ResourcesSchema.default(ResourcesSchema.parse({})).describe('CPU, memory, pids and tmpfs caps.'),
-    network: z.enum(['none', 'open']).default('none').describe("'none' (default): no network at all. 'open': ordinary bridge network, only when asked for."),
+    network: z
+      .enum(['none', 'allowlist', 'open'])
+      .default('none')
+      .describe("'none' (default): no network at all. 'allowlist': a private internal network whose only way out is Warden's egress proxy, allowing only egress.allow/presets. 'open': ordinary bridge network, only when asked for."),
+    egress: z
+      .object({
+        allow: z.array(z.string()).default([]).describe("Host patterns the proxy allows: 'api.example.com', '*.github.com:443', '10.0.0.5:8080' (default ports 80 and 443)."),
+        presets: z.array(z.string()).default([]).describe('Named allowlists: claude, gemini, codex, github, npm, pypi.'),
+        addHosts: z
+          .record(z.string(), z.string().regex(/^(host-gateway|\d{1,3}(\.\d{1,3}){3})$/, 'use an IPv4 address or host-gateway'))
+          .default({})
+          .describe('How the proxy resolves names (as docker run --add-host); host.docker.internal always means the engine host.'),
+      })
+      .strict()
+      .default({ allow: [], presets: [], addHosts: {} })
+      .describe("Egress policy for network 'allowlist'."),
     ports: z.array(PortSchema).default([]).describe('Container ports to publish on 127.0.0.1 (needs network open).'),
     lifetime: z.enum(['ephemeral', 'persistent']).default('ephemeral').describe('ephemeral sandboxes are meant to die with their owner; persistent ones are re-adopted.'),
     maxRuntime: durationString.optional().describe('The sandbox stops itself after this long, even if Warden is gone.'),
@@ -100,8 +116,16 @@ export const SandboxSpecSchema = z
     for (const k of Object.keys(spec.labels)) {
       if (k.startsWith('warden.')) ctx.addIssue({ code: 'custom', path: ['labels', k], message: 'label keys starting with warden. are reserved for Warden' });
     }
-    if (spec.ports.length > 0 && spec.network === 'none') {
-      ctx.addIssue({ code: 'custom', path: ['ports'], message: "publishing ports needs a network; set network: 'open' (or drop ports)" });
+    if (spec.ports.length > 0 && spec.network !== 'open') {
+      ctx.addIssue({ code: 'custom', path: ['ports'], message: `publishing ports needs network: 'open' (a '${spec.network}' sandbox has no published ports)` });
+    }
+    try {
+      buildRules(spec.egress.presets, spec.egress.allow);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['egress'], message: (err as Error).message });
+    }
+    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['egress'], message: `an egress allowlist needs network: 'allowlist' (it is '${spec.network}')` });
     }
     const targets = new Set<string>(['/workspace', '/app/config', '/tmp']);
     for (const [i, m] of spec.mounts.entries()) {

@@ -41,6 +41,10 @@ export interface ContainerRuntime {
   /** All Warden-labelled networks and volumes: ids by kind (for panic and sweeps). */
   listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }>;
   removeNetwork(id: string): Promise<void>;
+  /** Create a bridge network; `noHostAddress` leaves the host without an address on it (no gateway). */
+  createNetwork(spec: RuntimeNetworkSpec): Promise<RuntimeNetwork>;
+  inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined>;
+  listNetworks(labels: Record<string, string>): Promise<RuntimeNetwork[]>;
   removeVolume(name: string): Promise<void>;
   /** Kill runtime processes left behind by containers that no longer exist (0 where not possible). */
   reapOrphans(only?: string[]): Promise<number>;
@@ -77,7 +81,14 @@ export interface RuntimeContainerSpec {
   memoryBytes: number;
   nanoCpus: number;
   pidsLimit: number;
-  network: 'none' | 'bridge';
+  /** 'none', the default 'bridge', or a named network (with aliases the container answers to there). */
+  network: 'none' | 'bridge' | { name: string; aliases?: string[] };
+  /** More named networks to join before start. */
+  extraNetworks?: Array<{ name: string; aliases?: string[] }>;
+  /** resolv.conf options (e.g. fail fast where only the proxy's name resolves). */
+  dnsOptions?: string[];
+  /** `name:ip` or `name:host-gateway` entries for /etc/hosts. */
+  extraHosts?: string[];
   ports: RuntimePort[];
   runtime?: string;
   /**
@@ -105,6 +116,8 @@ export interface RuntimeContainer {
   health?: string;
   ports: PortBinding[];
   runtime?: string;
+  /** Addresses on each network (inspect only). */
+  networks?: Array<{ name: string; ip: string }>;
   /** The image health check's state (inspect only). */
   healthLog?: { status: string; failingStreak: number; lastOutput?: string };
   /** Environment of the main process, as the runtime stored it (inspect only). */
@@ -131,3 +144,23 @@ export interface RuntimeExec {
 }
 
 export interface RuntimePathStat { name: string; size: number; isDir: boolean; isSymlink: boolean; linkTarget: string }
+
+export interface RuntimeNetworkSpec {
+  name: string;
+  labels: Record<string, string>;
+  internal: boolean;
+  subnet?: string;
+  noHostAddress?: boolean;
+  /** Host-side bridge interface name (at most 15 characters). */
+  bridgeName?: string;
+}
+
+export interface RuntimeNetwork {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  internal: boolean;
+  subnet?: string;
+  gateway?: string;
+  noHostAddress: boolean;
+}

@@ -104,7 +104,7 @@ export class SandboxProcess {
     const watch = `${this.id}-watch`;
     const started = this.runtime
       .execDetached(this.containerId, { cmd: deadlineCommand(this.id, timeoutMs), env: { [EXEC_MARK]: watch }, user: this.user })
-      .then(() => true, (err: unknown) => (this.log.warn({ err, exec: this.id }, 'in-sandbox deadline not set'), false));
+      .then(() => true, (err: unknown) => (this.log.debug({ err, exec: this.id }, 'in-sandbox deadline not set (the sandbox is gone or stopping)'), false));
     void this.exited.finally(async () => {
       if (!(await started)) return;
       await runInternal(this.runtime, this.containerId, killTreeCommand(watch, 'KILL'), this.user, 5_000).catch(() => undefined);

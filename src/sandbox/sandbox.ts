@@ -4,6 +4,8 @@ import { LABEL } from '../policy/labels.js';
 import { PATHS } from '../policy/compile.js';
 import type { SandboxSpec } from '../policy/spec.js';
 import type { ContainerRuntime, ContainerState, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
+import { findProxy, parseEgressLog } from '../egress/topology.js';
+import type { EgressRecord } from '../egress/proxy.js';
 import { SandboxFiles, type FileEntry } from './files.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
@@ -165,6 +167,13 @@ export class Sandbox {
   /** healthy / unhealthy / starting / stopped, with reasons: image health check, caps near their limit, OOM kills, exit reason. */
   async health(thresholds?: HealthThresholds): Promise<SandboxHealth> {
     return readHealth(this.runtime, await this.live(), thresholds);
+  }
+
+  /** What the egress proxy saw: every request, allowed or denied and by which rule (network 'allowlist'). */
+  async egressLog(): Promise<EgressRecord[]> {
+    const proxy = await findProxy(this.runtime, this.id);
+    if (!proxy) return [];
+    return parseEgressLog(await this.runtime.logs(proxy.id, 100_000));
   }
 
   /** The URL a browser on this host opens to reach `containerPort` (it must be in the spec's ports). */

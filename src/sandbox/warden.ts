@@ -9,6 +9,7 @@ import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId, sha256 } from '../util/ids.js';
+import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { checkHostPath } from './host-paths.js';
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
@@ -139,9 +140,21 @@ export class Warden implements SandboxOwner {
     }
     const containerName = `warden-${resolved.name ?? (resolved.key ? `k-${sha256(resolved.key).slice(0, 12)}` : id)}`;
     const { workspaceOwner: _owner, ...clean } = resolved;
-    const c = await this.runtime.create(
-      compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels: { ...this.extraLabels, ...labels } }),
-    );
+    const extraLabels = { ...this.extraLabels, ...labels };
+    const tiedToOwner = clean.lifetime === 'ephemeral';
+    const egress =
+      clean.network === 'allowlist'
+        ? await createEgress(this.runtime, clean, { id, tiedToOwner, labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime } })
+        : undefined;
+    let c: RuntimeContainer;
+    try {
+      c = await this.runtime.create(
+        compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, ...(egress ? { egress } : {}) }),
+      );
+    } catch (err) {
+      if (egress) await removeEgress(this.runtime, id).catch(() => undefined);
+      throw err;
+    }
     this.log.info({ sandbox: id, container: c.id, image: resolved.image }, 'sandbox created');
     return this.handle(c);
   }
@@ -178,13 +191,17 @@ export class Warden implements SandboxOwner {
         case 'exited':
         case 'paused':
           if (sameSpec && found.state === 'exited') {
-            await this.runtime.start(found.id, { tiedToOwner: found.labels[LABEL.lifetime] !== 'persistent' });
+            const tiedToOwner = found.labels[LABEL.lifetime] !== 'persistent';
+            const proxy = await findProxy(this.runtime, found.labels[LABEL.id] ?? '');
+            if (proxy) await this.runtime.start(proxy.id, { tiedToOwner });
+            await this.runtime.start(found.id, { tiedToOwner });
             return this.handle(await this.mustInspect(found.id));
           }
           break;
         default:
       }
       await this.runtime.remove(found.id, { force: true });
+      await removeEgress(this.runtime, found.labels[LABEL.id] ?? '');
       try {
         return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
       } catch (err) {
@@ -205,9 +222,9 @@ export class Warden implements SandboxOwner {
   /** Like get(), but undefined when there is none. */
   async find(ref: string): Promise<Sandbox | undefined> {
     if (!ref) return undefined;
-    const byId = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref });
+    const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
     const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
-    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id]) return undefined;
+    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role]) return undefined;
     return this.handle(c);
   }
 
@@ -219,7 +236,7 @@ export class Warden implements SandboxOwner {
     if (filter.lifetime) labels[LABEL.lifetime] = filter.lifetime;
     const items = await this.runtime.list(labels);
     return items
-      .filter((c) => !filter.state || c.state === filter.state)
+      .filter((c) => !c.labels[LABEL.role] && (!filter.state || c.state === filter.state))
       .map(toSandboxInfo)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
@@ -242,6 +259,8 @@ export class Warden implements SandboxOwner {
       this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
     );
     await this.runtime.stop(c.id, 0);
+    const proxy = await findProxy(this.runtime, c.labels[LABEL.id] ?? '');
+    if (proxy) await this.runtime.stop(proxy.id, 0);
     this.log.info({ sandbox: c.labels[LABEL.id] }, 'sandbox stopped');
   }
 
@@ -252,6 +271,8 @@ export class Warden implements SandboxOwner {
     if (signal === 'SIGKILL' || signal === 'KILL' || signal === '9') {
       await this.runtime.kill(c.id, 'SIGKILL');
       await this.waitNotRunning(c.id);
+      const proxy = await findProxy(this.runtime, c.labels[LABEL.id] ?? '');
+      if (proxy) await this.runtime.kill(proxy.id, 'SIGKILL');
       return;
     }
     await this.asUsers(c, signalAllCommand(signal));
@@ -273,6 +294,7 @@ export class Warden implements SandboxOwner {
     if (!c) return;
     if (c.info.state === 'running' && !opts.force) await this.stop(c.containerId, { timeoutMs: opts.timeoutMs ?? 10_000 });
     await this.runtime.remove(c.containerId, { force: true });
+    await removeEgress(this.runtime, c.id);
     this.log.info({ sandbox: c.id }, 'sandbox removed');
   }
 
@@ -286,6 +308,7 @@ export class Warden implements SandboxOwner {
     const id = c.labels[LABEL.id] ?? newSandboxId();
     const count = Number(c.labels[LABEL.refreshCount] ?? '0') + 1;
     await this.runtime.remove(c.id, { force: true });
+    await removeEgress(this.runtime, id);
     // labels the original's creator added (e.g. a tenant or test run) and its owner carry over
     const reserved = new Set<string>(Object.values(LABEL));
     const carried = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !reserved.has(k) && !(k in spec.labels) && !k.startsWith('warden.image')));

@@ -51,6 +51,20 @@ export function registerWatch(program: Command, ctx: { warden: () => Warden; set
     });
 
   program
+    .command('egress')
+    .description("what a sandbox's egress proxy saw: every request, allowed or denied and by which rule")
+    .argument('<id>')
+    .option('--json', 'JSON')
+    .action(async (id: string, f: { json?: boolean }) => {
+      const log = await (await ctx.warden().get(id)).egressLog();
+      if (f.json) return printJson(log);
+      printTable(
+        ['TIME', 'METHOD', 'HOST', 'PORT', 'PATH', 'STATUS', 'OUT', 'IN', 'DECISION'],
+        log.map((r) => [r.time.slice(11, 23), r.method, r.host, String(r.port), r.path.slice(0, 40), String(r.status), formatBytes(r.bytesOut), formatBytes(r.bytesIn), `${r.allowed ? 'allow' : 'DENY'}: ${r.rule}`]),
+      );
+    });
+
+  program
     .command('top')
     .description('the processes inside a sandbox, with their role')
     .argument('<id>')

@@ -11,6 +11,8 @@ import type {
   RuntimeExec,
   RuntimeExecRequest,
   RuntimeInfo,
+  RuntimeNetwork,
+  RuntimeNetworkSpec,
   RuntimePathStat,
 } from '../runtime.js';
 import { demuxBuffer, demuxDockerStream } from './demux.js';
@@ -70,8 +72,11 @@ export class DockerRuntime implements ContainerRuntime {
     }
     try {
       // The keeper needs a shell; an image without one would die right after start, racing the inspect.
-      if (!(await this.statPath(container.id, spec.cmd[0] ?? '/bin/sh'))) {
+      if (spec.cmd[0]?.startsWith('/') && !(await this.statPath(container.id, spec.cmd[0]))) {
         throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' has no ${spec.cmd[0]}: Warden's keeper process needs /bin/sh and sleep in the image`);
+      }
+      for (const n of spec.extraNetworks ?? []) {
+        await this.docker.getNetwork(n.name).connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases ?? [] } });
       }
       if (spec.tiedToOwner) await this.link(container.id);
       await container.start();
@@ -147,6 +152,48 @@ export class DockerRuntime implements ContainerRuntime {
       return { networks: nets.map((n) => n.Id), volumes: (vols.Volumes ?? []).map((v) => v.Name) };
     } catch (err) {
       throw translateEngineError(err, 'listing networks and volumes');
+    }
+  }
+
+  async createNetwork(spec: RuntimeNetworkSpec): Promise<RuntimeNetwork> {
+    const options: Record<string, string> = {};
+    if (spec.noHostAddress) options['com.docker.network.bridge.inhibit_ipv4'] = 'true';
+    if (spec.bridgeName) options['com.docker.network.bridge.name'] = spec.bridgeName;
+    try {
+      const n = await this.docker.createNetwork({
+        Name: spec.name,
+        Driver: 'bridge',
+        Internal: spec.internal,
+        CheckDuplicate: true,
+        Labels: spec.labels,
+        Options: options,
+        ...(spec.subnet ? { IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet }] } } : {}),
+      });
+      const info = await this.inspectNetwork(n.id);
+      if (!info) throw new WardenError('ENGINE_ERROR', `network ${spec.name} vanished right after it was created`);
+      return info;
+    } catch (err) {
+      if (statusOf(err) === 409) throw new WardenError('NAME_CONFLICT', `a network named ${spec.name} already exists`, { cause: err });
+      if (statusOf(err) === 403) throw new WardenError('NAME_CONFLICT', `subnet ${spec.subnet} is taken: ${(err as { json?: { message?: string } }).json?.message ?? ''}`, { cause: err, details: { subnetTaken: true } });
+      throw translateEngineError(err, `creating network ${spec.name}`);
+    }
+  }
+
+  async inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined> {
+    try {
+      return toNetwork(await this.docker.getNetwork(nameOrId).inspect());
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw translateEngineError(err, `inspecting network ${nameOrId}`);
+    }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<RuntimeNetwork[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      return ((await this.docker.listNetworks({ filters: { label } })) as Docker.NetworkInspectInfo[]).map(toNetwork);
+    } catch (err) {
+      throw translateEngineError(err, 'listing networks');
     }
   }
 
@@ -346,6 +393,19 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `inspecting image ${ref}`);
     }
   }
+}
+
+function toNetwork(n: Docker.NetworkInspectInfo): RuntimeNetwork {
+  const cfg = n.IPAM?.Config?.[0] as { Subnet?: string; Gateway?: string } | undefined;
+  return {
+    id: n.Id,
+    name: n.Name,
+    labels: n.Labels ?? {},
+    internal: Boolean(n.Internal),
+    ...(cfg?.Subnet ? { subnet: cfg.Subnet } : {}),
+    ...(cfg?.Gateway ? { gateway: cfg.Gateway } : {}),
+    noHostAddress: n.Options?.['com.docker.network.bridge.inhibit_ipv4'] === 'true',
+  };
 }
 
 /** Log text as one readable line. */

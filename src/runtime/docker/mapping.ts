@@ -31,6 +31,9 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
     Tty: false,
     OpenStdin: spec.tiedToOwner,
     StdinOnce: spec.tiedToOwner,
+    ...(typeof spec.network === 'object'
+      ? { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: spec.network.aliases ?? [] } } } }
+      : {}),
     HostConfig: {
       Init: true,
       ReadonlyRootfs: true,
@@ -45,7 +48,9 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
       PidsLimit: spec.pidsLimit,
       Tmpfs: tmpfs,
       Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
-      NetworkMode: spec.network,
+      NetworkMode: typeof spec.network === 'string' ? spec.network : spec.network.name,
+      ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
+      ...(spec.dnsOptions?.length ? { DnsOptions: spec.dnsOptions } : {}),
       PortBindings: bindings,
       RestartPolicy: { Name: '' },
       AutoRemove: false,
@@ -90,6 +95,7 @@ export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
       : {}),
     ports: portsOf(c.NetworkSettings?.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>),
     ...(c.HostConfig?.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
+    networks: Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => ({ name, ip: (n as { IPAddress?: string }).IPAddress ?? '' })),
     env: Object.fromEntries((c.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
   };
 }
