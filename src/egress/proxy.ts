@@ -1,5 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, isIP, type Socket } from 'node:net';
+import type { CredentialRoute } from './credentials.js';
 import { decide, type EgressRule } from './policy.js';
 
 /** One line of the egress audit: every request the proxy sees. Never holds query strings or secrets. */
@@ -22,6 +24,8 @@ export interface ProxyConfig {
   addHosts?: Record<string, string>;
   /** Connect timeout to upstreams, ms. */
   connectTimeoutMs?: number;
+  /** Keyless credential routes: `/<provider>/...` forwarded with the real key injected. */
+  routes?: CredentialRoute[];
 }
 
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
@@ -42,6 +46,11 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.on('error', () => req.destroy());
     res.on('error', () => res.destroy());
+    const route = (req.url ?? '').startsWith('/') ? config.routes?.find((r) => req.url === r.prefix || req.url!.startsWith(`${r.prefix}/`)) : undefined;
+    if (route) {
+      forwardRoute(route, req, res);
+      return;
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -80,6 +89,36 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     });
     req.pipe(up);
   });
+
+  /** A credential route: the sandbox's auth headers are dropped and the real ones injected; never logged. */
+  const forwardRoute = (route: CredentialRoute, req: IncomingMessage, res: ServerResponse): void => {
+    const target = new URL(`${route.upstream}${req.url!.slice(route.prefix.length) || '/'}`);
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers };
+    for (const h of [...HOP_BY_HOP, ...route.strip]) delete headers[h];
+    Object.assign(headers, route.inject, { host: target.host });
+    const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+    const base = { method: req.method ?? 'GET', host: target.hostname, port, path: target.pathname, allowed: true, rule: `credential:${route.provider}` };
+    let bytesOut = 0;
+    let bytesIn = 0;
+    req.on('data', (c: Buffer) => (bytesOut += c.length));
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const up = send(
+      { host: resolve(target.hostname), servername: target.hostname, port, method: req.method, path: `${target.pathname}${target.search}`, headers, timeout: config.connectTimeoutMs ?? 30_000 },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.on('data', (c: Buffer) => (bytesIn += c.length));
+        upRes.pipe(res);
+        upRes.on('end', () => record({ ...base, status: upRes.statusCode ?? 0, bytesOut, bytesIn }));
+      },
+    );
+    up.on('timeout', () => up.destroy(new Error('upstream timed out')));
+    up.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end(`warden egress: ${route.provider} upstream ${target.host} failed: ${err.message}\n`);
+      else res.destroy();
+      record({ ...base, status: 502, bytesOut, bytesIn });
+    });
+    req.pipe(up);
+  };
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     client.on('error', () => client.destroy()); // a client that resets must not take the proxy down

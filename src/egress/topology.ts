@@ -2,6 +2,7 @@ import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { SandboxSpec } from '../policy/spec.js';
 import type { ContainerRuntime, RuntimeContainer, RuntimeNetwork } from '../runtime/runtime.js';
+import { credentialRoutes } from './credentials.js';
 import type { EgressRecord } from './proxy.js';
 
 /**
@@ -41,6 +42,10 @@ export interface EgressContext {
   id: string;
   labels: Record<string, string>;
   tiedToOwner: boolean;
+  /** Secrets for keyless credentials (WARDEN_*_API_KEY, WARDEN_GITHUB_TOKEN, base URLs). */
+  secrets: Record<string, string>;
+  /** A CA bundle the proxy trusts for upstreams (a corporate gateway's, or a test CA). */
+  caFile?: string;
 }
 
 async function ensureEgressNetwork(runtime: ContainerRuntime, labels: Record<string, string>): Promise<void> {
@@ -78,6 +83,7 @@ async function createSandboxNetwork(runtime: ContainerRuntime, ctx: EgressContex
 
 /** Network and proxy for an allowlisted sandbox. On failure, what was made is removed. */
 export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec, ctx: EgressContext): Promise<{ network: string; proxyUrl: string }> {
+  const routes = credentialRoutes(spec.egress.credentials, ctx.secrets); // fails before anything is made
   await ensureEgressNetwork(runtime, ctx.labels);
   const network = await createSandboxNetwork(runtime, ctx);
   try {
@@ -88,12 +94,14 @@ export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec,
       cmd: ['node', '/app/main.js'],
       env: {
         WARDEN_EGRESS_CONFIG: JSON.stringify({ presets: spec.egress.presets, allow: spec.egress.allow, port: PROXY_PORT }),
+        ...(routes.length ? { WARDEN_EGRESS_ROUTES: JSON.stringify(routes) } : {}),
+        ...(ctx.caFile ? { NODE_EXTRA_CA_CERTS: '/etc/warden/ca.pem' } : {}),
         ...(ctx.tiedToOwner ? { WARDEN_TIED: '1' } : {}),
       },
       labels: { ...ctx.labels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id, [LABEL.role]: ROLE.proxy },
       user: '65534:65534',
       workdir: '/',
-      mounts: [],
+      mounts: ctx.caFile ? [{ source: ctx.caFile, target: '/etc/warden/ca.pem', readOnly: true }] : [],
       tmpfs: [{ target: '/tmp', sizeBytes: 16 * 1024 * 1024, mode: '1777' }],
       memoryBytes: 256 * 1024 * 1024,
       nanoCpus: 1e9,

@@ -1,3 +1,4 @@
+import { credentialEnv } from '../egress/credentials.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
 import type { RuntimeContainerSpec } from '../runtime/runtime.js';
 import { LABEL } from './labels.js';
@@ -93,7 +94,13 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     // a host workspace gets the in-sandbox quota watcher; a tmpfs workspace is simply that size
     cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral', spec.workspace ? spec.resources.disk : undefined),
     tiedToOwner: spec.lifetime === 'ephemeral',
-    env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...(ctx.egress ? proxyEnv(ctx.egress.proxyUrl) : {}), ...spec.env },
+    env: {
+      HOME: PATHS.home,
+      USER: 'agent',
+      WARDEN_SANDBOX_ID: ctx.id,
+      ...(ctx.egress ? { ...proxyEnv(ctx.egress.proxyUrl), ...credentialEnv(spec.egress.credentials, ctx.egress.proxyUrl) } : {}),
+      ...spec.env,
+    },
     labels,
     user: `${uid}:${gid}`,
     workdir: spec.workdir,
@@ -118,6 +125,7 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
 
 /** What tells programs in an allowlisted sandbox to use the proxy (both spellings: tools differ). */
 export function proxyEnv(url: string): Record<string, string> {
-  const noProxy = 'localhost,127.0.0.1,::1';
+  // the proxy's own routes (keyless credentials) are plain HTTP to the proxy, not proxied requests
+  const noProxy = `localhost,127.0.0.1,::1,${new URL(url).hostname}`;
   return { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: noProxy, no_proxy: noProxy };
 }

@@ -102,9 +102,13 @@ export const SandboxSpecSchema = z
           .record(z.string(), z.string().regex(/^(host-gateway|\d{1,3}(\.\d{1,3}){3})$/, 'use an IPv4 address or host-gateway'))
           .default({})
           .describe('How the proxy resolves names (as docker run --add-host); host.docker.internal always means the engine host.'),
+        credentials: z
+          .array(z.enum(['anthropic', 'openai', 'gemini', 'github']))
+          .default([])
+          .describe('Keyless credentials: the proxy injects the real key for these providers; the sandbox sees a placeholder and a route URL.'),
       })
       .strict()
-      .default({ allow: [], presets: [], addHosts: {} })
+      .default({ allow: [], presets: [], addHosts: {}, credentials: [] })
       .describe("Egress policy for network 'allowlist'."),
     ports: z.array(PortSchema).default([]).describe('Container ports to publish on 127.0.0.1 (needs network open).'),
     lifetime: z.enum(['ephemeral', 'persistent']).default('ephemeral').describe('ephemeral sandboxes are meant to die with their owner; persistent ones are re-adopted.'),
@@ -124,7 +128,7 @@ export const SandboxSpecSchema = z
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: (err as Error).message });
     }
-    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0)) {
+    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0 || spec.egress.credentials.length > 0)) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: `an egress allowlist needs network: 'allowlist' (it is '${spec.network}')` });
     }
     const targets = new Set<string>(['/workspace', '/app/config', '/tmp']);

@@ -9,6 +9,7 @@ import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId, sha256 } from '../util/ids.js';
+import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { checkHostPath } from './host-paths.js';
 import { runInternal } from './internal-exec.js';
@@ -28,6 +29,12 @@ export interface WardenOptions {
    * the dead-man switch still stops them when the process dies, but abruptly).
    */
   handleSignals?: boolean;
+  /**
+   * Egress proxy settings: secrets for keyless credentials (default: WARDEN_*_API_KEY,
+   * WARDEN_GITHUB_TOKEN, base URLs and WARDEN_SECRETS_FILE from the environment) and a CA bundle the
+   * proxy trusts for upstreams (default WARDEN_EGRESS_CA_FILE).
+   */
+  egress?: { secrets?: Record<string, string>; caFile?: string };
 }
 
 /** What panic() did. */
@@ -68,6 +75,7 @@ export class Warden implements SandboxOwner {
   readonly runtime: ContainerRuntime;
   readonly owner: string;
   private readonly extraLabels: Record<string, string>;
+  private readonly egress: { secrets?: Record<string, string>; caFile?: string };
   private readonly log: Logger;
 
   constructor(opts: WardenOptions = {}) {
@@ -75,6 +83,7 @@ export class Warden implements SandboxOwner {
     this.runtime = opts.runtime ?? new DockerRuntime(connectDocker(), this.log);
     this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
     this.extraLabels = opts.labels ?? {};
+    this.egress = opts.egress ?? {};
     if (opts.handleSignals) this.installSignalHandlers();
   }
 
@@ -144,7 +153,13 @@ export class Warden implements SandboxOwner {
     const tiedToOwner = clean.lifetime === 'ephemeral';
     const egress =
       clean.network === 'allowlist'
-        ? await createEgress(this.runtime, clean, { id, tiedToOwner, labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime } })
+        ? await createEgress(this.runtime, clean, {
+            id,
+            tiedToOwner,
+            labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
+            secrets: this.egress.secrets ?? loadSecrets(),
+            ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
+          })
         : undefined;
     let c: RuntimeContainer;
     try {
