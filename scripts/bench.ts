@@ -12,6 +12,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
+import { benchEgress } from './bench-egress.js';
 
 const IMAGE = 'warden-sandbox:latest';
 const LABELS = { 'warden.bench': String(process.pid) };
@@ -109,3 +110,9 @@ const head = ['operation', 'warden', 'raw dockerode', 'docker CLI', 'ratio (cost
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 console.log('\nratio = Warden cost / raw dockerode cost (time for latency, 1/throughput for rates); medians, interleaved runs.');
+
+const egressRows = await benchEgress();
+const eh = ['egress proxy (loopback)', 'through proxy', 'direct', 'difference', 'goal'];
+const ew = eh.map((h, i) => Math.max(h.length, ...egressRows.map((r) => r[i]!.length)));
+console.log('');
+for (const r of [eh, ...egressRows]) console.log(r.map((c, i) => c.padEnd(ew[i]!)).join('  '));

@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, isIP, type Socket } from 'node:net';
 import type { CredentialRoute } from './credentials.js';
@@ -41,6 +41,8 @@ function denyBody(host: string, port: number, rule: string): string {
  */
 export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) => void): Server {
   const resolve = (host: string): string => config.addHosts?.[host.toLowerCase()] ?? host;
+  // upstream connections are kept alive across requests, as a direct client would
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   const record = (r: Omit<EgressRecord, 'time'>): void => audit({ time: new Date().toISOString(), ...r });
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -75,7 +77,7 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     let bytesOut = 0;
     let bytesIn = 0;
     req.on('data', (c: Buffer) => (bytesOut += c.length));
-    const up = httpRequest({ host: resolve(host), port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...headers, host: url.host }, timeout: config.connectTimeoutMs ?? 30_000 }, (upRes) => {
+    const up = httpRequest({ agent, host: resolve(host), port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...headers, host: url.host }, timeout: config.connectTimeoutMs ?? 30_000 }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.on('data', (c: Buffer) => (bytesIn += c.length));
       upRes.pipe(res);
@@ -169,6 +171,7 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();
   });
+  server.on('close', () => agent.destroy());
   return server;
 }
 
