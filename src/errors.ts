@@ -19,7 +19,12 @@ export type WardenErrorCode =
   | 'EXEC_TIMEOUT'
   | 'EXEC_ABORTED'
   | 'EXEC_FAILED'
-  | 'BOOTSTRAP_FAILED';
+  | 'BOOTSTRAP_FAILED'
+  | 'STORE_ERROR'
+  | 'EXEC_NOT_FOUND'
+  | 'UNAUTHORIZED'
+  | 'SERVER_UNREACHABLE'
+  | 'CONFLICT';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -83,4 +88,9 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   EXEC_ABORTED: 'A command was aborted by its AbortSignal; its process tree was killed.',
   EXEC_FAILED: 'A command could not be started in the sandbox.',
   BOOTSTRAP_FAILED: 'Building the offline base image with debootstrap failed.',
+  STORE_ERROR: 'The state database (SQLite under WARDEN_HOME) could not be opened or written.',
+  EXEC_NOT_FOUND: 'No running command has that exec id on this server (it may have exited).',
+  UNAUTHORIZED: 'The Warden server refused the bearer token; set WARDEN_TOKEN to the token in its data dir.',
+  SERVER_UNREACHABLE: 'No Warden server answers at WARDEN_URL; start it with `warden up` or unset WARDEN_URL.',
+  CONFLICT: 'The request conflicts with the current state (e.g. the sandbox is already being removed).',
 };

@@ -9,6 +9,7 @@ import { registerImages } from './commands/images.js';
 import { registerPanic } from './commands/panic.js';
 import { registerSandboxCommands } from './commands/sandbox.js';
 import { registerWatch } from './commands/watch.js';
+import { registerUp } from './commands/up.js';
 import { EXIT_WARDEN_FAILURE, reportError } from './output.js';
 
 /** The `warden` CLI: thin commands over the SDK. Returns the process exit code. */
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDemo(program, ctx);
   registerPanic(program, ctx);
   registerWatch(program, ctx);
+  registerUp(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -8,20 +8,29 @@
  */
 export const EXEC_MARK = 'WARDEN_EXEC_ID';
 
-/** POSIX sh; `$1` signal name, `$2` exec id. Prints how many processes it signalled. */
+/**
+ * POSIX sh; `$1` signal name, `$2` exec id. Prints how many processes it signalled. The tree is found
+ * first, then frozen (SIGSTOP), signalled and thawed: signalled one by one, a parent could see its
+ * children die and exit normally before its own signal arrives (bash's `wait` returns 0).
+ */
 const KILL_TREE_SCRIPT = `
-sig="$1"; mark="${EXEC_MARK}=$2"; n=0; groups=" "
+sig="$1"; mark="${EXEC_MARK}=$2"; pids=""; groups=" "
 for d in /proc/[0-9]*; do
   p="\${d#/proc/}"
   [ "$p" = "$$" ] && continue
   if grep -qsxzF "$mark" "$d/environ" 2>/dev/null; then
-    kill -s "$sig" "$p" 2>/dev/null && n=$((n+1))
+    pids="$pids $p"
     st=$(cat "$d/stat" 2>/dev/null) || continue
     set -- \${st##*) }
     case "$groups" in *" $3 "*) ;; *) groups="$groups$3 " ;; esac
   fi
 done
+[ -z "$pids" ] && { echo 0; exit 0; }
+freeze=0; case "$sig" in KILL|STOP|CONT|9) ;; *) freeze=1 ;; esac
+[ "$freeze" = 1 ] && kill -s STOP $pids 2>/dev/null
+n=0; for p in $pids; do kill -s "$sig" "$p" 2>/dev/null && n=$((n+1)); done
 for g in $groups; do [ "$g" -gt 1 ] 2>/dev/null && kill -s "$sig" -- "-$g" 2>/dev/null; done
+[ "$freeze" = 1 ] && kill -s CONT $pids 2>/dev/null
 echo "$n"
 `;
 

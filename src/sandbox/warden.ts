@@ -50,6 +50,12 @@ export interface PanicReport {
   errors: string[];
 }
 
+/** Per-call creation options (what the spec cannot carry). */
+export interface CreateOptions {
+  /** Labels added by the caller (a server's project label, a tenant): unlike spec labels they may use the warden. prefix. */
+  labels?: Record<string, string>;
+}
+
 export interface ListFilter {
   key?: string;
   owner?: string;
@@ -133,9 +139,9 @@ export class Warden implements SandboxOwner {
   }
 
   /** Create and start a new sandbox. On failure nothing is left behind. */
-  async create(input: SandboxSpecInput = {}): Promise<Sandbox> {
+  async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
     const spec = parseSpec(input);
-    return this.createFrom(spec, newSandboxId());
+    return this.createFrom(spec, newSandboxId(), opts.labels);
   }
 
   private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner): Promise<Sandbox> {
@@ -178,7 +184,7 @@ export class Warden implements SandboxOwner {
    * The sandbox for `spec.key`: the running one is reused, a stopped one restarted (or recreated if
    * its policy changed), otherwise a new one is created. Safe to call concurrently for one key.
    */
-  async ensure(input: SandboxSpecInput): Promise<Sandbox> {
+  async ensure(input: SandboxSpecInput, opts: CreateOptions = {}): Promise<Sandbox> {
     const spec = parseSpec(input);
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure() needs a key (the project or session id) to find the sandbox again; add key: "..."');
     const resolved = await this.resolveHostPaths(spec);
@@ -187,7 +193,7 @@ export class Warden implements SandboxOwner {
       const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
       if (!found) {
         try {
-          return await this.createFrom(spec, newSandboxId());
+          return await this.createFrom(spec, newSandboxId(), opts.labels);
         } catch (err) {
           if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
           throw err;
@@ -218,7 +224,7 @@ export class Warden implements SandboxOwner {
       await this.runtime.remove(found.id, { force: true });
       await removeEgress(this.runtime, found.labels[LABEL.id] ?? '');
       try {
-        return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
+        return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId(), opts.labels);
       } catch (err) {
         if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue;
         throw err;

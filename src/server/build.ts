@@ -1,0 +1,163 @@
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.js';
+import type { Warden } from '../sandbox/warden.js';
+import type { WardenStore } from '../store/store.js';
+import { EventBus } from './bus.js';
+import type { ServerContext } from './context.js';
+import { ExecManager } from './exec-manager.js';
+import { errorBody, errorHandler } from './http-errors.js';
+import { createMetrics } from './metrics.js';
+import { Reconciler } from './reconcile.js';
+import { execRoutes } from './routes/exec.js';
+import { fileRoutes } from './routes/files.js';
+import { sandboxRoutes } from './routes/sandboxes.js';
+import { systemRoutes } from './routes/system.js';
+import { Sampler } from './sampler.js';
+import { bearer, tokenMatches } from './token.js';
+
+/** The dashboard's static files (no data in them: everything they show comes from the token-guarded API). */
+export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
+
+export interface BuildServerOptions {
+  warden: Warden;
+  store: WardenStore;
+  token: string;
+  log: Logger;
+  /** Labels every panic is narrowed to (the instance's WARDEN_LABELS, e.g. a tenant); default: none, i.e. everything. */
+  panicScope?: Record<string, string>;
+  /** Host paths given through the API must lie under it (see checkApiPaths). */
+  workspaceRoot?: string;
+  /** How often running sandboxes are sampled (ms, default 5000; 0 = never). */
+  sampleIntervalMs?: number;
+  /** How often the store is reconciled with the engine (ms, default 10000; 0 = never). */
+  reconcileIntervalMs?: number;
+  version?: string;
+}
+
+export interface WardenServer {
+  app: FastifyInstance;
+  ctx: ServerContext;
+  /** Reconcile with the engine, then start the periodic loops. Call before listen(). */
+  start(): Promise<void>;
+  /** Stop the loops, kill running execs, close HTTP (the caller decides what happens to sandboxes). */
+  close(): Promise<void>;
+}
+
+/** Paths answered without a token: the liveness probe and the dashboard's static shell. */
+const PUBLIC = [/^\/healthz$/, /^\/$/, /^\/dashboard\/[\w.-]+$/, /^\/favicon\.ico$/];
+
+/**
+ * Build the HTTP API and dashboard on a Warden and a store. Never listens by itself (tests use
+ * `app.inject` or listen on port 0).
+ */
+export async function buildServer(opts: BuildServerOptions): Promise<WardenServer> {
+  const bus = new EventBus();
+  const metrics = createMetrics(opts.store);
+  const execs = new ExecManager(opts.warden, opts.store, bus, metrics, opts.log);
+  const reconciler = new Reconciler(opts.warden, opts.store, bus, opts.log);
+  const sampler = new Sampler(opts.warden, opts.store, bus, opts.log);
+  const ctx: ServerContext = { warden: opts.warden, store: opts.store, bus, execs, reconciler, metrics, log: opts.log, panicScope: opts.panicScope ?? {}, ...(opts.workspaceRoot ? { workspaceRoot: opts.workspaceRoot } : {}) };
+  let ready = false;
+  const timers: NodeJS.Timeout[] = [];
+
+  const app = Fastify({
+    loggerInstance: opts.log as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    trustProxy: false,
+    forceCloseConnections: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler(opts.log));
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; GET /openapi.json lists the routes`)));
+  app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (PUBLIC.some((re) => re.test(path))) return;
+    if (!tokenMatches(bearer(req.headers.authorization), opts.token)) {
+      const body = JSON.stringify(errorBody('UNAUTHORIZED', 'missing or wrong bearer token: send "Authorization: Bearer <token>"'));
+      if (req.headers.upgrade) {
+        // a refused WebSocket upgrade: answer on the raw socket and close it (no upgraded connection may linger)
+        reply.hijack();
+        req.raw.socket.end(`HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm="warden"\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        return;
+      }
+      await reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="warden"')
+        .send(errorBody('UNAUTHORIZED', 'missing or wrong bearer token: send "Authorization: Bearer <token>" (the token is in WARDEN_TOKEN or <data dir>/token)'));
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Warden API', version: opts.version ?? '0.1.0', description: 'Hardened sandboxes for AI coding agents: create, run, watch, stop for certain.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 8 * 1024 * 1024 } });
+  if (existsSync(DASHBOARD_DIR)) {
+    await app.register(fastifyStatic, { root: DASHBOARD_DIR, prefix: '/dashboard/', index: false });
+    app.get('/', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html'));
+  }
+
+  app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness (no token needed)' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['system'], summary: 'Ready: the engine answers and state was reconciled' } }, async (_req, reply) => {
+    const engine = await opts.warden.runtime.info().then(() => true, () => false);
+    const ok = ready && engine;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready', engine, reconciled: ready });
+  });
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      sandboxRoutes(api, ctx);
+      execRoutes(api, ctx);
+      fileRoutes(api, ctx);
+      systemRoutes(api, ctx);
+    },
+    { prefix: '/api/v1' },
+  );
+
+  const loop = (ms: number | undefined, fallback: number, fn: () => Promise<unknown>): void => {
+    const every = ms ?? fallback;
+    if (every <= 0) return;
+    const t = setInterval(() => void fn().catch((err: unknown) => opts.log.warn({ err }, 'background loop failed')), every);
+    t.unref();
+    timers.push(t);
+  };
+
+  return {
+    app,
+    ctx,
+    async start() {
+      const abandoned = opts.store.execs.abandonOpen();
+      const report = await reconciler.sync();
+      opts.log.info({ ...report, abandonedExecs: abandoned }, 'server state reconciled');
+      ready = true;
+      loop(opts.reconcileIntervalMs, 10_000, () => reconciler.sync());
+      loop(opts.sampleIntervalMs, 5_000, () => sampler.round());
+    },
+    async close() {
+      ready = false;
+      timers.forEach(clearInterval);
+      await execs.killAll();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Readable } from 'node:stream';
+import { fromBase64, type FileEntry } from '../../sandbox/files.js';
+import type { ServerContext } from '../context.js';
+import { ArchiveQuery, FileQuery, FilesBody, SandboxParams } from '../schemas.js';
+import { actorOf } from './sandboxes.js';
+
+/** JSON uploads carry base64, so they get a larger limit than other routes; big trees go as tar. */
+export const FILES_BODY_LIMIT = 64 * 1024 * 1024;
+export const ARCHIVE_BODY_LIMIT = 1024 * 1024 * 1024;
+
+/** Files: JSON upload (text or base64), single-file download, tar in and out. Confined to the sandbox's roots. */
+export function fileRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const tags = ['files'];
+
+  r.put('/sandboxes/:id/files', { bodyLimit: FILES_BODY_LIMIT, schema: { tags, summary: 'Write files (text content or base64); paths relative to /workspace', params: SandboxParams, body: FilesBody } }, async (req) => {
+    const sb = await ctx.warden.get(req.params.id);
+    const entries: FileEntry[] = req.body.files.map((f) => (f.base64 !== undefined ? fromBase64(f.path, f.base64, f.mode) : { path: f.path, content: f.content ?? '', ...(f.mode !== undefined ? { mode: f.mode } : {}) }));
+    await sb.writeFiles(entries);
+    ctx.store.audit.action({ actor: actorOf(req), action: 'upload', sandboxId: sb.id, detail: { files: req.body.files.map((f) => f.path).slice(0, 50), count: req.body.files.length } });
+    return { written: entries.length };
+  });
+
+  r.get('/sandboxes/:id/files', { schema: { tags, summary: 'Read one file: JSON with utf8 or base64 content, or the raw bytes (encoding=raw)', params: SandboxParams, querystring: FileQuery } }, async (req, reply) => {
+    const sb = await ctx.warden.get(req.params.id);
+    const buf = await sb.readFile(req.query.path);
+    if (req.query.encoding === 'raw') return reply.type('application/octet-stream').send(buf);
+    return { path: req.query.path, size: buf.length, encoding: req.query.encoding, content: buf.toString(req.query.encoding === 'base64' ? 'base64' : 'utf8') };
+  });
+
+  r.get('/sandboxes/:id/archive', { schema: { tags, summary: 'Download a file or directory as a tar stream', params: SandboxParams, querystring: ArchiveQuery } }, async (req, reply) => {
+    const sb = await ctx.warden.get(req.params.id);
+    const tar = await sb.files.readTar(req.query.path);
+    return reply.type('application/x-tar').send(tar);
+  });
+
+  r.put('/sandboxes/:id/archive', { bodyLimit: ARCHIVE_BODY_LIMIT, schema: { tags, summary: 'Upload a tar stream, extracted under path (default /workspace)', params: SandboxParams, querystring: ArchiveQuery } }, async (req) => {
+    const sb = await ctx.warden.get(req.params.id);
+    await sb.files.writeTar(req.query.path, req.body as Readable);
+    ctx.store.audit.action({ actor: actorOf(req), action: 'upload-archive', sandboxId: sb.id, detail: { path: req.query.path } });
+    return { ok: true };
+  });
+}

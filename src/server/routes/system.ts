@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ServerContext } from '../context.js';
+import { PanicBody } from '../schemas.js';
+import { openSse } from '../sse.js';
+import { actorOf } from './sandboxes.js';
+
+/** Panic and the live event stream, under /api/v1. */
+export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post('/panic', { schema: { tags: ['system'], summary: 'Emergency stop: kill and remove every Warden sandbox (or those with the given labels)', body: PanicBody } }, async (req) => {
+    await ctx.execs.killAll();
+    const report = await ctx.warden.panic({ labels: { ...(req.body.labels ?? {}), ...ctx.panicScope } });
+    ctx.store.audit.action({ actor: actorOf(req), action: 'panic', detail: report });
+    ctx.metrics.actions.inc({ action: 'panic' });
+    await ctx.reconciler.sync().catch(() => undefined);
+    ctx.bus.publish({ type: 'panic', containers: report.containers });
+    return { report };
+  });
+
+  r.get('/events', { schema: { tags: ['system'], summary: 'Live server events (SSE): sandbox state changes, samples, exec starts/exits, egress counts' } }, async (req, reply) => {
+    const sse = openSse(req, reply);
+    const unsub = ctx.bus.subscribe((e) => {
+      if (e.type !== 'output') sse.send(e.type, e);
+    });
+    sse.onClose(unsub);
+  });
+
+  r.get('/sandboxes/:id/output', { schema: { tags: ['system'], summary: "A sandbox's recent and live command output (SSE), with gap-free sequence numbers" } }, async (req, reply) => {
+    const ref = (req.params as { id: string }).id;
+    const id = ctx.store.sandboxes.get(ref)?.id ?? (await ctx.warden.get(ref)).id;
+    const sse = openSse(req, reply);
+    let last = 0;
+    for (const e of ctx.bus.recent(id)) {
+      sse.send(e.type, e, e.seq);
+      last = e.seq;
+    }
+    const unsub = ctx.bus.subscribe((e) => {
+      if ((e.type === 'output' || e.type === 'exec-exit' || e.type === 'exec-start') && e.sandboxId === id) {
+        if ('seq' in e) {
+          if (e.seq <= last) return;
+          last = e.seq;
+          sse.send(e.type, e, e.seq);
+        } else sse.send(e.type, e);
+      }
+    });
+    sse.onClose(unsub);
+  });
+}

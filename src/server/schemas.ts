@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { SandboxSpecSchema } from '../policy/spec.js';
+
+/** `:id` in every sandbox route: a sandbox id, name or container id. */
+export const SandboxParams = z.object({ id: z.string().min(1).max(200).describe('Sandbox id, name or container id') });
+export const ExecParams = z.object({ execId: z.string().regex(/^x[0-9a-f]{12}$/, 'an exec id looks like x0123456789ab').describe('Exec id from the exec start event') });
+
+/** Create/ensure body: a sandbox spec plus the project it belongs to. */
+export const CreateBody = SandboxSpecSchema.extend({
+  project: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,127}$/, 'use letters, digits, _ . : - (max 128)')
+    .optional()
+    .describe('Project the sandbox belongs to (label warden.project); list filter `project`.'),
+});
+
+const oneOrMany = z.union([z.string(), z.array(z.string())]).optional();
+
+export const ListQuery = z
+  .object({
+    state: z.enum(['created', 'running', 'paused', 'restarting', 'exited', 'dead', 'removing', 'vanished', 'removed']).optional().describe('Only sandboxes in this state.'),
+    owner: z.string().optional(),
+    project: z.string().optional(),
+    key: z.string().optional(),
+    label: oneOrMany.describe('k=v, repeatable: only sandboxes carrying every such label.'),
+    includeVanished: z.enum(['true', 'false']).optional().describe('Also list sandboxes whose container is gone (default false).'),
+  })
+  .strict();
+
+export const StopBody = z.object({ timeoutMs: z.number().int().min(0).max(600_000).optional().describe('Grace period before SIGKILL (default 30 s).') }).strict().default({});
+export const KillBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGKILL or TERM').default('SIGKILL') }).strict().default({ signal: 'SIGKILL' });
+export const RemoveQuery = z.object({ force: z.enum(['true', 'false']).optional().describe('Kill instead of stopping gracefully first.') }).strict();
+
+export const ExecBody = z
+  .object({
+    cmd: z.array(z.string()).min(1).describe("argv, e.g. ['bash', '-lc', 'npm test'] (never one joined string)"),
+    cwd: z.string().startsWith('/').optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    user: z.string().regex(/^\d+(:\d+)?$/).optional(),
+    timeoutMs: z.number().int().positive().max(24 * 3600_000).optional().describe('Kill the whole process tree after this long.'),
+    stdin: z.string().optional().describe('Buffered exec: data written to stdin, which is then closed.'),
+    stdinEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+  })
+  .strict();
+
+export const StreamExecBody = ExecBody.omit({ stdin: true, stdinEncoding: true })
+  .extend({ stdin: z.boolean().default(false).describe('Keep stdin open: write with POST /api/v1/execs/{execId}/stdin.') })
+  .strict();
+
+export const SignalBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default('SIGTERM') }).strict();
+export const StdinBody = z.object({ data: z.string().default(''), encoding: z.enum(['utf8', 'base64']).default('utf8'), eof: z.boolean().default(false) }).strict();
+
+export const FilesBody = z
+  .object({
+    files: z
+      .array(
+        z
+          .object({
+            path: z.string().min(1).describe('Absolute, or relative to /workspace.'),
+            content: z.string().optional().describe('UTF-8 text content.'),
+            base64: z.string().optional().describe('Base64 content (binary files, or edits from an app builder).'),
+            mode: z.number().int().min(0).max(0o7777).optional(),
+          })
+          .strict()
+          .refine((f) => (f.content === undefined) !== (f.base64 === undefined), 'give exactly one of content or base64'),
+      )
+      .min(1)
+      .max(10_000),
+  })
+  .strict();
+
+export const FileQuery = z.object({ path: z.string().min(1), encoding: z.enum(['utf8', 'base64', 'raw']).default('utf8') }).strict();
+export const ArchiveQuery = z.object({ path: z.string().min(1).default('/workspace') }).strict();
+export const PanicBody = z.object({ labels: z.record(z.string(), z.string()).optional().describe('Only Warden objects with these labels (default: all).') }).strict().default({});
+export const LimitQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) }).strict();

@@ -1,0 +1,62 @@
+import { hostname } from 'node:os';
+import { instanceFromEnv } from '../config/env.js';
+import { wardenHome } from '../config/home.js';
+import type { Logger } from '../log.js';
+import { Warden } from '../sandbox/warden.js';
+import { WardenStore } from '../store/store.js';
+import { buildServer, type WardenServer } from './build.js';
+import { resolveToken, type TokenSource } from './token.js';
+
+export interface UpOptions {
+  host: string;
+  port: number;
+  /** State directory (SQLite file, token); default WARDEN_HOME. */
+  dataDir?: string;
+  workspaceRoot?: string;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningServer {
+  server: WardenServer;
+  url: string;
+  token: string;
+  tokenSource: TokenSource;
+  tokenFile?: string;
+  /** Graceful stop: HTTP closed, running execs killed, this server's ephemeral sandboxes removed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a Warden server: open the store, reconcile with the engine, listen. The server is the owner
+ * of the ephemeral sandboxes it creates: they stop when it stops (gracefully) or dies (dead-man switch).
+ */
+export async function startServer(o: UpOptions): Promise<RunningServer> {
+  const env = o.env ?? process.env;
+  const dataDir = o.dataDir ?? wardenHome(env);
+  const tok = resolveToken(dataDir, env);
+  const store = WardenStore.open(dataDir);
+  const inst = instanceFromEnv(env);
+  const warden = new Warden({ logger: o.log, owner: inst.owner ?? `warden-server@${hostname()}`, labels: inst.labels });
+  const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT;
+  const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, ...(workspaceRoot ? { workspaceRoot } : {}) });
+  await server.start();
+  await server.app.listen({ host: o.host, port: o.port });
+  const addr = server.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  let stopping: Promise<void> | undefined;
+  return {
+    server,
+    url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`,
+    token: tok.token,
+    tokenSource: tok.source,
+    ...(tok.file ? { tokenFile: tok.file } : {}),
+    stop: () =>
+      (stopping ??= (async () => {
+        await server.close();
+        const n = await warden.shutdown({ timeoutMs: 5_000 });
+        o.log.info({ removed: n }, 'server stopped; its ephemeral sandboxes were removed');
+        store.close();
+      })()),
+  };
+}

@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { buildServer, type WardenServer } from '../../src/server/build.js';
+import { WardenStore } from '../../src/store/store.js';
+import { testWarden, runId } from './fixture.js';
+import { TEST_RUN_LABEL } from './labels.js';
+
+export interface TestServer {
+  url: string;
+  token: string;
+  server: WardenServer;
+  dataDir: string;
+  /** JSON request with the token (or `auth: false` / another token). */
+  call: (method: string, path: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string> }) => Promise<{ status: number; body: any; headers: Headers }>;
+  close: () => Promise<void>;
+}
+
+/** An in-process Warden server on a free loopback port, over a test-labelled Warden and a temp data dir. */
+export async function startTestServer(opts: { sampleIntervalMs?: number; workspaceRoot?: string; owner?: string } = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'warden-srv-'));
+  const token = `test-token-${runId()}-0123456789`;
+  const store = WardenStore.open(dataDir);
+  const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? 'error');
+  const server = await buildServer({
+    warden: testWarden(opts.owner),
+    store,
+    token,
+    log,
+    panicScope: { [TEST_RUN_LABEL]: runId() },
+    sampleIntervalMs: opts.sampleIntervalMs ?? 0,
+    reconcileIntervalMs: 0,
+    ...(opts.workspaceRoot ? { workspaceRoot: opts.workspaceRoot } : {}),
+  });
+  await server.start();
+  await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = server.app.server.address() as { port: number };
+  const url = `http://127.0.0.1:${addr.port}`;
+  return {
+    url,
+    token,
+    server,
+    dataDir,
+    call: async (method, path, body, o = {}) => {
+      const tok = o.token === undefined ? token : o.token;
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(o.headers ?? {}) },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    close: async () => {
+      await server.close();
+      store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Read a Server-Sent Events response into [event, data] pairs until it ends. */
+export async function readSse(res: Response, onEvent?: (event: string, data: any) => void): Promise<Array<[string, any]>> {
+  const out: Array<[string, any]> = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += value;
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let ev = 'message';
+      let data = '';
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('event: ')) ev = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (!data) continue;
+      const parsed = JSON.parse(data);
+      out.push([ev, parsed]);
+      onEvent?.(ev, parsed);
+    }
+  }
+  return out;
+}
