@@ -19,7 +19,11 @@ export type WardenErrorCode =
   | 'EXEC_TIMEOUT'
   | 'EXEC_ABORTED'
   | 'EXEC_FAILED'
-  | 'BOOTSTRAP_FAILED';
+  | 'BOOTSTRAP_FAILED'
+  | 'AGENT_AUTH_MISSING'
+  | 'AGENT_API_UNREACHABLE'
+  | 'AGENT_FAILED'
+  | 'AGENT_CANCELLED';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -83,4 +87,8 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   EXEC_ABORTED: 'A command was aborted by its AbortSignal; its process tree was killed.',
   EXEC_FAILED: 'A command could not be started in the sandbox.',
   BOOTSTRAP_FAILED: 'Building the offline base image with debootstrap failed.',
+  AGENT_AUTH_MISSING: 'An agent run needs a key or credentials file Warden does not have; the message names the variable or file.',
+  AGENT_API_UNREACHABLE: "The agent's model API cannot be reached from its sandbox; check the provider's base URL and the network policy.",
+  AGENT_FAILED: 'The agent CLI could not be started, or ended without a result; the message has its last output.',
+  AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
 };
