@@ -127,3 +127,83 @@ describe.each([
     expect(await warden.find(r.sandboxId)).toBeUndefined();
   });
 });
+
+describe('claude sessions, cancel, secrecy and failures', () => {
+  it('a session reuses one sandbox and resumes the conversation (the model sees the earlier turns); the key never enters the sandbox', async () => {
+    const ws = await gitWorkspace();
+    const session = warden.agent('claude', agentOpts()).session({ workspace: ws });
+    cleanups.push(() => session.close({ keepState: false }));
+    const first = await session.run({ prompt: 'first prompt: remember alpha', timeoutMs: 90_000 }).result();
+    expect(first.success, first.stderrTail).toBe(true);
+    const sbId = session.sandbox!.id;
+    const t0 = Date.now();
+    const second = await session.run({ prompt: 'second prompt: what came before?', timeoutMs: 90_000 }).result();
+    console.log(`[agents] resumed run in a warm session sandbox: ${Date.now() - t0} ms`);
+    expect(second.success, second.stderrTail).toBe(true);
+    expect(second.sandboxId).toBe(sbId);
+    expect(second.sessionId).toBeDefined();
+    // the fake model answered with every user prompt it was sent: the first turn came back with --resume
+    expect(second.text).toContain('first prompt: remember alpha');
+    expect(second.text).toContain('second prompt: what came before?');
+    const last = (await fake.requests()).filter((q) => q.api === 'anthropic').at(-1)!;
+    expect(last.prompts).toEqual(['first prompt: remember alpha', 'second prompt: what came before?']);
+    // keyless: the real key is nowhere in the sandbox (env of every process, files, labels)
+    const inside = await session.sandbox!.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -2000'], { user: '0:0' });
+    expect(inside.stdout).toContain('warden-placeholder-key');
+    for (const s of Object.values(SECRET)) {
+      expect(inside.stdout).not.toContain(s);
+      expect(JSON.stringify(session.sandbox!.info.labels)).not.toContain(s);
+    }
+    // the state dir on the host holds the session (a later sandbox could resume it)
+    const stateFiles = execFileSync('find', [home, '-path', '*claude*', '-name', '*.jsonl'], { encoding: 'utf8' });
+    expect(stateFiles).toContain(second.sessionId!);
+  });
+
+  it('cancel kills the whole agent process tree (SIGINT first), the run ends as cancelled', async () => {
+    const ws = await gitWorkspace();
+    const session = warden.agent('claude', agentOpts()).session({ workspace: ws });
+    cleanups.push(() => session.close({ keepState: false }));
+    const run = session.run({ prompt: '[scenario:slow] run the long command', timeoutMs: 120_000 });
+    // wait until the agent's Bash tool is running `sleep 600`
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (run.eventsSoFar.some((e) => e.kind === 'tool_call')) {
+        const started = await stat(join(ws, 'slow-started.txt')).then(() => true, () => false);
+        if (started) break;
+      }
+      if (Date.now() > deadline) throw new Error(`the slow tool never started: ${JSON.stringify(run.eventsSoFar.map((e) => e.kind))}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const ps = async () => (await session.sandbox!.exec(['ps', '-eo', 'pid,args'], { user: '0:0' })).stdout;
+    expect(await ps()).toMatch(/sleep 600/);
+    const t0 = Date.now();
+    await run.cancel();
+    const r = await run.result();
+    console.log(`[agents] cancel took ${Date.now() - t0} ms`);
+    expect(r.status).toBe('cancelled');
+    expect(r.success).toBe(false);
+    const left = await ps();
+    expect(left).not.toMatch(/sleep 600/);
+    expect(left).not.toMatch(/claude/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await stat(join(ws, 'slow-finished.txt')).then(() => true, () => false)).toBe(false);
+  });
+
+  it('a CLI whose API cannot be reached fails fast with a clear error, not a hang', async () => {
+    const unreachable = { ...secrets, WARDEN_ANTHROPIC_BASE_URL: 'http://api.unreachable-model.test:8080' };
+    const w = new Warden({ owner: `test-${runId()}-agents-unreachable`, labels: { [TEST_RUN_LABEL]: runId() }, logger: createLogger('error'), egress: { secrets: unreachable } });
+    const t0 = Date.now();
+    const run = w.agent('claude', { ...agentOpts(), secrets: unreachable }).run({ prompt: 'hello', timeoutMs: 60_000 });
+    await expect(run.result()).rejects.toMatchObject({ code: 'AGENT_API_UNREACHABLE', message: expect.stringMatching(/cannot reach its model API.*WARDEN_ANTHROPIC_BASE_URL/) });
+    console.log(`[agents] unreachable API reported in ${Date.now() - t0} ms`);
+    expect(Date.now() - t0).toBeLessThan(45_000);
+    const events = run.eventsSoFar;
+    expect(events.at(-1)).toMatchObject({ kind: 'error', fatal: true });
+    expect(await w.list({ owner: `test-${runId()}-agents-unreachable` })).toEqual([]);
+  });
+
+  it('without a key for keyless mode, run() says which variable to set and makes nothing', async () => {
+    const run = warden.agent('gemini', { ...agentOpts(), secrets: {} }).run({ prompt: 'hi' });
+    await expect(run.result()).rejects.toMatchObject({ code: 'AGENT_AUTH_MISSING', message: expect.stringContaining('GEMINI_API_KEY') });
+  });
+});
