@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { instanceFromEnv } from '../config/env.js';
 import { createLogger, type Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
+import { registerAgent } from './commands/agent.js';
 import { registerCp } from './commands/cp.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDemo(program, ctx);
   registerPanic(program, ctx);
   registerWatch(program, ctx);
+  registerAgent(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
