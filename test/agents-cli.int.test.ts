@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
-import { FAKE_URL, startFakeModels } from './support/fake-model-server.js';
+import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
 
 // `warden agent ...` as a user runs it: keys from the plain env names, upstream from WARDEN_*_BASE_URL.
@@ -12,7 +12,7 @@ const docker = new Docker();
 let fake: Awaited<ReturnType<typeof startFakeModels>>;
 let home: string;
 const KEY = `sk-ant-cli-${runId()}`;
-const env = (): Record<string, string> => ({ WARDEN_HOME: home, ANTHROPIC_API_KEY: KEY, WARDEN_ANTHROPIC_BASE_URL: FAKE_URL, WARDEN_ANTHROPIC_API_KEY: '' });
+const env = (): Record<string, string> => ({ WARDEN_HOME: home, ANTHROPIC_API_KEY: KEY, WARDEN_ANTHROPIC_BASE_URL: fakeUrl('cli'), WARDEN_ANTHROPIC_API_KEY: '' });
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'warden-agents-cli-'));
@@ -51,7 +51,7 @@ describe('warden agent', () => {
       expect(ok.stderr).toMatch(/● Write \/workspace\/hello\.txt/);
       expect(ok.stderr).toMatch(/● Bash echo shell-ran/);
       expect(ok.stdout).toContain('Done: wrote /workspace/hello.txt');
-      const bad = await cli(['agent', 'claude', '-w', ws.dir, 'hello'], { env: { ...env(), WARDEN_ANTHROPIC_BASE_URL: 'http://api.unreachable-model.test:8080' } });
+      const bad = await cli(['agent', 'claude', '-w', ws.dir, 'hello'], { env: { ...env(), WARDEN_ANTHROPIC_BASE_URL: 'http://api-unreachable.fake-model.test:8080' } });
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toMatch(/cannot reach its model API/);
     } finally {

@@ -9,7 +9,7 @@ import { JsonlRunRecorder } from '../src/agents/recorder.js';
 import type { AgentRunEvent } from '../src/agents/run.js';
 import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
-import { FAKE_URL, startFakeModels } from './support/fake-model-server.js';
+import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 
@@ -17,6 +17,7 @@ import { TEST_RUN_LABEL } from './support/labels.js';
 // a fake model provider in a container on the egress network. Never the real APIs.
 const docker = new Docker();
 const SECRET = { anthropic: `sk-ant-real-${runId()}`, openai: `sk-openai-real-${runId()}`, gemini: `gemini-real-${runId()}` };
+const FAKE_URL = fakeUrl('main');
 const secrets = {
   WARDEN_ANTHROPIC_API_KEY: SECRET.anthropic,
   WARDEN_ANTHROPIC_BASE_URL: FAKE_URL,
@@ -190,7 +191,7 @@ describe('claude sessions, cancel, secrecy and failures', () => {
   });
 
   it('a CLI whose API cannot be reached fails fast with a clear error, not a hang', async () => {
-    const unreachable = { ...secrets, WARDEN_ANTHROPIC_BASE_URL: 'http://api.unreachable-model.test:8080' };
+    const unreachable = { ...secrets, WARDEN_ANTHROPIC_BASE_URL: 'http://api-unreachable.fake-model.test:8080' };
     const w = new Warden({ owner: `test-${runId()}-agents-unreachable`, labels: { [TEST_RUN_LABEL]: runId() }, logger: createLogger('error'), egress: { secrets: unreachable } });
     const t0 = Date.now();
     const run = w.agent('claude', { ...agentOpts(), secrets: unreachable }).run({ prompt: 'hello', timeoutMs: 60_000 });

@@ -228,8 +228,17 @@ export class Agent {
 
   /** Fail fast with a clear error when the model API cannot be reached (instead of a CLI retrying for minutes). */
   private async checkReachable(sb: Sandbox, auth: ResolvedAuth): Promise<void> {
-    const r = await sb.exec(['curl', '-sS', '-o', '/dev/null', '-m', '10', '-w', '%{http_code}', `${auth.baseUrl}/`], { timeoutMs: 20_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: '000', stderr: (err as Error).message, durationMs: 0 }));
-    const code = r.stdout.trim();
+    // the egress proxy may still be starting (a fresh container under load): connection failures are
+    // retried for a while; an answer from the proxy (a 502 for an unreachable upstream) is final
+    const deadline = Date.now() + 20_000;
+    let r: { stdout: string; stderr: string };
+    let code: string;
+    for (;;) {
+      r = await sb.exec(['curl', '-sS', '-o', '/dev/null', '-m', '10', '-w', '%{http_code}', `${auth.baseUrl}/`], { timeoutMs: 20_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: '000', stderr: (err as Error).message, durationMs: 0 }));
+      code = r.stdout.trim();
+      if (code !== '000' || Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
     if (code !== '000' && !['502', '503', '504'].includes(code) && !(code === '403' && auth.mode !== 'keyless')) return;
     const def = PROVIDERS[this.profile.provider];
     const why = code === '000' ? r.stderr.trim().replace(/^curl: \(\d+\) /, '') || 'no answer' : code === '403' ? 'the egress proxy denied it' : `the egress proxy could not reach the upstream (HTTP ${code})`;

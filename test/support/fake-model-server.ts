@@ -5,9 +5,12 @@ import { LABEL } from '../../src/policy/labels.js';
 import { runId } from './fixture.js';
 import { TEST_RUN_LABEL } from './labels.js';
 
-/** The fake model provider's name on the egress network: "the internet" for the agent tests. */
-export const FAKE_HOST = 'api.fake-model.test';
-export const FAKE_URL = `http://${FAKE_HOST}:8080`;
+/**
+ * The fake model provider's name on the egress network ("the internet" for the agent tests): one per
+ * server and test run, so parallel files (and other runs) never share an alias.
+ */
+export const fakeHost = (name: string): string => `api-${name}-${runId()}.fake-model.test`;
+export const fakeUrl = (name: string): string => `http://${fakeHost(name)}:8080`;
 
 export interface FakeRequest {
   method: string;
@@ -25,7 +28,7 @@ export interface FakeRequest {
  * Warden's egress network under a real-looking name, labelled with the test run. Requests are read
  * back from its log.
  */
-export async function startFakeModels(docker: Docker, name: string): Promise<{ container: Docker.Container; requests: () => Promise<FakeRequest[]>; stop: () => Promise<void> }> {
+export async function startFakeModels(docker: Docker, name: string): Promise<{ url: string; container: Docker.Container; requests: () => Promise<FakeRequest[]>; stop: () => Promise<void> }> {
   try {
     await docker.getNetwork(EGRESS_NETWORK).inspect();
   } catch {
@@ -38,7 +41,7 @@ export async function startFakeModels(docker: Docker, name: string): Promise<{ c
     Cmd: ['node', '/fake/fake-models.mjs'],
     Labels: { [TEST_RUN_LABEL]: runId() },
     HostConfig: { NetworkMode: EGRESS_NETWORK, Binds: [`${dir}:/fake:ro`], Init: true, Memory: 256 * 1024 * 1024 },
-    NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [FAKE_HOST] } } },
+    NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [fakeHost(name)] } } },
   });
   await container.start();
   const deadline = Date.now() + 15_000;
@@ -47,6 +50,7 @@ export async function startFakeModels(docker: Docker, name: string): Promise<{ c
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
+    url: fakeUrl(name),
     container,
     requests: async () => {
       const text = (await container.logs({ stdout: true, stderr: false })).toString('utf8');
