@@ -24,7 +24,11 @@ export type WardenErrorCode =
   | 'EXEC_NOT_FOUND'
   | 'UNAUTHORIZED'
   | 'SERVER_UNREACHABLE'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'AGENT_AUTH_MISSING'
+  | 'AGENT_API_UNREACHABLE'
+  | 'AGENT_FAILED'
+  | 'AGENT_CANCELLED';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -93,4 +97,8 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   UNAUTHORIZED: 'The Warden server refused the bearer token; set WARDEN_TOKEN to the token in its data dir.',
   SERVER_UNREACHABLE: 'No Warden server answers at WARDEN_URL; start it with `warden up` or unset WARDEN_URL.',
   CONFLICT: 'The request conflicts with the current state (e.g. the sandbox is already being removed).',
+  AGENT_AUTH_MISSING: 'An agent run needs a key or credentials file Warden does not have; the message names the variable or file.',
+  AGENT_API_UNREACHABLE: "The agent's model API cannot be reached from its sandbox; check the provider's base URL and the network policy.",
+  AGENT_FAILED: 'The agent CLI could not be started, or ended without a result; the message has its last output.',
+  AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
 };

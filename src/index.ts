@@ -32,3 +32,16 @@ export type { AutoRefreshPolicy, AutoRefreshPolicyInput, RefreshRecord } from '.
 export type { SandboxStats, SandboxHealth, SandboxProcessRow, HealthThresholds } from './sandbox/monitor.js';
 export type { PanicReport } from './sandbox/warden.js';
 export type { Check } from './doctor/doctor.js';
+export { Agent, AgentSession, AGENTS_IMAGE, AgentRunOptionsSchema, AgentSandboxOptionsSchema, AgentPromptOptionsSchema } from './agents/agent.js';
+export type { AgentOptions, AgentRunOptions, AgentSandboxOptions, AgentPromptOptions } from './agents/agent.js';
+export { AgentRun } from './agents/run.js';
+export type { AgentResult, AgentRunEvent } from './agents/run.js';
+export type { AgentEvent, AgentName, AgentUsage, AgentParser } from './agents/events.js';
+export { claudeParser } from './agents/claude-parser.js';
+export { codexParser } from './agents/codex-parser.js';
+export { geminiParser } from './agents/gemini-parser.js';
+export { JsonlRunRecorder } from './agents/recorder.js';
+export type { AgentRunRecorder, AgentRunStart, AgentRunEnd, AgentRunEventSummary, AgentRunStatus } from './agents/recorder.js';
+export { AgentsConfigSchema, loadAgentsConfig } from './agents/config.js';
+export type { AgentsConfig, AuthMode } from './agents/config.js';
+export { claude, gemini, codex } from './agents/docker-mode.js';

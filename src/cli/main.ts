@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { instanceFromEnv } from '../config/env.js';
 import { createLogger, type Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
+import { registerAgent } from './commands/agent.js';
 import { registerCp } from './commands/cp.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPanic(program, ctx);
   registerWatch(program, ctx);
   registerUp(program, ctx);
+  registerAgent(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

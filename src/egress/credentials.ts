@@ -13,6 +13,8 @@ export const PLACEHOLDER = 'warden-placeholder-key';
 
 interface ProviderDef {
   secretEnv: string;
+  /** The provider's own name for the secret (ANTHROPIC_API_KEY, ...), honoured when secretEnv is unset. */
+  plainEnv: string;
   baseEnv: string;
   defaultBase: string;
   /** Headers the sandbox may have sent that the proxy drops before injecting the real ones. */
@@ -25,6 +27,7 @@ interface ProviderDef {
 export const PROVIDERS: Record<Provider, ProviderDef> = {
   anthropic: {
     secretEnv: 'WARDEN_ANTHROPIC_API_KEY',
+    plainEnv: 'ANTHROPIC_API_KEY',
     baseEnv: 'WARDEN_ANTHROPIC_BASE_URL',
     defaultBase: 'https://api.anthropic.com',
     strip: ['x-api-key', 'authorization'],
@@ -34,6 +37,7 @@ export const PROVIDERS: Record<Provider, ProviderDef> = {
   },
   openai: {
     secretEnv: 'WARDEN_OPENAI_API_KEY',
+    plainEnv: 'OPENAI_API_KEY',
     baseEnv: 'WARDEN_OPENAI_BASE_URL',
     defaultBase: 'https://api.openai.com',
     strip: ['authorization'],
@@ -42,6 +46,7 @@ export const PROVIDERS: Record<Provider, ProviderDef> = {
   },
   gemini: {
     secretEnv: 'WARDEN_GEMINI_API_KEY',
+    plainEnv: 'GEMINI_API_KEY',
     baseEnv: 'WARDEN_GEMINI_BASE_URL',
     defaultBase: 'https://generativelanguage.googleapis.com',
     strip: ['x-goog-api-key', 'authorization'],
@@ -50,6 +55,7 @@ export const PROVIDERS: Record<Provider, ProviderDef> = {
   },
   github: {
     secretEnv: 'WARDEN_GITHUB_TOKEN',
+    plainEnv: 'GITHUB_TOKEN',
     baseEnv: 'WARDEN_GITHUB_BASE_URL',
     defaultBase: 'https://github.com',
     strip: ['authorization'],
@@ -68,7 +74,11 @@ export interface CredentialRoute {
   inject: Record<string, string>;
 }
 
-/** Secrets from the environment, or from WARDEN_SECRETS_FILE (KEY=VALUE lines; never logged). */
+/**
+ * Secrets from the environment, or from WARDEN_SECRETS_FILE (KEY=VALUE lines; never logged). Each key is
+ * read under Warden's name (WARDEN_ANTHROPIC_API_KEY) or, when that is unset, the provider's own
+ * (ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY, GITHUB_TOKEN); the environment wins over the file.
+ */
 export function loadSecrets(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   const file = env.WARDEN_SECRETS_FILE;
@@ -85,7 +95,11 @@ export function loadSecrets(env: NodeJS.ProcessEnv = process.env): Record<string
     }
   }
   for (const p of PROVIDER_NAMES) {
-    for (const k of [PROVIDERS[p].secretEnv, PROVIDERS[p].baseEnv]) if (env[k]) out[k] = env[k]!;
+    const { secretEnv, plainEnv, baseEnv } = PROVIDERS[p];
+    const secret = env[secretEnv] || env[plainEnv] || out[secretEnv] || out[plainEnv];
+    delete out[plainEnv];
+    if (secret) out[secretEnv] = secret;
+    if (env[baseEnv]) out[baseEnv] = env[baseEnv]!;
   }
   return out;
 }
@@ -95,7 +109,7 @@ export function credentialRoutes(providers: Provider[], secrets: Record<string, 
   return providers.map((p) => {
     const def = PROVIDERS[p];
     const secret = secrets[def.secretEnv];
-    if (!secret) throw new WardenError('INVALID_SPEC', `egress.credentials asks for ${p}, but Warden has no secret for it: set ${def.secretEnv} (or put it in WARDEN_SECRETS_FILE)`);
+    if (!secret) throw new WardenError('INVALID_SPEC', `egress.credentials asks for ${p}, but Warden has no secret for it: set ${def.secretEnv} or ${def.plainEnv} (or put it in WARDEN_SECRETS_FILE)`);
     const upstream = (secrets[def.baseEnv] ?? def.defaultBase).replace(/\/+$/, '');
     try {
       new URL(upstream);

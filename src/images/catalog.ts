@@ -20,6 +20,9 @@ export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url
 /** This package's compiled code (dist/), from src/ (tsx) or dist/ alike. */
 export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
 
+/** Where Debian keeps the host's CA bundle (ca-certificates.crt). */
+export const HOST_CA_DIR = process.env.WARDEN_CA_DIR ?? '/etc/ssl/certs';
+
 export const OFFLINE_BASE = 'warden-base:bookworm';
 export const PUBLIC_BASE = 'debian:bookworm-slim';
 
@@ -36,6 +39,15 @@ export const CATALOG: CatalogImage[] = [
     context: `${DOCKER_DIR}egress`,
     description: "The egress proxy next to allowlisted sandboxes (Debian's nodejs + Warden's src/egress).",
     extra: [{ from: `${DIST_DIR}egress`, to: 'app', include: /^(?!.*\.test\.js$).*\.js$/ }],
+  },
+  {
+    name: 'agents',
+    ref: 'warden-agents:latest',
+    context: `${DOCKER_DIR}agents`,
+    from: 'sandbox',
+    description: 'warden-sandbox plus Node.js 22 and the pinned agent CLIs (claude, gemini, codex), ripgrep and build tools.',
+    // the host's CA bundle, for HTTPS to the npm registry during the build only
+    extra: [{ from: HOST_CA_DIR, to: 'certs', include: /^ca-certificates\.crt$/ }],
   },
 ];
 

@@ -15,6 +15,7 @@ import { checkHostPath } from './host-paths.js';
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
+import { Agent, type AgentOptions } from '../agents/agent.js';
 
 export interface WardenOptions {
   /** The container backend; default: Docker from DOCKER_HOST or the default socket. */
@@ -231,6 +232,14 @@ export class Warden implements SandboxOwner {
       }
     }
     throw new WardenError('NAME_CONFLICT', `ensure(${spec.key}): the sandbox kept changing under concurrent callers; try again`);
+  }
+
+  /**
+   * An agent CLI ('claude' | 'gemini' | 'codex') that runs in this Warden's sandboxes.
+   * @example const r = await warden.agent('claude').run({ workspace: './repo', prompt: 'fix the build' }).result();
+   */
+  agent(name: 'claude' | 'gemini' | 'codex', opts: AgentOptions = {}): Agent {
+    return new Agent(this, name, { logger: this.log, ...opts });
   }
 
   /** Find a sandbox by Warden id, name, container name or container id. Throws SANDBOX_NOT_FOUND. */

@@ -26,6 +26,10 @@ export const STATUS_BY_CODE: Record<WardenErrorCode, number> = {
   IMAGE_BUILD_FAILED: 500,
   BOOTSTRAP_FAILED: 500,
   STORE_ERROR: 500,
+  AGENT_AUTH_MISSING: 400,
+  AGENT_API_UNREACHABLE: 502,
+  AGENT_FAILED: 502,
+  AGENT_CANCELLED: 409,
 };
 
 /** The JSON body of every error answer. */

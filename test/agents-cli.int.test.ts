@@ -1,0 +1,61 @@
+import Docker from 'dockerode';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from './support/cli.js';
+import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
+import { runId, tempWorkspace } from './support/fixture.js';
+
+// `warden agent ...` as a user runs it: keys from the plain env names, upstream from WARDEN_*_BASE_URL.
+const docker = new Docker();
+let fake: Awaited<ReturnType<typeof startFakeModels>>;
+let home: string;
+const KEY = `sk-ant-cli-${runId()}`;
+const env = (): Record<string, string> => ({ WARDEN_HOME: home, ANTHROPIC_API_KEY: KEY, WARDEN_ANTHROPIC_BASE_URL: fakeUrl('cli'), WARDEN_ANTHROPIC_API_KEY: '' });
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'warden-agents-cli-'));
+  fake = await startFakeModels(docker, 'cli');
+});
+afterAll(async () => {
+  await fake?.stop();
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+describe('warden agent', () => {
+  it('--json streams typed events and exits 0 when the agent finished; the plain ANTHROPIC_API_KEY reaches upstream via the proxy', async () => {
+    const ws = await tempWorkspace();
+    try {
+      const r = await cli(['agent', 'claude', '--workspace', ws.dir, '--json', '[scenario:tools] via the CLI'], { env: env() });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.kind ?? 'final')).toEqual(['init', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'text', 'usage', 'result', 'final']);
+      expect(lines.at(-1)).toMatchObject({ result: { success: true, exitCode: 0, status: 'succeeded' } });
+      expect((await stat(join(ws.dir, 'hello.txt'))).uid).toBe((await stat(ws.dir)).uid);
+      const seen = (await fake.requests()).filter((q) => q.api === 'anthropic');
+      expect(seen.at(-1)!.auth).toBe(KEY);
+      expect(r.stdout).not.toContain(KEY);
+      const runs = await readFile(join(home, 'agents', 'runs.jsonl'), 'utf8');
+      expect(runs).toContain('"type":"end"');
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('human output shows the tool calls and the answer; a failed task exits non-zero', async () => {
+    const ws = await tempWorkspace();
+    try {
+      const ok = await cli(['agent', 'claude', '-w', ws.dir, '[scenario:tools] readable'], { env: env() });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stderr).toMatch(/● Write \/workspace\/hello\.txt/);
+      expect(ok.stderr).toMatch(/● Bash echo shell-ran/);
+      expect(ok.stdout).toContain('Done: wrote /workspace/hello.txt');
+      const bad = await cli(['agent', 'claude', '-w', ws.dir, 'hello'], { env: { ...env(), WARDEN_ANTHROPIC_BASE_URL: 'http://api-unreachable.fake-model.test:8080' } });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/cannot reach its model API/);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+});
