@@ -14,6 +14,7 @@ import { ExecManager } from './exec-manager.js';
 import { errorBody, errorHandler } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import { Reconciler } from './reconcile.js';
+import { agentRoutes } from './routes/agents.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
@@ -33,6 +34,8 @@ export interface BuildServerOptions {
   panicScope?: Record<string, string>;
   /** Host paths given through the API must lie under it (see checkApiPaths). */
   workspaceRoot?: string;
+  /** Secrets for agent runs (default: the environment and WARDEN_SECRETS_FILE). */
+  agentSecrets?: Record<string, string>;
   /** How often running sandboxes are sampled (ms, default 5000; 0 = never). */
   sampleIntervalMs?: number;
   /** How often the store is reconciled with the engine (ms, default 10000; 0 = never). */
@@ -62,7 +65,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   const execs = new ExecManager(opts.warden, opts.store, bus, metrics, opts.log);
   const reconciler = new Reconciler(opts.warden, opts.store, bus, opts.log);
   const sampler = new Sampler(opts.warden, opts.store, bus, opts.log);
-  const ctx: ServerContext = { warden: opts.warden, store: opts.store, bus, execs, reconciler, metrics, log: opts.log, panicScope: opts.panicScope ?? {}, ...(opts.workspaceRoot ? { workspaceRoot: opts.workspaceRoot } : {}) };
+  const ctx: ServerContext = { warden: opts.warden, store: opts.store, bus, execs, reconciler, metrics, log: opts.log, panicScope: opts.panicScope ?? {}, ...(opts.agentSecrets ? { agentSecrets: opts.agentSecrets } : {}), ...(opts.workspaceRoot ? { workspaceRoot: opts.workspaceRoot } : {}) };
   let ready = false;
   const timers: NodeJS.Timeout[] = [];
 
@@ -130,6 +133,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       execRoutes(api, ctx);
       fileRoutes(api, ctx);
       systemRoutes(api, ctx);
+      agentRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );
@@ -146,7 +150,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     app,
     ctx,
     async start() {
-      const abandoned = opts.store.execs.abandonOpen();
+      const abandoned = opts.store.execs.abandonOpen() + opts.store.agentRuns.abandonOpen();
       const report = await reconciler.sync();
       opts.log.info({ ...report, abandonedExecs: abandoned }, 'server state reconciled');
       ready = true;

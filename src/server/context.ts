@@ -17,6 +17,8 @@ export interface ServerContext {
   log: Logger;
   /** Labels every panic is narrowed to (instance labels); {} = every Warden object on the engine. */
   panicScope: Record<string, string>;
+  /** Secrets for agent runs (keys, base URLs); default: the environment and WARDEN_SECRETS_FILE. */
+  agentSecrets?: Record<string, string>;
   /** When set, host paths given through the API (workspace, configDir, mounts) must lie under it. */
   workspaceRoot?: string;
 }

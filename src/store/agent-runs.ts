@@ -1,71 +1,83 @@
+import type { AgentRunEnd, AgentRunEventSummary, AgentRunRecorder, AgentRunStart } from '../agents/recorder.js';
 import type { Db } from './db.js';
 
-/** One agent run (Claude Code, Gemini CLI, Codex) as recorded for the audit. */
-export interface AgentRunRecord {
-  id: string;
-  sandboxId?: string;
-  agent: string;
-  prompt: string;
-  flags: string[];
-  startedAt: string;
-  endedAt?: string;
-  exitCode?: number;
-  sessionId?: string;
-  resultText?: string;
-  /** Tool calls summary, usage, etc. */
-  summary?: unknown;
-  /** `git diff --stat` of the workspace after the run, when it is a repository. */
-  diffStat?: string;
-}
+/** An agent run as the audit keeps it: start, end, and a summary of notable events. */
+export interface AgentRunRecord extends AgentRunStart, Partial<Omit<AgentRunEnd, 'runId'>> {}
 
 interface Row {
   id: string;
   sandbox_id: string | null;
   agent: string;
+  workspace: string | null;
   prompt: string;
+  model: string | null;
   flags_json: string;
+  auth: string;
   started_at: string;
   ended_at: string | null;
+  status: string | null;
   exit_code: number | null;
+  duration_ms: number | null;
   session_id: string | null;
-  result_text: string | null;
-  summary_json: string | null;
-  diff_stat: string | null;
+  usage_json: string | null;
+  tool_calls_json: string | null;
+  files_changed: string | null;
+  error: string | null;
 }
 
 const fromRow = (r: Row): AgentRunRecord => ({
-  id: r.id,
-  ...(r.sandbox_id ? { sandboxId: r.sandbox_id } : {}),
-  agent: r.agent,
+  runId: r.id,
+  agent: r.agent as AgentRunRecord['agent'],
+  sandboxId: r.sandbox_id ?? '',
+  ...(r.workspace ? { workspace: r.workspace } : {}),
   prompt: r.prompt,
+  ...(r.model ? { model: r.model } : {}),
   flags: JSON.parse(r.flags_json) as string[],
+  auth: r.auth,
   startedAt: r.started_at,
   ...(r.ended_at ? { endedAt: r.ended_at } : {}),
+  ...(r.status ? { status: r.status as AgentRunEnd['status'] } : {}),
   ...(r.exit_code !== null ? { exitCode: r.exit_code } : {}),
+  ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
   ...(r.session_id ? { sessionId: r.session_id } : {}),
-  ...(r.result_text !== null ? { resultText: r.result_text } : {}),
-  ...(r.summary_json ? { summary: JSON.parse(r.summary_json) as unknown } : {}),
-  ...(r.diff_stat !== null ? { diffStat: r.diff_stat } : {}),
+  ...(r.usage_json ? { usage: JSON.parse(r.usage_json) as AgentRunEnd['usage'] } : {}),
+  ...(r.tool_calls_json ? { toolCalls: JSON.parse(r.tool_calls_json) as Record<string, number> } : {}),
+  ...(r.files_changed !== null ? { filesChanged: r.files_changed } : {}),
+  ...(r.error ? { error: r.error } : {}),
 });
 
-export class AgentRunRepo {
+/** Agent runs in SQLite; also the server's {@link AgentRunRecorder}. */
+export class AgentRunRepo implements AgentRunRecorder {
   constructor(private readonly db: Db) {}
 
-  start(r: Pick<AgentRunRecord, 'id' | 'sandboxId' | 'agent' | 'prompt' | 'flags'>, now = new Date().toISOString()): void {
+  async recordStart(s: AgentRunStart): Promise<void> {
     this.db
-      .prepare('INSERT INTO agent_runs (id, sandbox_id, agent, prompt, flags_json, started_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(r.id, r.sandboxId ?? null, r.agent, r.prompt, JSON.stringify(r.flags), now);
+      .prepare('INSERT OR REPLACE INTO agent_runs (id, sandbox_id, agent, workspace, prompt, model, flags_json, auth, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.runId, s.sandboxId || null, s.agent, s.workspace ?? null, s.prompt, s.model ?? null, JSON.stringify(s.flags), s.auth, s.startedAt);
   }
 
-  finish(id: string, end: Pick<AgentRunRecord, 'exitCode' | 'sessionId' | 'resultText' | 'summary' | 'diffStat'>, now = new Date().toISOString()): void {
+  async recordEvent(e: AgentRunEventSummary): Promise<void> {
+    this.db.prepare('INSERT INTO agent_run_events (run_id, at, kind, summary) VALUES (?, ?, ?, ?)').run(e.runId, e.at, e.kind, e.summary);
+  }
+
+  async recordEnd(e: AgentRunEnd): Promise<void> {
     this.db
-      .prepare('UPDATE agent_runs SET ended_at = ?, exit_code = ?, session_id = ?, result_text = ?, summary_json = ?, diff_stat = ? WHERE id = ?')
-      .run(now, end.exitCode ?? null, end.sessionId ?? null, end.resultText ?? null, end.summary === undefined ? null : JSON.stringify(end.summary), end.diffStat ?? null, id);
+      .prepare('UPDATE agent_runs SET ended_at = ?, status = ?, exit_code = ?, duration_ms = ?, session_id = ?, usage_json = ?, tool_calls_json = ?, files_changed = ?, error = ? WHERE id = ?')
+      .run(e.endedAt, e.status, e.exitCode, e.durationMs, e.sessionId ?? null, e.usage ? JSON.stringify(e.usage) : null, JSON.stringify(e.toolCalls), e.filesChanged ?? null, e.error ?? null, e.runId);
+  }
+
+  /** Runs left without an end by a server that died. */
+  abandonOpen(now = new Date().toISOString()): number {
+    return this.db.prepare(`UPDATE agent_runs SET ended_at = ?, status = 'failed', error = 'the server stopped during the run' WHERE ended_at IS NULL`).run(now).changes;
   }
 
   get(id: string): AgentRunRecord | undefined {
     const r = this.db.prepare('SELECT * FROM agent_runs WHERE id = ?').get(id) as Row | undefined;
     return r ? fromRow(r) : undefined;
+  }
+
+  events(id: string): AgentRunEventSummary[] {
+    return (this.db.prepare('SELECT run_id runId, at, kind, summary FROM agent_run_events WHERE run_id = ? ORDER BY seq').all(id) as AgentRunEventSummary[]);
   }
 
   list(limit = 100): AgentRunRecord[] {

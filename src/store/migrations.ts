@@ -52,20 +52,35 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX execs_sandbox ON execs(sandbox_id, started_at);
 
       CREATE TABLE agent_runs (
-        id           TEXT PRIMARY KEY,
-        sandbox_id   TEXT,
-        agent        TEXT NOT NULL,
-        prompt       TEXT NOT NULL,
-        flags_json   TEXT NOT NULL DEFAULT '[]',
-        started_at   TEXT NOT NULL,
-        ended_at     TEXT,
-        exit_code    INTEGER,
-        session_id   TEXT,
-        result_text  TEXT,
-        summary_json TEXT,
-        diff_stat    TEXT
+        id              TEXT PRIMARY KEY,
+        sandbox_id      TEXT,
+        agent           TEXT NOT NULL,
+        workspace       TEXT,
+        prompt          TEXT NOT NULL,
+        model           TEXT,
+        flags_json      TEXT NOT NULL DEFAULT '[]',
+        auth            TEXT NOT NULL,
+        started_at      TEXT NOT NULL,
+        ended_at        TEXT,
+        status          TEXT,
+        exit_code       INTEGER,
+        duration_ms     INTEGER,
+        session_id      TEXT,
+        usage_json      TEXT,
+        tool_calls_json TEXT,
+        files_changed   TEXT,
+        error           TEXT
       );
-      CREATE INDEX agent_runs_sandbox ON agent_runs(sandbox_id, started_at);
+      CREATE INDEX agent_runs_started ON agent_runs(started_at);
+
+      CREATE TABLE agent_run_events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id  TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        summary TEXT NOT NULL
+      );
+      CREATE INDEX agent_run_events_run ON agent_run_events(run_id, seq);
 
       CREATE TABLE egress_events (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,

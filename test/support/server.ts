@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { buildServer, type WardenServer } from '../../src/server/build.js';
 import { WardenStore } from '../../src/store/store.js';
+import { Warden } from '../../src/sandbox/warden.js';
 import { testWarden, runId } from './fixture.js';
 import { TEST_RUN_LABEL } from './labels.js';
 
@@ -18,13 +19,15 @@ export interface TestServer {
 }
 
 /** An in-process Warden server on a free loopback port, over a test-labelled Warden and a temp data dir. */
-export async function startTestServer(opts: { sampleIntervalMs?: number; workspaceRoot?: string; owner?: string } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { sampleIntervalMs?: number; workspaceRoot?: string; owner?: string; agentSecrets?: Record<string, string> } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'warden-srv-'));
   const token = `test-token-${runId()}-0123456789`;
   const store = WardenStore.open(dataDir);
   const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? 'error');
   const server = await buildServer({
-    warden: testWarden(opts.owner),
+    warden: opts.agentSecrets
+      ? new Warden({ owner: opts.owner ?? `test-${runId()}`, labels: { [TEST_RUN_LABEL]: runId() }, logger: log, egress: { secrets: opts.agentSecrets } })
+      : testWarden(opts.owner),
     store,
     token,
     log,
@@ -32,6 +35,7 @@ export async function startTestServer(opts: { sampleIntervalMs?: number; workspa
     sampleIntervalMs: opts.sampleIntervalMs ?? 0,
     reconcileIntervalMs: 0,
     ...(opts.workspaceRoot ? { workspaceRoot: opts.workspaceRoot } : {}),
+    ...(opts.agentSecrets ? { agentSecrets: opts.agentSecrets } : {}),
   });
   await server.start();
   await server.app.listen({ host: '127.0.0.1', port: 0 });
