@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { instanceFromEnv } from '../config/env.js';
 import { createLogger, type Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
+import type { WardenApi } from '../client/api.js';
+import { remoteFromEnv } from '../client/env.js';
 import { registerAgent } from './commands/agent.js';
 import { registerCp } from './commands/cp.js';
 import { registerDemo } from './commands/demo.js';
@@ -19,9 +21,14 @@ export async function main(argv: string[]): Promise<number> {
   let log: Logger | undefined;
   let warden: Warden | undefined;
   const getLog = (): Logger => (log ??= createLogger());
+  const remote = remoteFromEnv();
+  const local = (): Warden => (warden ??= new Warden({ logger: getLog(), ...instanceFromEnv() }));
   const ctx = {
     log: getLog,
-    warden: (): Warden => (warden ??= new Warden({ logger: getLog(), ...instanceFromEnv() })),
+    /** The engine directly, or the Warden server at WARDEN_URL: same commands, same output. */
+    warden: (): WardenApi => remote ?? local(),
+    /** Commands that need the engine itself (doctor, images, agent) always use it. */
+    local,
     setExit: (c: number): void => {
       exitCode = c;
     },

@@ -1,12 +1,12 @@
 import { once } from 'node:events';
-import type { Sandbox } from '../sandbox/sandbox.js';
+import type { SandboxApi } from '../client/api.js';
 import type { ExitInfo } from '../sandbox/process.js';
 
 /**
  * Run a command in a sandbox with the terminal attached: stdout and stderr to ours (with backpressure),
  * our stdin when `interactive`, SIGINT/SIGTERM forwarded to the command's process tree (a second one kills it).
  */
-export async function streamCommand(sb: Sandbox, cmd: string[], opts: { interactive: boolean; timeoutMs?: number; env?: Record<string, string>; cwd?: string }): Promise<ExitInfo> {
+export async function streamCommand(sb: SandboxApi, cmd: string[], opts: { interactive: boolean; timeoutMs?: number; env?: Record<string, string>; cwd?: string }): Promise<ExitInfo> {
   const proc = await sb.spawn(cmd, {
     stdin: opts.interactive,
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),

@@ -5,7 +5,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarFsExtract, pack as tarFsPack } from 'tar-fs';
 import { WardenError } from '../../errors.js';
-import type { Warden } from '../../sandbox/warden.js';
+import type { WardenApi } from '../../client/api.js';
 
 const REMOTE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]*):(.*)$/;
 
@@ -14,7 +14,7 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 /** `warden cp SRC DST`: one side is ID:PATH. Files and directories, both directions. */
-export function registerCp(program: Command, ctx: { warden: () => Warden }): void {
+export function registerCp(program: Command, ctx: { warden: () => WardenApi }): void {
   program
     .command('cp')
     .description('copy files between the host and a sandbox: warden cp ./src ID:/workspace/  |  warden cp ID:/workspace/out ./out')

@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wardenHome } from '../../config/home.js';
-import type { Warden } from '../../sandbox/warden.js';
+import type { WardenApi } from '../../client/api.js';
 import { streamCommand } from '../stream.js';
 
 const say = (s: string): void => void process.stdout.write(`\n\x1b[1m== ${s}\x1b[0m\n`);
 
 /** Warden's main job for now: a sandbox on a sample workspace, a streamed command, a blocked write, removal. */
-export function registerDemo(program: Command, ctx: { warden: () => Warden; setExit: (c: number) => void }): void {
+export function registerDemo(program: Command, ctx: { warden: () => WardenApi; setExit: (c: number) => void }): void {
   program
     .command('demo')
     .description('create a sandbox on a sample workspace, stream a command, show a blocked write, remove it')

@@ -3,13 +3,13 @@ import { runDoctor } from '../../doctor/doctor.js';
 import type { Warden } from '../../sandbox/warden.js';
 import { printJson } from '../output.js';
 
-export function registerDoctor(program: Command, ctx: { warden: () => Warden; setExit: (c: number) => void }): void {
+export function registerDoctor(program: Command, ctx: { local: () => Warden; setExit: (c: number) => void }): void {
   program
     .command('doctor')
     .description('check the engine, runtimes, images and Warden home; says what to do about each failure')
     .option('--json', 'print the checks as JSON')
     .action(async (f: { json?: boolean }) => {
-      const checks = await runDoctor(ctx.warden().runtime);
+      const checks = await runDoctor(ctx.local().runtime);
       const failed = checks.filter((c) => !c.ok && !c.optional);
       if (f.json) printJson({ ok: failed.length === 0, checks });
       else {

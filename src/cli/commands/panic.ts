@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { WardenError } from '../../errors.js';
-import type { Warden } from '../../sandbox/warden.js';
+import type { WardenApi } from '../../client/api.js';
 import { printJson } from '../output.js';
 
 /** `warden panic`: kill and remove everything Warden-labelled (or what --label narrows it to). */
-export function registerPanic(program: Command, ctx: { warden: () => Warden; setExit: (c: number) => void }): void {
+export function registerPanic(program: Command, ctx: { warden: () => WardenApi; setExit: (c: number) => void }): void {
   program
     .command('panic')
     .description('EMERGENCY STOP: kill and remove every Warden sandbox on the engine, then its networks and volumes (scripts/emergency-stop.sh does the same without Node)')

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { WardenError } from '../../errors.js';
-import type { Warden } from '../../sandbox/warden.js';
+import type { WardenApi } from '../../client/api.js';
 import { parseDuration } from '../../util/units.js';
 import { age, EXIT_TIMEOUT, printJson, printTable } from '../output.js';
 import { addSpecFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
 import { streamCommand } from '../stream.js';
 
-type Ctx = { warden: () => Warden; setExit: (code: number) => void };
+type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
 
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { SandboxStats } from '../../sandbox/monitor.js';
-import type { Warden } from '../../sandbox/warden.js';
+import type { WardenApi } from '../../client/api.js';
 import { formatBytes } from '../../util/units.js';
 import { printJson, printTable } from '../output.js';
 
@@ -18,7 +18,7 @@ function statsLines(id: string, s: SandboxStats): string {
 }
 
 /** `warden stats|health|top`: watching a sandbox. */
-export function registerWatch(program: Command, ctx: { warden: () => Warden; setExit: (c: number) => void }): void {
+export function registerWatch(program: Command, ctx: { warden: () => WardenApi; setExit: (c: number) => void }): void {
   program
     .command('stats')
     .description('CPU, memory, OOM kills, pids, network, disk and age of a sandbox')

@@ -1,0 +1,59 @@
+import type { Readable, Writable } from 'node:stream';
+import type { EgressRecord } from '../egress/proxy.js';
+import type { SandboxSpecInput } from '../policy/spec.js';
+import type { FileEntry } from '../sandbox/files.js';
+import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
+import type { SandboxInfo } from '../sandbox/sandbox.js';
+import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
+import type { ListFilter, PanicReport } from '../sandbox/warden.js';
+
+/**
+ * What the CLI (and any program) needs of Warden, whether it talks to the engine directly (the SDK's
+ * {@link Warden}) or to a Warden server over HTTP ({@link RemoteWarden}): one set of commands, two
+ * transports.
+ */
+export interface ProcessApi {
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly stdin: Writable | undefined;
+  wait(): Promise<ExitInfo>;
+  kill(signal?: string): Promise<number>;
+}
+
+export interface FilesApi {
+  write(entries: FileEntry[]): Promise<void>;
+  read(path: string): Promise<Buffer>;
+  readTar(path: string): Promise<Readable>;
+  writeTar(dir: string, tar: Readable): Promise<void>;
+}
+
+export interface SandboxApi {
+  readonly id: string;
+  readonly name: string;
+  readonly containerId: string;
+  readonly info: SandboxInfo;
+  readonly files: FilesApi;
+  spawn(cmd: string[], opts?: SpawnOptions): Promise<ProcessApi>;
+  exec(cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
+  writeFiles(entries: FileEntry[]): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  stats(): Promise<SandboxStats>;
+  health(): Promise<SandboxHealth>;
+  processes(): Promise<SandboxProcessRow[]>;
+  egressLog(): Promise<EgressRecord[]>;
+  remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  /** `await using` removes the sandbox (forcefully) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface WardenApi {
+  create(spec?: SandboxSpecInput): Promise<SandboxApi>;
+  ensure(spec: SandboxSpecInput): Promise<SandboxApi>;
+  list(filter?: ListFilter): Promise<SandboxInfo[]>;
+  get(ref: string): Promise<SandboxApi>;
+  stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;
+  kill(ref: string, signal?: string): Promise<void>;
+  remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  refresh(ref: string): Promise<SandboxApi>;
+  panic(opts?: { labels?: Record<string, string> }): Promise<PanicReport>;
+}
