@@ -94,3 +94,31 @@ describe('server restart after kill -9', () => {
     await docker.getContainer(keep.containerId).remove({ force: true });
   }, 120_000);
 });
+
+describe('warden up --detach', () => {
+  it('returns once the server answers, which keeps running in the background until killed', async () => {
+    const dhome = await mkdtemp(join(tmpdir(), 'warden-detach-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const { cli } = await import('./support/cli.js');
+    const r = await cli(['up', '--detach', '--port', String(port)], { env: { WARDEN_HOME: dhome, WARDEN_TOKEN: token } });
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`started in the background \\(pid \\d+\\) on http://127\\.0\\.0\\.1:${port}`));
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      const { readFile } = await import('node:fs/promises');
+      const pid = Number((await readFile(join(dhome, 'server.pid'), 'utf8')).trim());
+      if (pid) process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 50; i++) {
+        try {
+          process.kill(pid, 0);
+          await sleep(100);
+        } catch {
+          break;
+        }
+      }
+      await rm(dhome, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
