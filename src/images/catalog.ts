@@ -13,7 +13,12 @@ export interface CatalogImage {
   description: string;
   /** Files added to the build context: each `from` (a directory of this package) goes to `to`. */
   extra?: Array<{ from: string; to: string; include: RegExp }>;
+  /** Build-context folder name for the host's CA bundle (HTTPS from inside the build), when needed. */
+  hostCa?: string;
 }
+
+/** The host's CA bundle (WARDEN_HOST_CA_FILE overrides): builds and sandboxes need it for HTTPS here. */
+export const HOST_CA_FILE = process.env.WARDEN_HOST_CA_FILE ?? '/etc/ssl/certs/ca-certificates.crt';
 
 /** The repository's docker/ folder, from src/ (tsx) or dist/ alike. */
 export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
@@ -36,6 +41,14 @@ export const CATALOG: CatalogImage[] = [
     context: `${DOCKER_DIR}egress`,
     description: "The egress proxy next to allowlisted sandboxes (Debian's nodejs + Warden's src/egress).",
     extra: [{ from: `${DIST_DIR}egress`, to: 'app', include: /^(?!.*\.test\.js$).*\.js$/ }],
+  },
+  {
+    name: 'react-vite',
+    ref: 'warden-react-vite:latest',
+    context: `${DOCKER_DIR}templates/react-vite`,
+    from: 'sandbox',
+    description: 'App-builder template: Node 22, a Vite + React + TypeScript + Tailwind app in /workspace with its dependencies installed; dev server on 3001.',
+    hostCa: 'certs',
   },
 ];
 
