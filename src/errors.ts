@@ -19,7 +19,8 @@ export type WardenErrorCode =
   | 'EXEC_TIMEOUT'
   | 'EXEC_ABORTED'
   | 'EXEC_FAILED'
-  | 'BOOTSTRAP_FAILED';
+  | 'BOOTSTRAP_FAILED'
+  | 'TEMPLATE_NOT_READY';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -83,4 +84,5 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   EXEC_ABORTED: 'A command was aborted by its AbortSignal; its process tree was killed.',
   EXEC_FAILED: 'A command could not be started in the sandbox.',
   BOOTSTRAP_FAILED: 'Building the offline base image with debootstrap failed.',
+  TEMPLATE_NOT_READY: "A template's dev server exited or did not answer in time; the message has its last log lines.",
 };

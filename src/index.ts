@@ -32,3 +32,10 @@ export type { AutoRefreshPolicy, AutoRefreshPolicyInput, RefreshRecord } from '.
 export type { SandboxStats, SandboxHealth, SandboxProcessRow, HealthThresholds } from './sandbox/monitor.js';
 export type { PanicReport } from './sandbox/warden.js';
 export type { Check } from './doctor/doctor.js';
+export { TEMPLATES, getTemplate, withTemplate } from './templates/catalog.js';
+export type { AppTemplate } from './templates/catalog.js';
+export { ensureDevServer, probeHttp } from './templates/readiness.js';
+export type { ReadyResult } from './templates/readiness.js';
+export type { CreateOptions } from './sandbox/warden.js';
+export { IdleStopper, IdlePolicySchema, parseIdlePolicy, idleForMs } from './sandbox/idle.js';
+export type { IdlePolicy, IdlePolicyInput, IdleStopRecord, ActivitySignals } from './sandbox/idle.js';

@@ -63,7 +63,14 @@ export interface RuntimeInfo {
   memoryBytes: number;
 }
 
-export interface RuntimeMount { source: string; target: string; readOnly: boolean }
+export interface RuntimeMount {
+  /** Host path, or the volume's name when `volume` is set. */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** A named engine volume (created with these labels when missing, seeded from the image's content at `target`). */
+  volume?: { labels: Record<string, string> };
+}
 export interface RuntimeTmpfs { target: string; sizeBytes: number; mode: string; uid?: number; gid?: number }
 export interface RuntimePort { containerPort: number; hostPort?: number; hostIp: string }
 
@@ -153,6 +160,8 @@ export interface RuntimeNetworkSpec {
   noHostAddress?: boolean;
   /** Host-side bridge interface name (at most 15 characters). */
   bridgeName?: string;
+  /** false: containers on this network cannot reach each other (published ports still work). Default true. */
+  icc?: boolean;
 }
 
 export interface RuntimeNetwork {

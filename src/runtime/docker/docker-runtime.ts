@@ -159,6 +159,7 @@ export class DockerRuntime implements ContainerRuntime {
     const options: Record<string, string> = {};
     if (spec.noHostAddress) options['com.docker.network.bridge.inhibit_ipv4'] = 'true';
     if (spec.bridgeName) options['com.docker.network.bridge.name'] = spec.bridgeName;
+    if (spec.icc === false) options['com.docker.network.bridge.enable_icc'] = 'false';
     try {
       const n = await this.docker.createNetwork({
         Name: spec.name,
