@@ -16,12 +16,14 @@ export interface AppTemplate {
   port: number;
   /** Spec defaults; what the caller gives wins (resources and egress are merged field by field). */
   defaults: SandboxSpecInput;
-  /** The dev server, run in the background as the sandbox user from /workspace; it appends to `logFile`. */
+  /**
+   * The dev server, run in the background as the sandbox user from /workspace; it appends to `logFile`
+   * and writes its pid to `$WARDEN_PID_FILE` (a fresh path per start), which tells "still starting" from
+   * "exited".
+   */
   start: string[];
   /** Where the dev server's output goes (tmpfs; its last lines go into readiness errors). */
   logFile: string;
-  /** Its pid, written by `start`, to tell "still starting" from "exited". */
-  pidFile: string;
   /** The readiness check: GET `path` through the published port answers with a status below 500. */
   readiness: { path: string; timeoutMs: number };
 }

@@ -1,7 +1,6 @@
 import type { AppTemplate } from './catalog.js';
 
 const LOG = '/tmp/warden-dev-server.log';
-const PID = '/tmp/warden-dev-server.pid';
 
 /**
  * react-vite: Vite + React + TypeScript + Tailwind in /workspace (image warden-react-vite), dev server on
@@ -24,8 +23,7 @@ export const REACT_VITE: AppTemplate = {
     resources: { memory: '512m', cpus: 0.5, pids: 256 },
   },
   // the flags repeat vite.config.ts so an uploaded config cannot move the server off the preview port
-  start: ['/bin/sh', '-c', `echo $$ > ${PID}; exec node_modules/.bin/vite --host 0.0.0.0 --port 3001 --strictPort >> ${LOG} 2>&1`],
+  start: ['/bin/sh', '-c', `echo $$ > "$WARDEN_PID_FILE"; exec node_modules/.bin/vite --host 0.0.0.0 --port 3001 --strictPort >> ${LOG} 2>&1`],
   logFile: LOG,
-  pidFile: PID,
   readiness: { path: '/', timeoutMs: 60_000 },
 };

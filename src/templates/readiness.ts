@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
@@ -27,9 +28,10 @@ export async function devServerLog(sb: Sandbox, t: AppTemplate, lines = 20): Pro
   return r?.stdout.trim() || '(no output)';
 }
 
-async function devServerAlive(sb: Sandbox, t: AppTemplate): Promise<boolean> {
-  const r = await sb.exec(['/bin/sh', '-c', `kill -0 "$(cat ${t.pidFile} 2>/dev/null)" 2>/dev/null`], { timeoutMs: 5_000 }).catch(() => undefined);
-  return r?.exitCode === 0;
+/** false only when the server wrote its pid and that process is gone (no pid yet: still starting). */
+async function devServerAlive(sb: Sandbox, pidFile: string): Promise<boolean> {
+  const r = await sb.exec(['/bin/sh', '-c', `[ -s "$0" ] || exit 0; kill -0 "$(cat "$0")" 2>/dev/null`, pidFile], { timeoutMs: 5_000 }).catch(() => undefined);
+  return r === undefined || r.exitCode === 0; // an exec that failed under load proves nothing
 }
 
 export interface ReadyResult {
@@ -53,13 +55,14 @@ export async function ensureDevServer(sb: Sandbox, t: AppTemplate, opts: { timeo
   const target = new URL(t.readiness.path, url).toString();
   const ok = (s: number | undefined): boolean => s !== undefined && s < 500;
   if (ok(await probeHttp(target, 1_000))) return { url, started: false, readyMs: Date.now() - t0 };
-  await sb.startBackground(t.start, { cwd: '/workspace' });
+  const pidFile = `/tmp/warden-dev-server.${randomBytes(4).toString('hex')}.pid`;
+  await sb.startBackground(t.start, { cwd: '/workspace', env: { WARDEN_PID_FILE: pidFile } });
   let lastAliveCheck = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (ok(await probeHttp(target, 2_000))) return { url, started: true, readyMs: Date.now() - t0 };
     if (Date.now() - lastAliveCheck > 1_000) {
       lastAliveCheck = Date.now();
-      if (!(await devServerAlive(sb, t))) {
+      if (!(await devServerAlive(sb, pidFile))) {
         // one last look: it may have answered just before a restart by the caller
         if (ok(await probeHttp(target, 1_000))) return { url, started: true, readyMs: Date.now() - t0 };
         throw notReady(sb, t, `exited before it answered`, await devServerLog(sb, t));
