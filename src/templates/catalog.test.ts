@@ -22,6 +22,12 @@ describe('templates', () => {
     expect(spec.ports).toEqual([4000, 3001]);
   });
 
+  it('treats fields given as undefined as not given (an HTTP body or CLI flags may carry them)', () => {
+    const spec = parseSpec(withTemplate({ key: 'k', network: undefined, image: undefined }, rv));
+    expect(spec.network).toBe('allowlist');
+    expect(spec.image).toBe('warden-react-vite:latest');
+  });
+
   it('names the known templates when one is unknown', () => {
     expect(() => getTemplate('vue')).toThrow("template: unknown template 'vue'; known: react-vite");
   });

@@ -42,8 +42,10 @@ export function getTemplate(name: string): AppTemplate {
  * The caller's spec on top of the template's defaults: top-level fields replace, `resources` and `egress`
  * merge field by field, `ports` always include the template's port, `egress.presets` add to the template's.
  */
-export function withTemplate(input: SandboxSpecInput, t: AppTemplate): SandboxSpecInput {
+export function withTemplate(given: SandboxSpecInput, t: AppTemplate): SandboxSpecInput {
   const d = t.defaults;
+  // a field given as undefined means "not given" (the template's default stays), as zod would treat it
+  const input = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as SandboxSpecInput;
   const ports = [...(input.ports ?? [])];
   const has = (p: (typeof ports)[number]): number => (typeof p === 'number' ? p : p.container);
   if (!ports.some((p) => has(p) === t.port)) ports.push(t.port);
