@@ -46,6 +46,11 @@ export interface ContainerRuntime {
   inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined>;
   listNetworks(labels: Record<string, string>): Promise<RuntimeNetwork[]>;
   removeVolume(name: string): Promise<void>;
+  /**
+   * Make sure the named volume exists and, when it is new, holds the image's content at `target` (what a
+   * container mounting it would get), without starting anything. Lets slow seeding run alongside other work.
+   */
+  seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; /** Of the short-lived helper container. */ helperLabels: Record<string, string> }): Promise<void>;
   /** Kill runtime processes left behind by containers that no longer exist (0 where not possible). */
   reapOrphans(only?: string[]): Promise<number>;
 }

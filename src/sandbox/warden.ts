@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { compileSpec, policyHash, workspaceVolumeName } from '../policy/compile.js';
+import { compileSpec, PATHS, policyHash, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
@@ -154,7 +154,7 @@ export class Warden implements SandboxOwner {
   async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
     const template = input.template ? getTemplate(input.template) : undefined;
     const spec = parseSpec(template ? withTemplate(input, template) : input);
-    const sb = await this.createFrom(spec, newSandboxId());
+    const sb = await this.createNew(spec);
     if (template) {
       try {
         await this.templateReady(sb, template, opts);
@@ -166,7 +166,18 @@ export class Warden implements SandboxOwner {
     return sb;
   }
 
-  /** The dev server answers (started if need be); the handle's ports are read again. */
+  /** A sandbox with a fresh id; a workspace volume the failed attempt made is removed too. */
+  private async createNew(spec: SandboxSpec): Promise<Sandbox> {
+    const id = newSandboxId();
+    try {
+      return await this.createFrom(spec, id);
+    } catch (err) {
+      if (spec.workspaceVolume) await this.runtime.removeVolume(workspaceVolumeName(id)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The dev server answers (started if need be). */
   private async templateReady(sb: Sandbox, t: AppTemplate, opts: CreateOptions): Promise<void> {
     const r = await ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
     this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
@@ -195,16 +206,40 @@ export class Warden implements SandboxOwner {
     const { workspaceOwner: _owner, ...clean } = resolved;
     const extraLabels = { ...this.extraLabels, ...labels };
     const tiedToOwner = clean.lifetime === 'ephemeral';
-    const egress =
-      clean.network === 'allowlist'
-        ? await createEgress(this.runtime, clean, {
-            id,
-            tiedToOwner,
-            labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
-            secrets: this.egress.secrets ?? loadSecrets(),
-            ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
-          })
-        : undefined;
+    // a new workspace volume is seeded from the image (seconds for a template's node_modules) while the
+    // egress network and proxy are made
+    const seeded = clean.workspaceVolume
+      ? this.runtime.seedVolume({
+          name: workspaceVolumeName(id),
+          image: clean.image,
+          target: PATHS.workspace,
+          labels: { ...clean.labels, ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id },
+          helperLabels: { ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id, [LABEL.role]: 'volume-seed' },
+        })
+      : Promise.resolve();
+    seeded.catch(() => undefined); // awaited below; no unhandled rejection while egress is made
+    let egress: { network: string; proxyUrl: string } | undefined;
+    try {
+      egress =
+        clean.network === 'allowlist'
+          ? await createEgress(this.runtime, clean, {
+              id,
+              tiedToOwner,
+              labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
+              secrets: this.egress.secrets ?? loadSecrets(),
+              ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
+            })
+          : undefined;
+    } catch (err) {
+      await seeded.catch(() => undefined); // settled before the caller removes the volume
+      throw err;
+    }
+    try {
+      await seeded;
+    } catch (err) {
+      if (egress) await removeEgress(this.runtime, id).catch(() => undefined);
+      throw err;
+    }
     let c: RuntimeContainer;
     // an allowlisted sandbox's ports are published by its preview forwarder, made alongside it
     const preview = egress && clean.ports.length > 0
@@ -255,7 +290,7 @@ export class Warden implements SandboxOwner {
       const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
       if (!found) {
         try {
-          return await this.createFrom(spec, newSandboxId());
+          return await this.createNew(spec);
         } catch (err) {
           if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
           throw err;

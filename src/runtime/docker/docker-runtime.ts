@@ -207,6 +207,33 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; helperLabels: Record<string, string> }): Promise<void> {
+    try {
+      const existing = await this.docker.getVolume(spec.name).inspect().catch((err: unknown) => {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      });
+      if (existing) return; // seeded when it was made; never overwritten
+      // the engine copies the image's content into an empty named volume when a container using it is
+      // created; this container is never started
+      const c = await this.docker.createContainer({
+        Image: spec.image,
+        Entrypoint: ['/bin/true'],
+        Cmd: [],
+        Labels: spec.helperLabels,
+        NetworkDisabled: true,
+        HostConfig: {
+          NetworkMode: 'none',
+          Mounts: [{ Type: 'volume', Source: spec.name, Target: spec.target, ReadOnly: false, VolumeOptions: { NoCopy: false, Labels: spec.labels } } as Docker.MountSettings],
+        },
+      });
+      await c.remove({ force: true });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' is not on this engine; build it with \`warden images build\``, { cause: err });
+      throw translateEngineError(err, `seeding volume ${spec.name}`);
+    }
+  }
+
   async removeVolume(name: string): Promise<void> {
     try {
       await this.docker.getVolume(name).remove({ force: true });
