@@ -80,6 +80,7 @@ describe('app sandboxes (template react-vite)', () => {
     expect(Object.keys(fwd?.NetworkSettings.Networks ?? {}).sort()).toEqual([PREVIEW_NETWORK, `warden-net-${sb.id}`].sort());
     const net = await docker.getNetwork(PREVIEW_NETWORK).inspect();
     expect(net.Options?.['com.docker.network.bridge.enable_icc']).toBe('false');
+    expect(net.Options?.['com.docker.network.bridge.enable_ip_masquerade']).toBe('false');
 
     // from inside: no direct route out, the proxy refuses what the npm preset does not name
     const r = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://192.0.2.1/ >/dev/null; echo "direct $?"; curl -s -m 10 -o /dev/null -w '%{http_code}' http://example.com/; echo; getent hosts registry.npmjs.org || echo "no dns"`], { timeoutMs: 30_000 });

@@ -167,6 +167,8 @@ export interface RuntimeNetworkSpec {
   bridgeName?: string;
   /** false: containers on this network cannot reach each other (published ports still work). Default true. */
   icc?: boolean;
+  /** false: no source NAT for traffic leaving the host, so no working route out (published ports still work). Default true. */
+  masquerade?: boolean;
 }
 
 export interface RuntimeNetwork {

@@ -8,8 +8,8 @@ import { PROXY_IMAGE } from '../egress/topology.js';
  *
  * An allowlisted sandbox sits on its own `internal` network (no route out, no host address), and the
  * engine publishes no ports of containers on internal networks. So a second small container, the
- * forwarder, joins that network and `warden-preview`, an ordinary bridge with inter-container traffic
- * off, and publishes the sandbox's ports there on 127.0.0.1 (host port chosen by the engine). It is a
+ * forwarder, joins that network and `warden-preview`, a bridge with inter-container traffic off and no
+ * masquerading (so no working route out, yet published ports work), and publishes the sandbox's ports there on 127.0.0.1 (host port chosen by the engine). It is a
  * plain TCP pipe host → sandbox:port: it accepts connections only on the published ports and connects
  * only to its sandbox, so the sandbox gains no way out through it (what it sends back travels on
  * connections the host opened). Non-root, read-only, no capabilities, small caps, Warden's egress
@@ -60,23 +60,41 @@ export interface PreviewContext {
   tiedToOwner: boolean;
 }
 
-async function ensurePreviewNetwork(runtime: ContainerRuntime, labels: Record<string, string>): Promise<void> {
-  if (await runtime.inspectNetwork(PREVIEW_NETWORK)) return;
-  try {
-    await runtime.createNetwork({
-      name: PREVIEW_NETWORK,
-      internal: false,
-      icc: false,
-      labels: { ...labels, [LABEL.managed]: 'true', [LABEL.role]: ROLE_PREVIEW_NETWORK },
-    });
-  } catch (err) {
-    if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // made meanwhile by another caller
+/**
+ * The id of `warden-preview`, made when missing. The engine does not make creation by name atomic: two
+ * callers at once can each create one, and the name is then ambiguous. Every caller therefore keeps the
+ * one with the lowest id and removes the others (so all agree), and uses it by id.
+ */
+export async function previewNetworkId(runtime: ContainerRuntime, labels: Record<string, string>): Promise<string> {
+  const find = async (): Promise<string[]> =>
+    (await runtime.listNetworks({ [LABEL.managed]: 'true', [LABEL.role]: ROLE_PREVIEW_NETWORK }))
+      .filter((n) => n.name === PREVIEW_NETWORK)
+      .map((n) => n.id)
+      .sort();
+  let ids = await find();
+  if (ids.length === 0) {
+    try {
+      await runtime.createNetwork({
+        name: PREVIEW_NETWORK,
+        internal: false,
+        icc: false,
+        masquerade: false,
+        labels: { ...labels, [LABEL.managed]: 'true', [LABEL.role]: ROLE_PREVIEW_NETWORK },
+      });
+    } catch (err) {
+      if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // made meanwhile by another caller
+    }
+    ids = await find();
   }
+  const [keep, ...extra] = ids;
+  await Promise.all(extra.map((id) => runtime.removeNetwork(id).catch(() => undefined)));
+  if (!keep) throw new WardenError('ENGINE_ERROR', `network ${PREVIEW_NETWORK} vanished right after it was created; try again`);
+  return keep;
 }
 
 /** Create and start the forwarder of an allowlisted sandbox with published ports. */
 export async function createPreview(runtime: ContainerRuntime, ctx: PreviewContext): Promise<RuntimeContainer> {
-  await ensurePreviewNetwork(runtime, ctx.labels);
+  const previewNet = await previewNetworkId(runtime, ctx.labels);
   return runtime.create({
     name: previewContainerName(ctx.id),
     image: PROXY_IMAGE,
@@ -91,7 +109,7 @@ export async function createPreview(runtime: ContainerRuntime, ctx: PreviewConte
     nanoCpus: 0.5e9,
     pidsLimit: 32,
     // the published network first: the engine publishes ports on the endpoints of non-internal networks
-    network: { name: PREVIEW_NETWORK },
+    network: { name: previewNet },
     extraNetworks: [{ name: ctx.network }],
     ports: ctx.ports,
     tiedToOwner: ctx.tiedToOwner,

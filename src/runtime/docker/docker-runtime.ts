@@ -160,6 +160,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (spec.noHostAddress) options['com.docker.network.bridge.inhibit_ipv4'] = 'true';
     if (spec.bridgeName) options['com.docker.network.bridge.name'] = spec.bridgeName;
     if (spec.icc === false) options['com.docker.network.bridge.enable_icc'] = 'false';
+    if (spec.masquerade === false) options['com.docker.network.bridge.enable_ip_masquerade'] = 'false';
     try {
       const n = await this.docker.createNetwork({
         Name: spec.name,
