@@ -122,6 +122,7 @@ describe('app sandboxes (template react-vite)', () => {
     const stopped = await idle.checkOnce({ labels: tag }, later);
     expect(stopped.map((s) => s.id)).toEqual([sb.id]);
     expect((await sb.refreshInfo()).state).toBe('exited');
+    expect(() => sb.url(3001)).toThrow(`sandbox ${sb.id} is exited, so nothing is published; resume it with ensure()`);
     expect((await httpGet(url, 2_000)).error).toBeDefined();
 
     // the conversation comes back: same sandbox, its files, a dev server answering again

@@ -214,6 +214,9 @@ export class Sandbox {
     this.owner.touch?.(this.current.id);
     const b = this.current.ports.find((p) => p.containerPort === containerPort && p.hostPort > 0);
     if (!b) {
+      if (this.current.state !== 'running') {
+        throw new WardenError('SANDBOX_NOT_RUNNING', `sandbox ${this.id} is ${this.current.state}, so nothing is published; resume it with ensure() (or refreshInfo() if it was restarted elsewhere)`);
+      }
       const published = this.current.ports.map((p) => p.containerPort).join(', ') || 'none';
       throw new WardenError('INVALID_ARGUMENT', `port ${containerPort} is not published by sandbox ${this.id} (published: ${published}); add it to the spec's ports`);
     }
