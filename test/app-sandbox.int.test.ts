@@ -87,7 +87,7 @@ describe('app sandboxes (template react-vite)', () => {
     expect(r.stdout).toMatch(/^direct (7|28)\n403\nno dns\n$/);
     // and the forwarder gives the sandbox no way out either: it only connects back to the sandbox
     const fwd2 = `warden-preview-${sb.id}`;
-    const via = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' -H 'Host: localhost' http://${fwd2}:3001/ | grep -c 'id="root"'; curl -s -m 3 --noproxy '*' http://${fwd2}:3128/ >/dev/null; echo "other port $?"`], { timeoutMs: 30_000 });
+    const via = await sb.exec(['sh', '-c', `curl -s -m 30 --noproxy '*' -H 'Host: localhost' http://${fwd2}:3001/ | grep -c 'id="root"'; curl -s -m 3 --noproxy '*' http://${fwd2}:3128/ >/dev/null; echo "other port $?"`], { timeoutMs: 60_000 });
     expect(via.stdout).toBe('1\nother port 7\n'); // its own dev server again, and nothing else listens
   });
 
