@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { spawn } from 'node:child_process';
-import { access, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { wardenHome } from '../config/home.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { statusOf, translateEngineError } from '../runtime/docker/errors.js';
-import { CATALOG, catalogImage, HOST_CA_FILE, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from './catalog.js';
+import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from './catalog.js';
 import { contextFiles, contextHash, type ContextFile } from './context-hash.js';
 
 export const IMAGE_HASH_LABEL = 'warden.image.hash';
@@ -154,13 +154,8 @@ export class ImageBuilder {
       if (files.length === 0) throw new WardenError('IMAGE_BUILD_FAILED', `building ${image.ref} needs ${e.from}, which is missing; run \`npm run build\` first`);
       out.push(...files);
     }
-    if (image.hostCa) {
-      const ca = await readFile(HOST_CA_FILE).catch(() => undefined);
-      if (!ca) throw new WardenError('IMAGE_BUILD_FAILED', `building ${image.ref} needs the host's CA bundle at ${HOST_CA_FILE} (for HTTPS to the npm registry); install ca-certificates or set WARDEN_HOST_CA_FILE`);
-      out.push({ path: '', name: `${image.hostCa}/ca-certificates.crt`, content: ca });
-    }
     // the copied files are ES modules
-    if (image.extra?.length) out.push({ path: '', name: `${image.extra![0]!.to}/package.json`, content: Buffer.from('{ "type": "module" }\n') });
+    if (out.length) out.push({ path: '', name: `${image.extra![0]!.to}/package.json`, content: Buffer.from('{ "type": "module" }\n') });
     return out;
   }
 

@@ -13,17 +13,15 @@ export interface CatalogImage {
   description: string;
   /** Files added to the build context: each `from` (a directory of this package) goes to `to`. */
   extra?: Array<{ from: string; to: string; include: RegExp }>;
-  /** Build-context folder name for the host's CA bundle (HTTPS from inside the build), when needed. */
-  hostCa?: string;
 }
-
-/** The host's CA bundle (WARDEN_HOST_CA_FILE overrides): builds and sandboxes need it for HTTPS here. */
-export const HOST_CA_FILE = process.env.WARDEN_HOST_CA_FILE ?? '/etc/ssl/certs/ca-certificates.crt';
 
 /** The repository's docker/ folder, from src/ (tsx) or dist/ alike. */
 export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
 /** This package's compiled code (dist/), from src/ (tsx) or dist/ alike. */
 export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
+
+/** Where Debian keeps the host's CA bundle (ca-certificates.crt). */
+export const HOST_CA_DIR = process.env.WARDEN_CA_DIR ?? '/etc/ssl/certs';
 
 export const OFFLINE_BASE = 'warden-base:bookworm';
 export const PUBLIC_BASE = 'debian:bookworm-slim';
@@ -48,7 +46,8 @@ export const CATALOG: CatalogImage[] = [
     context: `${DOCKER_DIR}templates/react-vite`,
     from: 'sandbox',
     description: 'App-builder template: Node 22, a Vite + React + TypeScript + Tailwind app in /workspace with its dependencies installed; dev server on 3001.',
-    hostCa: 'certs',
+    // the host's CA bundle: HTTPS to the npm registry from the build, and from sandboxes (npm install)
+    extra: [{ from: HOST_CA_DIR, to: 'certs', include: /^ca-certificates\.crt$/ }],
   },
 ];
 

@@ -63,6 +63,8 @@ export interface ListFilter {
 
 /** Options of create() and ensure() beyond the spec. */
 export interface CreateOptions {
+  /** Labels added by the caller (a server's project label, a tenant): unlike spec labels they may use the warden. prefix. */
+  labels?: Record<string, string>;
   /** A template's dev server must answer within this long (default: the template's, 60 s for react-vite). */
   readyTimeoutMs?: number;
 }
@@ -154,7 +156,7 @@ export class Warden implements SandboxOwner {
   async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
     const template = input.template ? getTemplate(input.template) : undefined;
     const spec = parseSpec(template ? withTemplate(input, template) : input);
-    const sb = await this.createNew(spec);
+    const sb = await this.createNew(spec, opts.labels);
     if (template) {
       try {
         await this.templateReady(sb, template, opts);
@@ -167,10 +169,10 @@ export class Warden implements SandboxOwner {
   }
 
   /** A sandbox with a fresh id; a workspace volume the failed attempt made is removed too. */
-  private async createNew(spec: SandboxSpec): Promise<Sandbox> {
+  private async createNew(spec: SandboxSpec, labels?: Record<string, string>): Promise<Sandbox> {
     const id = newSandboxId();
     try {
-      return await this.createFrom(spec, id);
+      return await this.createFrom(spec, id, labels);
     } catch (err) {
       if (spec.workspaceVolume) await this.runtime.removeVolume(workspaceVolumeName(id)).catch(() => undefined);
       throw err;
@@ -276,13 +278,13 @@ export class Warden implements SandboxOwner {
    */
   async ensure(input: SandboxSpecInput, opts: CreateOptions = {}): Promise<Sandbox> {
     const template = input.template ? getTemplate(input.template) : undefined;
-    if (!template) return this.ensureSandbox(parseSpec(input));
-    const sb = await this.ensureSandbox(parseSpec(withTemplate(input, template)));
+    if (!template) return this.ensureSandbox(parseSpec(input), opts);
+    const sb = await this.ensureSandbox(parseSpec(withTemplate(input, template)), opts);
     await this.templateReady(sb, template, opts); // a resumed sandbox gets its dev server back
     return sb;
   }
 
-  private async ensureSandbox(spec: SandboxSpec): Promise<Sandbox> {
+  private async ensureSandbox(spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox> {
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure() needs a key (the project or session id) to find the sandbox again; add key: "..."');
     const resolved = await this.resolveHostPaths(spec);
     const wanted = policyHash(resolved, await this.resolveUser(resolved));
@@ -290,7 +292,7 @@ export class Warden implements SandboxOwner {
       const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
       if (!found) {
         try {
-          return await this.createNew(spec);
+          return await this.createNew(spec, opts.labels);
         } catch (err) {
           if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
           throw err;
@@ -324,7 +326,7 @@ export class Warden implements SandboxOwner {
       await removePreview(this.runtime, found.labels[LABEL.id] ?? '');
       await removeEgress(this.runtime, found.labels[LABEL.id] ?? '');
       try {
-        return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId());
+        return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId(), opts.labels);
       } catch (err) {
         if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue;
         throw err;
