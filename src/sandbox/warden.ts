@@ -53,6 +53,12 @@ export interface PanicReport {
   errors: string[];
 }
 
+/** Per-call creation options (what the spec cannot carry). */
+export interface CreateOptions {
+  /** Labels added by the caller (a server's project label, a tenant): unlike spec labels they may use the warden. prefix. */
+  labels?: Record<string, string>;
+}
+
 export interface ListFilter {
   key?: string;
   owner?: string;
@@ -61,10 +67,8 @@ export interface ListFilter {
   labels?: Record<string, string>;
 }
 
-/** Options of create() and ensure() beyond the spec. */
+// (declaration merging: the template option sits apart from the fields above so merges stay simple)
 export interface CreateOptions {
-  /** Labels added by the caller (a server's project label, a tenant): unlike spec labels they may use the warden. prefix. */
-  labels?: Record<string, string>;
   /** A template's dev server must answer within this long (default: the template's, 60 s for react-vite). */
   readyTimeoutMs?: number;
 }
