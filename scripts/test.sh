@@ -4,7 +4,7 @@
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh chromium   # chromium (Debian's) for the browser tests, installed when missing
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 set +e

@@ -28,7 +28,8 @@ export type WardenErrorCode =
   | 'AGENT_AUTH_MISSING'
   | 'AGENT_API_UNREACHABLE'
   | 'AGENT_FAILED'
-  | 'AGENT_CANCELLED';
+  | 'AGENT_CANCELLED'
+  | 'TEMPLATE_NOT_READY';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -101,4 +102,5 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   AGENT_API_UNREACHABLE: "The agent's model API cannot be reached from its sandbox; check the provider's base URL and the network policy.",
   AGENT_FAILED: 'The agent CLI could not be started, or ended without a result; the message has its last output.',
   AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
+  TEMPLATE_NOT_READY: "A template's dev server exited or did not answer in time; the message has its last log lines.",
 };

@@ -45,3 +45,10 @@ export type { AgentRunRecorder, AgentRunStart, AgentRunEnd, AgentRunEventSummary
 export { AgentsConfigSchema, loadAgentsConfig } from './agents/config.js';
 export type { AgentsConfig, AuthMode } from './agents/config.js';
 export { claude, gemini, codex } from './agents/docker-mode.js';
+export { TEMPLATES, getTemplate, withTemplate } from './templates/catalog.js';
+export type { AppTemplate } from './templates/catalog.js';
+export { ensureDevServer, probeHttp } from './templates/readiness.js';
+export type { ReadyResult } from './templates/readiness.js';
+export type { CreateOptions } from './sandbox/warden.js';
+export { IdleStopper, IdlePolicySchema, parseIdlePolicy, idleForMs } from './sandbox/idle.js';
+export type { IdlePolicy, IdlePolicyInput, IdleStopRecord, ActivitySignals } from './sandbox/idle.js';

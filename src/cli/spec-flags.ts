@@ -25,13 +25,14 @@ export function addSpecFlags(cmd: Command): Command {
     .option('--user <uid[:gid]>', 'user to run as (default: workspace owner, or 1000)')
     .option('--runtime <name>', 'runc | runsc (gVisor)')
     .option('--lifetime <kind>', 'ephemeral | persistent')
-    .option('--max-runtime <duration>', 'the sandbox stops itself after this long, e.g. 2h');
+    .option('--max-runtime <duration>', 'the sandbox stops itself after this long, e.g. 2h')
+    .option('--template <name>', "an app template, e.g. react-vite: its image, port, caps and network become the defaults; returns once its dev server answers");
 }
 
 export interface SpecFlags {
   workspace?: string; image?: string; name?: string; key?: string; env?: string[]; memory?: string; cpus?: string;
   pids?: string; network?: string; allow?: string[]; preset?: string[]; addHost?: string[]; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
-  lifetime?: string; maxRuntime?: string;
+  lifetime?: string; maxRuntime?: string; template?: string;
 }
 
 function num(flag: string, v: string): number {
@@ -86,5 +87,6 @@ export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> 
   set('runtime', f.runtime);
   set('lifetime', f.lifetime);
   set('maxRuntime', f.maxRuntime);
+  set('template', f.template);
   return spec as SandboxSpecInput;
 }

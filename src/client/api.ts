@@ -42,6 +42,8 @@ export interface SandboxApi {
   processes(): Promise<SandboxProcessRow[]>;
   egressLog(): Promise<EgressRecord[]>;
   remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  /** The URL a browser on this host opens to reach a published container port. */
+  url(containerPort: number): string;
   /** `await using` removes the sandbox (forcefully) at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
 }

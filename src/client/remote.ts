@@ -198,6 +198,11 @@ export class RemoteSandbox implements SandboxApi {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove({ force: true }).catch(() => undefined);
   }
+  url(containerPort: number): string {
+    const p = (this.info.ports as Array<{ containerPort: number; hostPort: number; hostIp: string; url?: string }>).find((x) => x.containerPort === containerPort && x.hostPort > 0);
+    if (!p) throw new WardenError('INVALID_ARGUMENT', `port ${containerPort} is not published by sandbox ${this.id}`);
+    return p.url ?? `http://${p.hostIp === '' || p.hostIp === '0.0.0.0' ? '127.0.0.1' : p.hostIp}:${p.hostPort}`;
+  }
 }
 
 class RemoteFiles implements FilesApi {

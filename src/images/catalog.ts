@@ -49,6 +49,15 @@ export const CATALOG: CatalogImage[] = [
     // the host's CA bundle, for HTTPS to the npm registry during the build only
     extra: [{ from: HOST_CA_DIR, to: 'certs', include: /^ca-certificates\.crt$/ }],
   },
+  {
+    name: 'react-vite',
+    ref: 'warden-react-vite:latest',
+    context: `${DOCKER_DIR}templates/react-vite`,
+    from: 'sandbox',
+    description: 'App-builder template: Node 22, a Vite + React + TypeScript + Tailwind app in /workspace with its dependencies installed; dev server on 3001.',
+    // the host's CA bundle: HTTPS to the npm registry from the build, and from sandboxes (npm install)
+    extra: [{ from: HOST_CA_DIR, to: 'certs', include: /^ca-certificates\.crt$/ }],
+  },
 ];
 
 export function catalogImage(name: string): CatalogImage | undefined {

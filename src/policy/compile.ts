@@ -62,8 +62,13 @@ export function keeperCommand(maxRuntimeMs: number | undefined, tiedToOwner = fa
 
 /** A short hash of everything that decides what the sandbox may do; changes when the policy changes. */
 export function policyHash(spec: SandboxSpec, user: { uid: number; gid: number }): string {
-  const { image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime } = spec;
-  return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user })).slice(0, 16);
+  const { image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, workspaceVolume } = spec;
+  return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user, workspaceVolume })).slice(0, 16);
+}
+
+/** The engine volume that holds /workspace of a sandbox with `workspaceVolume`. */
+export function workspaceVolumeName(id: string): string {
+  return `warden-ws-${id}`;
 }
 
 /** Compile a validated spec into the runtime's container spec, with every confinement default applied. */
@@ -87,6 +92,10 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     ...(spec.workspace ? [{ source: spec.workspace, target: PATHS.workspace, readOnly: false }] : []),
     ...(spec.configDir ? [{ source: spec.configDir, target: PATHS.config, readOnly: true }] : []),
     ...spec.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly })),
+    // seeded by the engine from the image's /workspace on first use; outlives stop/start and refresh
+    ...(spec.workspaceVolume
+      ? [{ source: workspaceVolumeName(ctx.id), target: PATHS.workspace, readOnly: false, volume: { labels: { ...spec.labels, ...ctx.extraLabels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id } } }]
+      : []),
   ];
   return {
     name: ctx.containerName,
@@ -108,13 +117,15 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     tmpfs: [
       { target: PATHS.tmp, sizeBytes: spec.resources.tmpSize, mode: '1777' },
       { target: PATHS.home, sizeBytes: spec.resources.homeSize, mode: '0700', uid, gid },
-      ...(spec.workspace ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.disk ?? spec.resources.tmpSize, mode: '0700', uid, gid }]),
+      ...(spec.workspace || spec.workspaceVolume ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.disk ?? spec.resources.tmpSize, mode: '0700', uid, gid }]),
     ],
     memoryBytes: spec.resources.memory,
     nanoCpus: Math.round(spec.resources.cpus * 1e9),
     pidsLimit: spec.resources.pids,
     network: spec.network === 'open' ? 'bridge' : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network } : 'none',
-    ports: spec.ports.map((p) =>
+    // an allowlisted sandbox is on an internal network, which the engine does not publish: its preview
+    // forwarder publishes the ports instead (sandbox/preview.ts)
+    ports: (spec.network === 'open' ? spec.ports : []).map((p) =>
       typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) },
     ),
     ...(spec.runtime && spec.runtime !== 'runc' ? { runtime: spec.runtime } : {}),

@@ -110,18 +110,36 @@ export const SandboxSpecSchema = z
       .strict()
       .default({ allow: [], presets: [], addHosts: {}, credentials: [] })
       .describe("Egress policy for network 'allowlist'."),
-    ports: z.array(PortSchema).default([]).describe('Container ports to publish on 127.0.0.1 (needs network open).'),
+    ports: z.array(PortSchema).default([]).describe("Container ports to publish on 127.0.0.1 (network 'open': published by the sandbox; 'allowlist': by its preview forwarder)."),
     lifetime: z.enum(['ephemeral', 'persistent']).default('ephemeral').describe('ephemeral sandboxes are meant to die with their owner; persistent ones are re-adopted.'),
     maxRuntime: durationString.optional().describe('The sandbox stops itself after this long, even if Warden is gone.'),
     runtime: z.enum(['runc', 'runsc']).optional().describe("OCI runtime; 'runsc' (gVisor) when the engine has it registered."),
+    template: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a template name such as react-vite')
+      .optional()
+      .describe("An app template (e.g. 'react-vite'): its image, port, caps and network become the defaults of this spec, and create() returns once its dev server answers. Default: none."),
+    workspaceVolume: z
+      .boolean()
+      .optional()
+      .describe("Keep /workspace in an engine volume of its own, seeded from the image's /workspace, kept across stop/start and refresh, removed with the sandbox. Default: false (a tmpfs, or the host workspace)."),
   })
   .strict()
   .superRefine((spec, ctx) => {
     for (const k of Object.keys(spec.labels)) {
       if (k.startsWith('warden.')) ctx.addIssue({ code: 'custom', path: ['labels', k], message: 'label keys starting with warden. are reserved for Warden' });
     }
-    if (spec.ports.length > 0 && spec.network !== 'open') {
-      ctx.addIssue({ code: 'custom', path: ['ports'], message: `publishing ports needs network: 'open' (a '${spec.network}' sandbox has no published ports)` });
+    if (spec.ports.length > 0 && spec.network === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['ports'], message: "publishing ports needs network: 'open' or 'allowlist' (reached through a preview forwarder while egress stays confined); a 'none' sandbox has no network" });
+    }
+    if (spec.network === 'allowlist') {
+      for (const [i, p] of spec.ports.entries()) {
+        const port = typeof p === 'number' ? p : p.container;
+        if (port < 1024) ctx.addIssue({ code: 'custom', path: ['ports', i], message: `port ${port}: an allowlist sandbox publishes ports >= 1024 only (its forwarder runs without privileges); let the server listen on e.g. 3000` });
+      }
+    }
+    if (spec.workspaceVolume && spec.workspace) {
+      ctx.addIssue({ code: 'custom', path: ['workspaceVolume'], message: 'a host workspace and a workspace volume exclude each other; drop one' });
     }
     try {
       buildRules(spec.egress.presets, spec.egress.allow);

@@ -46,6 +46,11 @@ export interface ContainerRuntime {
   inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined>;
   listNetworks(labels: Record<string, string>): Promise<RuntimeNetwork[]>;
   removeVolume(name: string): Promise<void>;
+  /**
+   * Make sure the named volume exists and, when it is new, holds the image's content at `target` (what a
+   * container mounting it would get), without starting anything. Lets slow seeding run alongside other work.
+   */
+  seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; /** Of the short-lived helper container. */ helperLabels: Record<string, string> }): Promise<void>;
   /** Kill runtime processes left behind by containers that no longer exist (0 where not possible). */
   reapOrphans(only?: string[]): Promise<number>;
 }
@@ -63,7 +68,14 @@ export interface RuntimeInfo {
   memoryBytes: number;
 }
 
-export interface RuntimeMount { source: string; target: string; readOnly: boolean }
+export interface RuntimeMount {
+  /** Host path, or the volume's name when `volume` is set. */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** A named engine volume (created with these labels when missing, seeded from the image's content at `target`). */
+  volume?: { labels: Record<string, string> };
+}
 export interface RuntimeTmpfs { target: string; sizeBytes: number; mode: string; uid?: number; gid?: number }
 export interface RuntimePort { containerPort: number; hostPort?: number; hostIp: string }
 
@@ -153,6 +165,10 @@ export interface RuntimeNetworkSpec {
   noHostAddress?: boolean;
   /** Host-side bridge interface name (at most 15 characters). */
   bridgeName?: string;
+  /** false: containers on this network cannot reach each other (published ports still work). Default true. */
+  icc?: boolean;
+  /** false: no source NAT for traffic leaving the host, so no working route out (published ports still work). Default true. */
+  masquerade?: boolean;
 }
 
 export interface RuntimeNetwork {

@@ -6,7 +6,8 @@ import type { SandboxSpec } from '../policy/spec.js';
 import type { ContainerRuntime, ContainerState, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
 import { findProxy, parseEgressLog } from '../egress/topology.js';
 import type { EgressRecord } from '../egress/proxy.js';
-import { SandboxFiles, type FileEntry } from './files.js';
+import { fromBase64, SandboxFiles, type FileEntry } from './files.js';
+import { reachablePorts } from './preview.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
 
@@ -73,6 +74,8 @@ export interface SandboxOwner {
   kill(ref: string, signal?: string): Promise<void>;
   remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   refresh(ref: string, opts?: { reason?: string }): Promise<Sandbox>;
+  /** Record activity on a sandbox (the idle policy reads it). */
+  touch?(id: string): void;
 }
 
 /**
@@ -98,7 +101,8 @@ export class Sandbox {
     const mounts = spec.mounts ?? [];
     const writable = [PATHS.workspace, PATHS.tmp, PATHS.home, ...mounts.filter((m) => !m.readOnly).map((m) => m.target)];
     const read = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
-    const viaExec = [PATHS.tmp, PATHS.home, ...(spec.workspace ? [] : [PATHS.workspace])];
+    const viaExec = [PATHS.tmp, PATHS.home, ...(spec.workspace || spec.workspaceVolume ? [] : [PATHS.workspace])];
+    this.owner.touch?.(this.current.id);
     return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, { write: writable, read, viaExec });
   }
 
@@ -112,7 +116,7 @@ export class Sandbox {
   async refreshInfo(): Promise<SandboxInfo> {
     const c = await this.runtime.inspect(this.current.containerId);
     if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
-    this.current = toSandboxInfo(c);
+    this.current = toSandboxInfo({ ...c, ports: await reachablePorts(this.runtime, c) });
     return this.current;
   }
 
@@ -122,6 +126,7 @@ export class Sandbox {
 
   /** Start a command with streamed stdout/stderr, stdin and signals. `cmd` is an argv array. */
   spawn(cmd: string[], opts: SpawnOptions = {}): Promise<SandboxProcess> {
+    this.owner.touch?.(this.current.id);
     return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.userSpec, opts, this.log.child({ sandbox: this.id }));
   }
 
@@ -132,6 +137,17 @@ export class Sandbox {
    */
   exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return runBuffered((o) => this.spawn(cmd, o), opts);
+  }
+
+  /**
+   * Start a long-running command in the background (a dev server, a watcher) and return at once. It
+   * runs as the sandbox user in its own session, like any exec: `stop` drains it, and nothing of it
+   * outlives the sandbox. Redirect its output to a file to keep it.
+   * @example await sb.startBackground(['/bin/sh', '-c', 'exec npm run dev >> /tmp/dev.log 2>&1']);
+   */
+  async startBackground(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<void> {
+    this.owner.touch?.(this.current.id);
+    await this.runtime.execDetached(this.current.containerId, { cmd, env: opts.env ?? {}, user: this.userSpec, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   }
 
   /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */
@@ -147,10 +163,23 @@ export class Sandbox {
     return this.files.readMany(paths);
   }
 
+  /** Read one file as utf8 text. */
+  readText(path: string): Promise<string> {
+    return this.files.readText(path);
+  }
+
+  /**
+   * Write one file from base64 (seed 3's uploads), replacing it if it exists.
+   * @example await sb.writeBase64('src/App.tsx', Buffer.from(code).toString('base64'));
+   */
+  writeBase64(path: string, base64: string, mode?: number): Promise<void> {
+    return this.files.write([fromBase64(path, base64, mode)]);
+  }
+
   private async live(): Promise<RuntimeContainer> {
     const c = await this.runtime.inspect(this.current.containerId);
     if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
-    this.current = toSandboxInfo(c);
+    this.current = toSandboxInfo({ ...c, ports: await reachablePorts(this.runtime, c) });
     return c;
   }
 
@@ -176,10 +205,18 @@ export class Sandbox {
     return parseEgressLog(await this.runtime.logs(proxy.id, 100_000));
   }
 
-  /** The URL a browser on this host opens to reach `containerPort` (it must be in the spec's ports). */
+  /**
+   * The URL a browser on this host opens to reach `containerPort` (it must be in the spec's ports). For an
+   * allowlisted sandbox it goes through its preview forwarder; after a stop/start the host port can
+   * change: call `refreshInfo()` (or take the handle `ensure` returns) first.
+   */
   url(containerPort: number, protocol = 'http'): string {
+    this.owner.touch?.(this.current.id);
     const b = this.current.ports.find((p) => p.containerPort === containerPort && p.hostPort > 0);
     if (!b) {
+      if (this.current.state !== 'running') {
+        throw new WardenError('SANDBOX_NOT_RUNNING', `sandbox ${this.id} is ${this.current.state}, so nothing is published; resume it with ensure() (or refreshInfo() if it was restarted elsewhere)`);
+      }
       const published = this.current.ports.map((p) => p.containerPort).join(', ') || 'none';
       throw new WardenError('INVALID_ARGUMENT', `port ${containerPort} is not published by sandbox ${this.id} (published: ${published}); add it to the spec's ports`);
     }

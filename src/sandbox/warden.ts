@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { compileSpec, policyHash } from '../policy/compile.js';
+import { compileSpec, PATHS, policyHash, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
@@ -11,7 +11,10 @@ import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runt
 import { newSandboxId, sha256 } from '../util/ids.js';
 import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
+import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalog.js';
+import { ensureDevServer } from '../templates/readiness.js';
 import { checkHostPath } from './host-paths.js';
+import { createPreview, findPreview, reachablePorts, removePreview } from './preview.js';
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
@@ -55,6 +58,8 @@ export interface PanicReport {
 export interface CreateOptions {
   /** Labels added by the caller (a server's project label, a tenant): unlike spec labels they may use the warden. prefix. */
   labels?: Record<string, string>;
+  /** A template's dev server must answer within this long (default: the template's, 60 s for react-vite). */
+  readyTimeoutMs?: number;
 }
 
 export interface ListFilter {
@@ -65,6 +70,7 @@ export interface ListFilter {
   labels?: Record<string, string>;
 }
 
+// (declaration merging: the template option sits apart from the fields above so merges stay simple)
 const DEFAULT_UID = 1000;
 const DEFAULT_STOP_MS = 30_000;
 
@@ -84,6 +90,8 @@ export class Warden implements SandboxOwner {
   private readonly extraLabels: Record<string, string>;
   private readonly egress: { secrets?: Record<string, string>; caFile?: string };
   private readonly log: Logger;
+  /** Last SDK activity per sandbox id in this process (the idle policy reads it). */
+  private readonly activity = new Map<string, number>();
 
   constructor(opts: WardenOptions = {}) {
     this.log = opts.logger ?? createLogger();
@@ -139,10 +147,54 @@ export class Warden implements SandboxOwner {
     return report;
   }
 
-  /** Create and start a new sandbox. On failure nothing is left behind. */
+  /**
+   * Create and start a new sandbox. On failure nothing is left behind. With `template`, the template's
+   * defaults apply under the given spec, and it returns once the dev server answers (`sb.url(port)`).
+   * @example
+   * const sb = await warden.create({ template: 'react-vite', key: conversationId });
+   * await sb.writeBase64('src/App.tsx', code);   // hot reload
+   * open(sb.url(3001));
+   */
   async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
-    const spec = parseSpec(input);
-    return this.createFrom(spec, newSandboxId(), opts.labels);
+    const template = input.template ? getTemplate(input.template) : undefined;
+    const spec = parseSpec(template ? withTemplate(input, template) : input);
+    const sb = await this.createNew(spec, opts.labels);
+    if (template) {
+      try {
+        await this.templateReady(sb, template, opts);
+      } catch (err) {
+        await this.remove(sb.containerId, { force: true }).catch(() => undefined);
+        throw err;
+      }
+    }
+    return sb;
+  }
+
+  /** A sandbox with a fresh id; a workspace volume the failed attempt made is removed too. */
+  private async createNew(spec: SandboxSpec, labels?: Record<string, string>): Promise<Sandbox> {
+    const id = newSandboxId();
+    try {
+      return await this.createFrom(spec, id, labels);
+    } catch (err) {
+      if (spec.workspaceVolume) await this.runtime.removeVolume(workspaceVolumeName(id)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The dev server answers (started if need be). */
+  private async templateReady(sb: Sandbox, t: AppTemplate, opts: CreateOptions): Promise<void> {
+    const r = await ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+    this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
+  }
+
+  /** Record activity on a sandbox (SDK calls do; the idle policy reads it with lastActivity). */
+  touch(id: string): void {
+    this.activity.set(id, Date.now());
+  }
+
+  /** When this process last saw SDK activity on the sandbox (ms since epoch), if ever. */
+  lastActivity(id: string): number | undefined {
+    return this.activity.get(id);
   }
 
   private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner): Promise<Sandbox> {
@@ -158,24 +210,65 @@ export class Warden implements SandboxOwner {
     const { workspaceOwner: _owner, ...clean } = resolved;
     const extraLabels = { ...this.extraLabels, ...labels };
     const tiedToOwner = clean.lifetime === 'ephemeral';
-    const egress =
-      clean.network === 'allowlist'
-        ? await createEgress(this.runtime, clean, {
-            id,
-            tiedToOwner,
-            labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
-            secrets: this.egress.secrets ?? loadSecrets(),
-            ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
-          })
-        : undefined;
-    let c: RuntimeContainer;
+    // a new workspace volume is seeded from the image (seconds for a template's node_modules) while the
+    // egress network and proxy are made
+    const seeded = clean.workspaceVolume
+      ? this.runtime.seedVolume({
+          name: workspaceVolumeName(id),
+          image: clean.image,
+          target: PATHS.workspace,
+          labels: { ...clean.labels, ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id },
+          helperLabels: { ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id, [LABEL.role]: 'volume-seed' },
+        })
+      : Promise.resolve();
+    seeded.catch(() => undefined); // awaited below; no unhandled rejection while egress is made
+    let egress: { network: string; proxyUrl: string } | undefined;
     try {
-      c = await this.runtime.create(
-        compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, ...(egress ? { egress } : {}) }),
-      );
+      egress =
+        clean.network === 'allowlist'
+          ? await createEgress(this.runtime, clean, {
+              id,
+              tiedToOwner,
+              labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
+              secrets: this.egress.secrets ?? loadSecrets(),
+              ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
+            })
+          : undefined;
+    } catch (err) {
+      await seeded.catch(() => undefined); // settled before the caller removes the volume
+      throw err;
+    }
+    try {
+      await seeded;
     } catch (err) {
       if (egress) await removeEgress(this.runtime, id).catch(() => undefined);
       throw err;
+    }
+    let c: RuntimeContainer;
+    // an allowlisted sandbox's ports are published by its preview forwarder, made alongside it
+    const preview = egress && clean.ports.length > 0
+      ? createPreview(this.runtime, {
+          id,
+          target: containerName,
+          network: egress.network,
+          ports: clean.ports.map((p) => (typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) })),
+          labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
+          tiedToOwner,
+        })
+      : undefined;
+    const made = await Promise.allSettled([
+      this.runtime.create(compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, ...(egress ? { egress } : {}) })),
+      preview,
+    ]);
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (made[0].status === 'fulfilled' && !failed) {
+      c = made[0].value;
+      if (made[1].status === 'fulfilled' && made[1].value) c = { ...c, ports: made[1].value.ports };
+    } else {
+      if (made[0].status === 'fulfilled') await this.runtime.remove(made[0].value.id, { force: true }).catch(() => undefined);
+      await removePreview(this.runtime, id).catch(() => undefined);
+      if (egress) await removeEgress(this.runtime, id).catch(() => undefined);
+      throw (failed as PromiseRejectedResult).reason;
     }
     this.log.info({ sandbox: id, container: c.id, image: resolved.image }, 'sandbox created');
     return this.handle(c);
@@ -186,7 +279,14 @@ export class Warden implements SandboxOwner {
    * its policy changed), otherwise a new one is created. Safe to call concurrently for one key.
    */
   async ensure(input: SandboxSpecInput, opts: CreateOptions = {}): Promise<Sandbox> {
-    const spec = parseSpec(input);
+    const template = input.template ? getTemplate(input.template) : undefined;
+    if (!template) return this.ensureSandbox(parseSpec(input), opts);
+    const sb = await this.ensureSandbox(parseSpec(withTemplate(input, template)), opts);
+    await this.templateReady(sb, template, opts); // a resumed sandbox gets its dev server back
+    return sb;
+  }
+
+  private async ensureSandbox(spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox> {
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure() needs a key (the project or session id) to find the sandbox again; add key: "..."');
     const resolved = await this.resolveHostPaths(spec);
     const wanted = policyHash(resolved, await this.resolveUser(resolved));
@@ -194,7 +294,7 @@ export class Warden implements SandboxOwner {
       const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
       if (!found) {
         try {
-          return await this.createFrom(spec, newSandboxId(), opts.labels);
+          return await this.createNew(spec, opts.labels);
         } catch (err) {
           if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
           throw err;
@@ -217,12 +317,15 @@ export class Warden implements SandboxOwner {
             const proxy = await findProxy(this.runtime, found.labels[LABEL.id] ?? '');
             if (proxy) await this.runtime.start(proxy.id, { tiedToOwner });
             await this.runtime.start(found.id, { tiedToOwner });
+            const preview = await findPreview(this.runtime, found.labels[LABEL.id] ?? '');
+            if (preview) await this.runtime.start(preview.id, { tiedToOwner });
             return this.handle(await this.mustInspect(found.id));
           }
           break;
         default:
       }
       await this.runtime.remove(found.id, { force: true });
+      await removePreview(this.runtime, found.labels[LABEL.id] ?? '');
       await removeEgress(this.runtime, found.labels[LABEL.id] ?? '');
       try {
         return await this.createFrom(spec, found.labels[LABEL.id] ?? newSandboxId(), opts.labels);
@@ -289,8 +392,8 @@ export class Warden implements SandboxOwner {
       this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
     );
     await this.runtime.stop(c.id, 0);
-    const proxy = await findProxy(this.runtime, c.labels[LABEL.id] ?? '');
-    if (proxy) await this.runtime.stop(proxy.id, 0);
+    const [proxy, preview] = await Promise.all([findProxy(this.runtime, c.labels[LABEL.id] ?? ''), findPreview(this.runtime, c.labels[LABEL.id] ?? '')]);
+    await Promise.all([proxy && this.runtime.stop(proxy.id, 0), preview && this.runtime.stop(preview.id, 0)]);
     this.log.info({ sandbox: c.labels[LABEL.id] }, 'sandbox stopped');
   }
 
@@ -301,8 +404,8 @@ export class Warden implements SandboxOwner {
     if (signal === 'SIGKILL' || signal === 'KILL' || signal === '9') {
       await this.runtime.kill(c.id, 'SIGKILL');
       await this.waitNotRunning(c.id);
-      const proxy = await findProxy(this.runtime, c.labels[LABEL.id] ?? '');
-      if (proxy) await this.runtime.kill(proxy.id, 'SIGKILL');
+      const [proxy, preview] = await Promise.all([findProxy(this.runtime, c.labels[LABEL.id] ?? ''), findPreview(this.runtime, c.labels[LABEL.id] ?? '')]);
+      await Promise.all([proxy && this.runtime.kill(proxy.id, 'SIGKILL'), preview && this.runtime.kill(preview.id, 'SIGKILL')]);
       return;
     }
     await this.asUsers(c, signalAllCommand(signal));
@@ -324,7 +427,10 @@ export class Warden implements SandboxOwner {
     if (!c) return;
     if (c.info.state === 'running' && !opts.force) await this.stop(c.containerId, { timeoutMs: opts.timeoutMs ?? 10_000 });
     await this.runtime.remove(c.containerId, { force: true });
+    await removePreview(this.runtime, c.id); // before the network it is attached to
     await removeEgress(this.runtime, c.id);
+    await this.runtime.removeVolume(workspaceVolumeName(c.id));
+    this.activity.delete(c.id);
     this.log.info({ sandbox: c.id }, 'sandbox removed');
   }
 
@@ -338,19 +444,22 @@ export class Warden implements SandboxOwner {
     const id = c.labels[LABEL.id] ?? newSandboxId();
     const count = Number(c.labels[LABEL.refreshCount] ?? '0') + 1;
     await this.runtime.remove(c.id, { force: true });
-    await removeEgress(this.runtime, id);
+    await removePreview(this.runtime, id);
+    await removeEgress(this.runtime, id); // a workspace volume is kept: the new container mounts it again
     // labels the original's creator added (e.g. a tenant or test run) and its owner carry over
     const reserved = new Set<string>(Object.values(LABEL));
     const carried = Object.fromEntries(Object.entries(c.labels).filter(([k]) => !reserved.has(k) && !(k in spec.labels) && !k.startsWith('warden.image')));
-    return this.createFrom(spec, id, {
+    const sb = await this.createFrom(spec, id, {
       ...carried,
       [LABEL.refreshCount]: String(count),
       [LABEL.lastRefresh]: `${new Date().toISOString()} ${opts.reason ?? 'requested'}`.slice(0, 1000),
     }, c.labels[LABEL.owner] ?? this.owner);
+    if (spec.template) await this.templateReady(sb, getTemplate(spec.template), {});
+    return sb;
   }
 
-  private handle(c: RuntimeContainer): Sandbox {
-    return new Sandbox(this.runtime, this, toSandboxInfo(c), this.log);
+  private async handle(c: RuntimeContainer): Promise<Sandbox> {
+    return new Sandbox(this.runtime, this, toSandboxInfo({ ...c, ports: await reachablePorts(this.runtime, c) }), this.log);
   }
 
   private async mustInspect(id: string): Promise<RuntimeContainer> {

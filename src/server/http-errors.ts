@@ -30,6 +30,7 @@ export const STATUS_BY_CODE: Record<WardenErrorCode, number> = {
   AGENT_API_UNREACHABLE: 502,
   AGENT_FAILED: 502,
   AGENT_CANCELLED: 409,
+  TEMPLATE_NOT_READY: 502,
 };
 
 /** The JSON body of every error answer. */

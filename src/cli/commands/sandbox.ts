@@ -1,3 +1,4 @@
+import { getTemplate } from '../../templates/catalog.js';
 import type { Command } from 'commander';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
@@ -70,6 +71,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
       const sb = f.ensure ? await warden.ensure(spec) : await warden.create(spec);
       if (f.json) printJson(sb.info);
       else process.stdout.write(`${sb.id}\n`);
+      if (spec.template) process.stderr.write(`warden: ${spec.template} dev server at ${sb.url(getTemplate(spec.template).port)}\n`);
     },
   );
 

@@ -159,6 +159,8 @@ export class DockerRuntime implements ContainerRuntime {
     const options: Record<string, string> = {};
     if (spec.noHostAddress) options['com.docker.network.bridge.inhibit_ipv4'] = 'true';
     if (spec.bridgeName) options['com.docker.network.bridge.name'] = spec.bridgeName;
+    if (spec.icc === false) options['com.docker.network.bridge.enable_icc'] = 'false';
+    if (spec.masquerade === false) options['com.docker.network.bridge.enable_ip_masquerade'] = 'false';
     try {
       const n = await this.docker.createNetwork({
         Name: spec.name,
@@ -203,6 +205,33 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw translateEngineError(err, `removing network ${id}`);
+    }
+  }
+
+  async seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; helperLabels: Record<string, string> }): Promise<void> {
+    try {
+      const existing = await this.docker.getVolume(spec.name).inspect().catch((err: unknown) => {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      });
+      if (existing) return; // seeded when it was made; never overwritten
+      // the engine copies the image's content into an empty named volume when a container using it is
+      // created; this container is never started
+      const c = await this.docker.createContainer({
+        Image: spec.image,
+        Entrypoint: ['/bin/true'],
+        Cmd: [],
+        Labels: spec.helperLabels,
+        NetworkDisabled: true,
+        HostConfig: {
+          NetworkMode: 'none',
+          Mounts: [{ Type: 'volume', Source: spec.name, Target: spec.target, ReadOnly: false, VolumeOptions: { NoCopy: false, Labels: spec.labels } } as Docker.MountSettings],
+        },
+      });
+      await c.remove({ force: true });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' is not on this engine; build it with \`warden images build\``, { cause: err });
+      throw translateEngineError(err, `seeding volume ${spec.name}`);
     }
   }
 

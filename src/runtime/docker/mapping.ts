@@ -47,7 +47,11 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
       NanoCpus: spec.nanoCpus,
       PidsLimit: spec.pidsLimit,
       Tmpfs: tmpfs,
-      Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      Mounts: spec.mounts.map((m) =>
+        m.volume
+          ? ({ Type: 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly, VolumeOptions: { NoCopy: false, Labels: m.volume.labels } } as Docker.MountSettings)
+          : ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly } as Docker.MountSettings),
+      ),
       NetworkMode: typeof spec.network === 'string' ? spec.network : spec.network.name,
       ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
       ...(spec.dnsOptions?.length ? { DnsOptions: spec.dnsOptions } : {}),

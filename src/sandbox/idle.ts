@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { zodToValidationError } from '../policy/spec.js';
+import { parseDuration } from '../util/units.js';
+import { previewActivity } from './preview.js';
+import type { SandboxInfo } from './sandbox.js';
+import type { Warden } from './warden.js';
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 15m or 30s` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** When an idle app sandbox is stopped (its files are kept; `ensure` resumes it). */
+export const IdlePolicySchema = z
+  .object({
+    idleAfter: duration.default(15 * 60_000).describe('Stop a sandbox with no activity for this long. Default 15m.'),
+    interval: duration.default(30_000).describe('How often to check. Default 30s.'),
+    templatesOnly: z.boolean().default(true).describe('Only sandboxes made from a template (app sandboxes). Default true; false: every running sandbox.'),
+    stopTimeoutMs: z.number().int().min(0).default(5_000).describe('Grace period of the stop. Default 5000.'),
+  })
+  .strict();
+
+export type IdlePolicyInput = z.input<typeof IdlePolicySchema>;
+export type IdlePolicy = z.output<typeof IdlePolicySchema>;
+
+export function parseIdlePolicy(input: unknown): IdlePolicy {
+  const r = IdlePolicySchema.safeParse(input ?? {});
+  if (!r.success) throw zodToValidationError('invalid idle policy', r.error);
+  return r.data;
+}
+
+/** What is known of a sandbox's activity; each source may be missing. */
+export interface ActivitySignals {
+  /** When the container last started (ISO). */
+  startedAt?: string;
+  /** Last SDK call on it in this process (ms). */
+  sdkAt?: number;
+  /** Last preview connection event from its forwarder, and how many are open now. */
+  preview?: { at: number; open: number };
+}
+
+/** Pure: how long the sandbox has been idle (0 while a preview connection is open, e.g. a live HMR socket). */
+export function idleForMs(s: ActivitySignals, now = Date.now()): number {
+  if (s.preview && s.preview.open > 0) return 0;
+  const last = Math.max(s.startedAt ? Date.parse(s.startedAt) : 0, s.sdkAt ?? 0, s.preview?.at ?? 0);
+  return last > 0 ? Math.max(0, now - last) : 0;
+}
+
+export interface IdleStopRecord { id: string; key?: string; at: string; idleMs: number }
+
+/**
+ * The idle policy: stops running app sandboxes that saw no activity for `idleAfter`. Activity is any SDK
+ * call through this process's Warden (exec, files, url…), a (re)start, and preview traffic (the
+ * forwarder logs each connection; an open one, such as a watching browser's HMR socket, counts as
+ * activity). Stopping keeps the sandbox's files (its workspace volume); `warden.ensure({ template, key })`
+ * starts it again and waits for its dev server.
+ *
+ * @example
+ * const idle = new IdleStopper(warden, { idleAfter: '10m' }, log);
+ * idle.start();
+ */
+export class IdleStopper {
+  private timer: NodeJS.Timeout | undefined;
+  readonly policy: IdlePolicy;
+
+  constructor(
+    private readonly warden: Warden,
+    policy: IdlePolicyInput,
+    private readonly log: Logger,
+    private readonly onStop?: (r: IdleStopRecord) => void,
+  ) {
+    this.policy = parseIdlePolicy(policy);
+  }
+
+  private isCandidate(info: SandboxInfo): boolean {
+    if (!this.policy.templatesOnly) return true;
+    return /"template":"/.test(info.labels['warden.spec'] ?? '');
+  }
+
+  /** Check every running sandbox once (narrowed by labels); returns those stopped. */
+  async checkOnce(filter: { labels?: Record<string, string> } = {}, now = Date.now()): Promise<IdleStopRecord[]> {
+    const done: IdleStopRecord[] = [];
+    const running = await this.warden.list({ state: 'running', ...(filter.labels ? { labels: filter.labels } : {}) });
+    for (const info of running.filter((i) => this.isCandidate(i))) {
+      try {
+        const preview = await previewActivity(this.warden.runtime, info.id);
+        const sdkAt = this.warden.lastActivity(info.id);
+        const idleMs = idleForMs({ ...(info.startedAt ? { startedAt: info.startedAt } : {}), ...(sdkAt ? { sdkAt } : {}), ...(preview ? { preview } : {}) }, now);
+        if (idleMs < this.policy.idleAfter) continue;
+        await this.warden.stop(info.containerId, { timeoutMs: this.policy.stopTimeoutMs });
+        const rec: IdleStopRecord = { id: info.id, ...(info.key ? { key: info.key } : {}), at: new Date().toISOString(), idleMs };
+        this.log.info({ sandbox: info.id, idleMs }, 'idle: sandbox stopped (files kept)');
+        this.onStop?.(rec);
+        done.push(rec);
+      } catch (err) {
+        this.log.warn({ err, sandbox: info.id }, 'idle: check failed');
+      }
+    }
+    return done;
+  }
+
+  start(filter: { labels?: Record<string, string> } = {}): void {
+    this.stop();
+    const tick = (): void => {
+      void this.checkOnce(filter).finally(() => {
+        if (this.timer) this.timer = setTimeout(tick, this.policy.interval).unref();
+      });
+    };
+    this.timer = setTimeout(tick, this.policy.interval).unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,111 @@
+import Docker from 'dockerode';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WardenError } from '../src/errors.js';
+import { LABEL } from '../src/policy/labels.js';
+import type { Sandbox } from '../src/sandbox/sandbox.js';
+import { eventually, httpGet, todoApp } from './support/apps.js';
+import { runId, sandboxPool, testWarden } from './support/fixture.js';
+
+// End to end in a real browser: Debian's chromium driven by playwright-core (scripts/setup.sh installs it).
+const CHROMIUM = process.env.WARDEN_CHROMIUM ?? '/usr/bin/chromium';
+const docker = new Docker();
+const warden = testWarden(`test-${runId()}-app-browser`);
+const pool = sandboxPool(warden);
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await pool.cleanup();
+});
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const texts = (page: Page): Promise<string[]> => page.getByTestId('todo-text').allTextContents();
+
+describe('app sandboxes in a real browser', () => {
+  it('runs an uploaded todo app, hot-reloads a base64 edit keeping its state, and stops answering after stop', async () => {
+    const sb = await pool.create({ template: 'react-vite', key: `conv-${runId()}-browser` });
+    await sb.writeFiles([{ path: 'src/App.tsx', content: todoApp('My todos') }]);
+    const url = sb.url(3001);
+    const page = await browser.newPage();
+    await page.goto(url);
+    await eventually(async () => expect(await page.getByTestId('title').textContent({ timeout: 10_000 })).toBe('My todos'));
+
+    // add two todos by clicking and typing, toggle one, delete the other
+    await page.getByTestId('new-todo').click();
+    await page.keyboard.type('buy milk');
+    await page.getByTestId('add').click();
+    await page.getByTestId('new-todo').fill('walk the dog');
+    await page.getByTestId('new-todo').press('Enter');
+    expect(await texts(page)).toEqual(['buy milk', 'walk the dog']);
+    await page.getByTestId('toggle').first().check();
+    expect(await page.getByTestId('todo-text').first().getAttribute('class')).toBe('line-through');
+    await page.getByTestId('delete').nth(1).click();
+    expect(await texts(page)).toEqual(['buy milk']);
+
+    // the app builder changes a file through the base64 API: hot reload, not a page load (state is kept)
+    await sb.writeBase64('src/App.tsx', b64(todoApp('My todos, hot reloaded')));
+    await eventually(async () => expect(await page.getByTestId('title').textContent()).toBe('My todos, hot reloaded'));
+    expect(await texts(page)).toEqual(['buy milk']);
+
+    await page.close();
+    await sb.stop({ timeoutMs: 2_000 });
+    expect((await httpGet(url, 2_000)).error).toBeDefined();
+    const again = await browser.newPage();
+    await expect(again.goto(url, { timeout: 5_000 })).rejects.toThrow(/ERR_CONNECTION_(REFUSED|RESET|CLOSED)|ERR_EMPTY_RESPONSE/);
+    await again.close();
+  });
+
+  it('two at once do not see each other: files, pages or network', async () => {
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => pool.create({ template: 'react-vite', key: `conv-${runId()}-pair-${n}` }))) as [Sandbox, Sandbox];
+    await Promise.all([
+      a.writeFiles([{ path: 'src/secret-a.ts', content: 'export const secret = "only-a";\n' }, { path: 'src/App.tsx', content: todoApp('Sandbox A') }]),
+      b.writeFiles([{ path: 'src/secret-b.ts', content: 'export const secret = "only-b";\n' }, { path: 'src/App.tsx', content: todoApp('Sandbox B') }]),
+    ]);
+    expect(a.url(3001)).not.toBe(b.url(3001));
+    const [pa, pb] = await Promise.all([browser.newPage(), browser.newPage()]);
+    await Promise.all([pa.goto(a.url(3001)), pb.goto(b.url(3001))]);
+    await eventually(async () => expect(await pa.getByTestId('title').textContent({ timeout: 10_000 })).toBe('Sandbox A'));
+    await eventually(async () => expect(await pb.getByTestId('title').textContent({ timeout: 10_000 })).toBe('Sandbox B'));
+    await Promise.all([pa.close(), pb.close()]);
+
+    // files: each has its own workspace volume
+    expect((await a.exec(['ls', 'src'])).stdout).not.toContain('secret-b');
+    expect((await b.exec(['ls', 'src'])).stdout).not.toContain('secret-a');
+    await expect(a.readText('src/secret-b.ts')).rejects.toSatisfy((e: unknown) => e instanceof WardenError && e.code === 'FILE_NOT_FOUND');
+    expect((await httpGet(`${a.url(3001)}/src/secret-b.ts`)).body).not.toContain('only-b'); // (Vite answers unknown paths with its index page)
+    expect((await httpGet(`${b.url(3001)}/src/secret-b.ts`)).body).toContain('only-b');
+    // network: a cannot resolve or reach b, nor b's forwarder
+    const bIp = Object.values((await docker.getContainer(b.containerId).inspect()).NetworkSettings.Networks)[0]?.IPAddress;
+    const r = await a.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://${bIp}:3001/ >/dev/null; echo "ip $?"; curl -s -m 3 --noproxy '*' http://warden-preview-${b.id}:3001/ >/dev/null; echo "fwd $?"`], { timeoutMs: 20_000 });
+    expect(r.stdout).toMatch(/^ip (7|28)\nfwd 6\n$/);
+  });
+
+  it('10 app sandboxes at once: each its own port, caps and files', async () => {
+    const t0 = Date.now();
+    const sbs = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => pool.track(await warden.create({ template: 'react-vite', key: `conv-${runId()}-many-${i}` }, { readyTimeoutMs: 150_000 }))),
+    );
+    const createdMs = Date.now() - t0;
+    try {
+      const ports = sbs.map((sb) => new URL(sb.url(3001)).port);
+      expect(new Set(ports).size).toBe(10);
+      await Promise.all(sbs.map((sb) => sb.writeFiles([{ path: 'src/whoami.ts', content: `export const who = "${sb.id}";\n` }])));
+      for (const sb of sbs) {
+        const got = await httpGet(`${sb.url(3001)}/src/whoami.ts`);
+        expect(got.body).toContain(`"${sb.id}"`);
+        expect(sbs.filter((o) => o !== sb && got.body.includes(o.id))).toEqual([]);
+        const hc = (await docker.getContainer(sb.containerId).inspect()).HostConfig;
+        expect([hc.Memory, hc.NanoCpus]).toEqual([512 * 1024 ** 2, 5e8]);
+      }
+      const labelled = await docker.listContainers({ filters: { label: [`${LABEL.role}=preview-forwarder`, `warden.test-run=${runId()}`] } });
+      expect(labelled.length).toBeGreaterThanOrEqual(10);
+      console.log(`[app] 10 concurrent app sandboxes ready in ${createdMs} ms`);
+    } finally {
+      await Promise.all(sbs.map((sb) => warden.remove(sb.containerId, { force: true })));
+    }
+  }, 300_000);
+});
