@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { WardenError } from '../../errors.js';
 import { LABEL } from '../../policy/labels.js';
+import type { SandboxSpecInput } from '../../policy/spec.js';
 import type { ServerContext } from '../context.js';
 import { PROJECT_LABEL } from '../reconcile.js';
 import { CreateBody, KillBody, LimitQuery, ListQuery, RemoveQuery, SandboxParams, StopBody } from '../schemas.js';
@@ -37,8 +38,17 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     ctx.metrics.actions.inc({ action });
   };
 
-  r.post('/sandboxes', { schema: { tags, summary: 'Create and start a sandbox', body: CreateBody } }, async (req, reply) => {
-    const { project, ...spec } = req.body;
+  // the validated body has the spec's defaults filled in; Warden gets what the client sent (minus
+  // `project`), so a template's defaults can still apply under it
+  const keepRaw = { preValidation: async (req: FastifyRequest) => void ((req as FastifyRequest & { rawSpec?: unknown }).rawSpec = structuredClone(req.body)) };
+  const rawSpec = (req: FastifyRequest): Record<string, unknown> => {
+    const { project: _p, ...spec } = ((req as FastifyRequest & { rawSpec?: Record<string, unknown> }).rawSpec ?? {}) as Record<string, unknown>;
+    return spec;
+  };
+
+  r.post('/sandboxes', { ...keepRaw, schema: { tags, summary: 'Create and start a sandbox (with `template`: once its dev server answers)', body: CreateBody } }, async (req, reply) => {
+    const { project } = req.body;
+    const spec = rawSpec(req) as SandboxSpecInput;
     await checkApiPaths(spec, ctx.workspaceRoot);
     const sb = await ctx.warden.create(spec, { labels: project ? { [PROJECT_LABEL]: project } : {} });
     ctx.reconciler.record(sb.info, spec);
@@ -47,8 +57,9 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send({ sandbox: liveView(sb.info) });
   });
 
-  r.post('/sandboxes/ensure', { schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: CreateBody } }, async (req) => {
-    const { project, ...spec } = req.body;
+  r.post('/sandboxes/ensure', { ...keepRaw, schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: CreateBody } }, async (req) => {
+    const { project } = req.body;
+    const spec = rawSpec(req) as SandboxSpecInput;
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure needs a key (the project or session id) to find the sandbox again; add "key" to the body');
     await checkApiPaths(spec, ctx.workspaceRoot);
     const existed = ctx.store.sandboxes.list({ key: spec.key }).length > 0;
