@@ -200,12 +200,12 @@ describe('HTTP API: exec', () => {
     await reader.read();
     ac.abort();
     let n = '1';
-    for (let i = 0; i < 50 && n !== '0'; i++) {
+    for (let i = 0; i < 200 && n !== '0'; i++) {
       await sleep(100);
       n = (await s.call('POST', `/api/v1/sandboxes/${sbId}/exec`, { cmd: ['bash', '-c', 'pgrep -c -f "[s]leep 300" || true'] })).body.stdout.trim();
     }
     expect(n).toBe('0');
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('HTTP API: files', () => {

@@ -47,7 +47,8 @@ export function openSse(req: FastifyRequest, reply: FastifyReply): SseChannel {
       return closed;
     },
     onClose(fn) {
-      closers.push(fn);
+      if (closed) fn();
+      else closers.push(fn);
     },
   };
 }
