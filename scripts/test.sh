@@ -4,7 +4,10 @@
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh chromium   # chromium (Debian's) for the browser tests, installed when missing
+# chromium (Debian's) for the browser tests; a compose client (Debian's docker-compose when the plugin is absent)
+extra=(chromium)
+docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
+bash scripts/setup.sh "${extra[@]}"
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 set +e

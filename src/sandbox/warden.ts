@@ -15,6 +15,7 @@ import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalo
 import { ensureDevServer } from '../templates/readiness.js';
 import { checkHostPath } from './host-paths.js';
 import { createPreview, findPreview, reachablePorts, removePreview } from './preview.js';
+import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './host-path-map.js';
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
@@ -39,6 +40,13 @@ export interface WardenOptions {
    * proxy trusts for upstreams (default WARDEN_EGRESS_CA_FILE).
    */
   egress?: { secrets?: Record<string, string>; caFile?: string };
+  /**
+   * When Warden runs in a container: which of its directories the engine's host has where (default
+   * from `WARDEN_HOST_PATH_MAP`, e.g. `/workspace=/srv/warden/workspaces`). Warden checks the local path
+   * (existence, owner) and gives the engine the host path; paths under no mapping are refused.
+   * `undefined`/`[]`: Warden runs on the engine's host.
+   */
+  hostPathMap?: HostPathMap;
 }
 
 /** What panic() did. */
@@ -92,6 +100,7 @@ export class Warden implements SandboxOwner {
   private readonly log: Logger;
   /** Last SDK activity per sandbox id in this process (the idle policy reads it). */
   private readonly activity = new Map<string, number>();
+  private readonly hostPathMap: HostPathMap;
 
   constructor(opts: WardenOptions = {}) {
     this.log = opts.logger ?? createLogger();
@@ -99,6 +108,7 @@ export class Warden implements SandboxOwner {
     this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
     this.extraLabels = opts.labels ?? {};
     this.egress = opts.egress ?? {};
+    this.hostPathMap = opts.hostPathMap ?? parseHostPathMap(process.env.WARDEN_HOST_PATH_MAP);
     if (opts.handleSignals) this.installSignalHandlers();
   }
 
@@ -231,7 +241,7 @@ export class Warden implements SandboxOwner {
               tiedToOwner,
               labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
               secrets: this.egress.secrets ?? loadSecrets(),
-              ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE } : {}),
+              ...((this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE) ? { caFile: toHostPath('WARDEN_EGRESS_CA_FILE', (await checkHostPath('WARDEN_EGRESS_CA_FILE', (this.egress.caFile ?? process.env.WARDEN_EGRESS_CA_FILE)!, 'any')).path, this.hostPathMap) } : {}),
             })
           : undefined;
     } catch (err) {
@@ -440,7 +450,15 @@ export class Warden implements SandboxOwner {
    */
   async refresh(ref: string, opts: { reason?: string } = {}): Promise<Sandbox> {
     const c = await this.mustInspectRef(ref);
-    const spec = parseSpec(storedSpec(c));
+    const stored = storedSpec(c);
+    // the labels hold the engine host's paths; Warden checks them where it stands (its container's view)
+    const local = (p: string | undefined): string | undefined => (p === undefined ? p : toLocalPath(p, this.hostPathMap));
+    const spec = parseSpec({
+      ...stored,
+      ...(stored.workspace ? { workspace: local(stored.workspace) } : {}),
+      ...(stored.configDir ? { configDir: local(stored.configDir) } : {}),
+      ...(stored.mounts ? { mounts: stored.mounts.map((m) => ({ ...m, source: local(m.source)! })) } : {}),
+    });
     const id = c.labels[LABEL.id] ?? newSandboxId();
     const count = Number(c.labels[LABEL.refreshCount] ?? '0') + 1;
     await this.runtime.remove(c.id, { force: true });
@@ -485,13 +503,19 @@ export class Warden implements SandboxOwner {
 
   private async resolveHostPaths(spec: SandboxSpec): Promise<SandboxSpec & { workspaceOwner?: { uid: number; gid: number } }> {
     const out: SandboxSpec & { workspaceOwner?: { uid: number; gid: number } } = { ...spec, mounts: [...spec.mounts] };
+    // checked where Warden stands (exists, kind, owner, not forbidden), then given to the engine as the
+    // host's path (identity unless Warden runs in a container with WARDEN_HOST_PATH_MAP)
+    const host = async (field: string, p: string, kind: 'dir' | 'any'): Promise<{ path: string; uid: number; gid: number }> => {
+      const local = await checkHostPath(field, p, kind);
+      return { ...local, path: toHostPath(field, local.path, this.hostPathMap) };
+    };
     if (spec.workspace) {
-      const w = await checkHostPath('workspace', spec.workspace, 'dir');
+      const w = await host('workspace', spec.workspace, 'dir');
       out.workspace = w.path;
       out.workspaceOwner = { uid: w.uid, gid: w.gid };
     }
-    if (spec.configDir) out.configDir = (await checkHostPath('configDir', spec.configDir, 'dir')).path;
-    out.mounts = await Promise.all(spec.mounts.map(async (m, i) => ({ ...m, source: (await checkHostPath(`mounts.${i}.source`, m.source, 'any')).path })));
+    if (spec.configDir) out.configDir = (await host('configDir', spec.configDir, 'dir')).path;
+    out.mounts = await Promise.all(spec.mounts.map(async (m, i) => ({ ...m, source: (await host(`mounts.${i}.source`, m.source, 'any')).path })));
     return out;
   }
 

@@ -16,7 +16,7 @@ export function openDatabase(file: string, migrations: Migration[] = MIGRATIONS)
   try {
     db = new Database(file);
   } catch (err) {
-    throw new WardenError('STORE_ERROR', `cannot open the state database ${file}: ${(err as Error).message}; check WARDEN_HOME and its permissions`, { cause: err });
+    throw new WardenError('STORE_ERROR', `cannot open the state database ${file}: ${(err as Error).message}; check WARDEN_HOME and its permissions (it must be writable by uid ${process.getuid?.() ?? '?'}; Warden in Docker: chown the host's ./data to that uid, which scripts/docker-start.sh does)`, { cause: err });
   }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -20,6 +20,14 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', '
 export function translateEngineError(err: unknown, what: string): WardenError {
   if (err instanceof WardenError) return err;
   const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    const gid = process.getgroups?.().join(',') ?? '?';
+    return new EngineError(
+      'ENGINE_UNAVAILABLE',
+      `${what}: permission denied on the engine socket (${code}; this process runs as uid ${process.getuid?.() ?? '?'}, groups ${gid}). Add the user to the socket's group (\`stat -c %g /var/run/docker.sock\`); Warden in Docker: set DOCKER_GID to it (scripts/docker-start.sh does).`,
+      { cause: err },
+    );
+  }
   if (typeof code === 'string' && UNREACHABLE.has(code)) {
     return new EngineError(
       'ENGINE_UNAVAILABLE',
