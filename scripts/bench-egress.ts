@@ -48,7 +48,7 @@ export async function benchEgress(): Promise<string[][]> {
     lat.proxy!.push(await get(true, '/'));
   }
   const thr: Record<string, number[]> = { direct: [], proxy: [] };
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 11; i++) {
     thr.direct!.push(64 / ((await get(false, '/big')) / 1000));
     thr.proxy!.push(64 / ((await get(true, '/big')) / 1000));
   }
@@ -81,7 +81,7 @@ export async function benchEgress(): Promise<string[][]> {
       s.resume();
     });
   const tun: Record<string, number[]> = { direct: [], proxy: [] };
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 7; i++) {
     tun.direct!.push(await pump(false));
     tun.proxy!.push(await pump(true));
   }

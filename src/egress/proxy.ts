@@ -39,13 +39,18 @@ function denyBody(host: string, port: number, rule: string): string {
  * reason otherwise. Every request goes to `audit`. It runs in its own container next to the sandbox
  * (see egress/main.ts); this function is plain Node so it can be tested on loopback.
  */
+/** Stream buffers: 16 KiB (Node's default) makes every 64 KiB socket read hit backpressure; bulk transfers need more. */
+const BUFFER_BYTES = 1024 * 1024;
+/** Spread into socket/request options: Node honours `highWaterMark` there, its typings do not list it. */
+const BIG_BUFFERS = { highWaterMark: BUFFER_BYTES } as object;
+
 export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) => void): Server {
   const resolve = (host: string): string => config.addHosts?.[host.toLowerCase()] ?? host;
   // upstream connections are kept alive across requests, as a direct client would
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   const record = (r: Omit<EgressRecord, 'time'>): void => audit({ time: new Date().toISOString(), ...r });
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer({ highWaterMark: BUFFER_BYTES }, (req: IncomingMessage, res: ServerResponse) => {
     req.on('error', () => req.destroy());
     res.on('error', () => res.destroy());
     const route = (req.url ?? '').startsWith('/') ? config.routes?.find((r) => req.url === r.prefix || req.url!.startsWith(`${r.prefix}/`)) : undefined;
@@ -77,7 +82,7 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     let bytesOut = 0;
     let bytesIn = 0;
     req.on('data', (c: Buffer) => (bytesOut += c.length));
-    const up = httpRequest({ agent, host: resolve(host), port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...headers, host: url.host }, timeout: config.connectTimeoutMs ?? 30_000 }, (upRes) => {
+    const up = httpRequest({ agent, ...BIG_BUFFERS, host: resolve(host), port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...headers, host: url.host }, timeout: config.connectTimeoutMs ?? 30_000 }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.on('data', (c: Buffer) => (bytesIn += c.length));
       upRes.pipe(res);
@@ -137,7 +142,7 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     let bytesOut = head.length;
     let bytesIn = 0;
     let status = 200;
-    const upstream = connect({ host: resolve(host), port, timeout: config.connectTimeoutMs ?? 30_000 }, () => {
+    const upstream = connect({ host: resolve(host), port, timeout: config.connectTimeoutMs ?? 30_000, ...BIG_BUFFERS }, () => {
       upstream.setTimeout(0);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Periodic } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { zodToValidationError } from '../policy/spec.js';
 import { parseDuration } from '../util/units.js';
@@ -54,7 +55,7 @@ export interface RefreshRecord { id: string; at: string; reasons: string[] }
  * recording why (log line, and the `warden.last-refresh` label of the new container).
  */
 export class AutoRefresher {
-  private timer: NodeJS.Timeout | undefined;
+  private loop: Periodic | undefined;
   readonly policy: AutoRefreshPolicy;
 
   constructor(
@@ -86,18 +87,15 @@ export class AutoRefresher {
     return done;
   }
 
+  /** Check every `interval` until stop(). */
   start(filter: { labels?: Record<string, string> } = {}): void {
     this.stop();
-    const tick = (): void => {
-      void this.checkOnce(filter).finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.policy.interval).unref();
-      });
-    };
-    this.timer = setTimeout(tick, this.policy.interval).unref();
+    this.loop = new Periodic(this.policy.interval, () => this.checkOnce(filter));
+    this.loop.start();
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
+    this.loop = undefined;
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Periodic } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { zodToValidationError } from '../policy/spec.js';
 import { parseDuration } from '../util/units.js';
@@ -65,7 +66,7 @@ export interface IdleStopRecord { id: string; key?: string; at: string; idleMs: 
  * idle.start();
  */
 export class IdleStopper {
-  private timer: NodeJS.Timeout | undefined;
+  private loop: Periodic | undefined;
   readonly policy: IdlePolicy;
 
   constructor(
@@ -104,18 +105,15 @@ export class IdleStopper {
     return done;
   }
 
+  /** Check every `interval` until stop(). */
   start(filter: { labels?: Record<string, string> } = {}): void {
     this.stop();
-    const tick = (): void => {
-      void this.checkOnce(filter).finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.policy.interval).unref();
-      });
-    };
-    this.timer = setTimeout(tick, this.policy.interval).unref();
+    this.loop = new Periodic(this.policy.interval, () => this.checkOnce(filter));
+    this.loop.start();
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
+    this.loop = undefined;
   }
 }
