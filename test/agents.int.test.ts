@@ -207,4 +207,21 @@ describe('claude sessions, cancel, secrecy and failures', () => {
     const run = warden.agent('gemini', { ...agentOpts(), secrets: {} }).run({ prompt: 'hi' });
     await expect(run.result()).rejects.toMatchObject({ code: 'AGENT_AUTH_MISSING', message: expect.stringContaining('GEMINI_API_KEY') });
   });
+
+  it("auth 'env' passes the real key at exec time (never into the image or labels), through the allowlist to the upstream", async () => {
+    const ws = await gitWorkspace();
+    const before = (await fake.requests()).length;
+    const run = warden.agent('claude', agentOpts()).run({ workspace: ws, auth: 'env', prompt: '[scenario:tools] env: write the file, run the command, report', timeoutMs: 120_000 });
+    const events = await collect(run);
+    const r = await run.result();
+    expect(r.success, `${r.text}\n${r.stderrTail}`).toBe(true);
+    expect(events.some((e) => e.kind === 'tool_call')).toBe(true);
+    const seen = (await fake.requests()).slice(before).filter((q) => q.api === 'anthropic');
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    for (const q of seen) expect(q.auth).toContain(SECRET.anthropic);
+    // the key was an exec-time env var: it is not in the sandbox's labels or the image's config
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${runId()}`] } });
+    expect(JSON.stringify(leftovers.map((c) => c.Labels))).not.toContain(SECRET.anthropic);
+    expect(JSON.stringify((await docker.getImage('warden-agents:latest').inspect()).Config)).not.toContain(SECRET.anthropic);
+  });
 });
