@@ -224,4 +224,27 @@ describe('claude sessions, cancel, secrecy and failures', () => {
     expect(JSON.stringify(leftovers.map((c) => c.Labels))).not.toContain(SECRET.anthropic);
     expect(JSON.stringify((await docker.getImage('warden-agents:latest').inspect()).Config)).not.toContain(SECRET.anthropic);
   });
+
+  it('git in the sandbox: identity from config, the host ~/.gitconfig read-only, a token through the askpass helper', async () => {
+    const ws = await gitWorkspace();
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(home, '.gitconfig'), '# host gitconfig for the git test\n[core]\n\tautocrlf = false\n');
+    const token = `ghp_test_${runId()}`;
+    const run = warden.agent('claude', { ...agentOpts(), secrets: { ...secrets, GITHUB_TOKEN: token } }).run({
+      workspace: ws,
+      prompt: '[scenario:git] commit',
+      git: { userName: 'Agent Smith', userEmail: 'agent@example.test', token: 'askpass', mountGitconfig: true },
+      timeoutMs: 120_000,
+    });
+    const events = await collect(run);
+    const r = await run.result();
+    expect(r.success, `${r.text}\n${r.stderrTail}`).toBe(true);
+    const out = events.filter((e) => e.kind === 'tool_result').map((e) => (e as Extract<AgentRunEvent, { kind: 'tool_result' }>).output ?? '').join('\n');
+    expect(out).toContain('Agent Smith <agent@example.test>');
+    expect(out).toContain(token);
+    expect(out).toContain('# host gitconfig for the git test');
+    const log = execFileSync('git', ['-C', ws, '-c', 'safe.directory=*', 'log', '-1', '--format=%an|%s'], { encoding: 'utf8' });
+    expect(log.trim()).toBe('Agent Smith|agent-commit');
+  });
 });
+

@@ -116,7 +116,8 @@ export class Agent {
   }
 
   private secrets(): Record<string, string> {
-    return this.opts.secrets ?? agentSecrets(this.config.secrets);
+    // explicit secrets may use either spelling (GITHUB_TOKEN or WARDEN_GITHUB_TOKEN), like the environment
+    return this.opts.secrets ? agentSecrets({}, this.opts.secrets) : agentSecrets(this.config.secrets);
   }
 
   /** Start one run in a fresh sandbox, removed when the run ends. Invalid options throw at once. */

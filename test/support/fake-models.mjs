@@ -3,6 +3,7 @@
 // playing a scripted conversation chosen by a marker in the prompt:
 //   [scenario:tools]  1) a tool call that writes /workspace/<file> 2) a shell tool call 3) a final answer
 //   [scenario:slow]   a shell tool call that sleeps (for cancel tests)
+//   [scenario:git]    a shell tool call that commits in /workspace and prints git's identity and askpass answer
 //   otherwise         a final answer that quotes every user prompt of the conversation (for resume)
 // Every request is logged on stdout as one JSON line (path, auth headers, prompts seen), which the
 // tests read with `docker logs`. Plain Node, no dependencies: it runs in a container of a local image.
@@ -26,6 +27,10 @@ function plan(prompts, toolResultsSinceLastPrompt) {
     if (toolResultsSinceLastPrompt === 0) return { tool: 'write' };
     if (toolResultsSinceLastPrompt === 1) return { tool: 'shell', command: SHELL };
     return { text: `Done: wrote /workspace/${FILE} and ran the shell command.` };
+  }
+  if (scenario === 'git') {
+    if (toolResultsSinceLastPrompt === 0) return { tool: 'shell', command: 'cd /workspace && git commit --allow-empty -qm agent-commit && git log -1 --format="%an <%ae>" && "$GIT_ASKPASS" "Password for https://github.com" && head -n 1 ~/.gitconfig' };
+    return { text: 'git done' };
   }
   if (scenario === 'slow') {
     if (toolResultsSinceLastPrompt === 0) return { tool: 'shell', command: 'echo started > /workspace/slow-started.txt; sleep 600; echo finished > /workspace/slow-finished.txt' };
