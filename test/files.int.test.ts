@@ -52,6 +52,19 @@ describe('files in and out', () => {
     expect(() => fromBase64('x', 'not base64!')).toThrow(/not valid base64/);
   });
 
+  it('two writes of one file within a second get different mtimes (watchers comparing mtimes see both)', async () => {
+    const mtimes: string[] = [];
+    for (const root of ['/workspace', '/tmp']) {
+      for (const v of ['one', 'two']) {
+        await sb.writeFiles([{ path: `${root}/mtime.txt`, content: v }]);
+        mtimes.push((await sb.exec(['stat', '-c', '%.9Y', `${root}/mtime.txt`])).stdout.trim());
+      }
+    }
+    expect(mtimes[0]).not.toBe(mtimes[1]); // archive API (bind mount)
+    expect(mtimes[2]).not.toBe(mtimes[3]); // tar inside the sandbox (tmpfs)
+    expect(Math.abs(Number(mtimes[1]) - Date.now() / 1000)).toBeLessThan(60);
+  });
+
   it('reads files made inside, several at once, and from the read-only config mount', async () => {
     await sb.exec(['sh', '-c', 'echo one > /workspace/1.txt; echo two > /tmp/2.txt']);
     const many = await sb.readFiles(['1.txt', '/tmp/2.txt', '/app/config/settings.json']);

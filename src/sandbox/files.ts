@@ -83,7 +83,9 @@ export class SandboxFiles {
       await this.putTar(root, items.flatMap((i) => prefixes(i.rel)), async (pack) => {
         const base = { uid: this.owner.uid, gid: this.owner.gid, mtime: new Date() };
         for (const d of [...dirs].sort()) pack.entry({ ...base, name: d, type: 'directory', mode: 0o755 });
-        for (const { rel, entry } of items) await addEntry(pack, { ...base, name: rel, mode: entry.mode ?? 0o644 }, entry);
+        // files get a sub-second mtime (PAX): a tar header's whole seconds would give two writes within one
+        // second the same mtime, and watchers that compare mtimes (Vite's) would miss the second one
+        for (const { rel, entry } of items) await addEntry(pack, { ...base, name: rel, mode: entry.mode ?? 0o644, pax: { mtime: preciseNow() } }, entry);
       });
     }
   }
@@ -242,6 +244,12 @@ export class SandboxFiles {
       if (st.isSymlink) throw new WardenError('PATH_REFUSED', `path '${root}/${rel}' refused: ${root}/${p} is a symbolic link (to ${st.linkTarget})`);
     }
   }
+}
+
+/** Now as seconds with microseconds, for a PAX mtime record. */
+function preciseNow(): string {
+  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  return `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
 }
 
 async function addEntry(pack: TarPack, header: Partial<Header> & { name: string }, entry: FileEntry): Promise<void> {

@@ -12,10 +12,8 @@ export default defineConfig({
     // Vite's DNS-rebinding guard stays on: 127.0.0.1 and localhost always work; an embedding app that
     // serves the preview under its own host name lists it in WARDEN_ALLOWED_HOSTS (comma-separated)
     ...(process.env.WARDEN_ALLOWED_HOSTS ? { allowedHosts: process.env.WARDEN_ALLOWED_HOSTS.split(',') } : {}),
-    // polling by default: files uploaded through the engine's archive API replace the file (unlink + create);
-    // under load inotify's pair can arrive apart and Vite then keeps serving the old module. Polling sees a
-    // changed mtime either way (node_modules is not watched). WARDEN_WATCH_POLLING=0 switches to inotify.
-    watch: process.env.WARDEN_WATCH_POLLING === '0' ? {} : { usePolling: true, interval: 250 },
+    // files uploaded through the engine's archive API are seen by inotify; polling is the fallback
+    watch: process.env.WARDEN_WATCH_POLLING === '1' ? { usePolling: true, interval: 250 } : {},
   },
   preview: { host: '0.0.0.0', port: 3001, strictPort: true },
 });
