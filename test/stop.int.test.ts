@@ -152,16 +152,24 @@ describe('leaked runtime shims (a stand-in process named like a leaked container
       spawn('bash', ['-c', `exec -a "containerd-shim-runc-v2 -namespace moby -id ${id} -address /run/fake.sock" bash -c "sleep 4701 & wait"`], { stdio: 'ignore', detached: true });
     const orphan = fake(gone);
     const alive = fake(live.containerId);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(hostProcs('sleep 4701')).toHaveLength(2);
-    const n = await warden.runtime.reapOrphans([gone, live.containerId]);
-    expect(n).toBe(1);
-    if (orphan.exitCode === null && orphan.signalCode === null) await once(orphan, 'exit');
-    expect(orphan.signalCode).toBe('SIGKILL');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(hostProcs('sleep 4701')).toHaveLength(1); // the orphan's child died with it; the live one's did not
-    expect(alive.exitCode).toBeNull();
-    alive.kill('SIGKILL');
-    execFileSync('pkill', ['-f', 'sleep 4701']);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(hostProcs('sleep 4701')).toHaveLength(2);
+      const n = await warden.runtime.reapOrphans([gone, live.containerId]);
+      expect(n).toBe(1);
+      if (orphan.exitCode === null && orphan.signalCode === null) await once(orphan, 'exit');
+      expect(orphan.signalCode).toBe('SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(hostProcs('sleep 4701')).toHaveLength(1); // the orphan's child died with it; the live one's did not
+      expect(alive.exitCode).toBeNull();
+    } finally {
+      // whatever happened, no stand-in survives to confuse a later run
+      for (const p of [orphan, alive]) p.kill('SIGKILL');
+      try {
+        execFileSync('pkill', ['-9', '-f', 'sleep 4701']);
+      } catch {
+        /* none left */
+      }
+    }
   });
 });

@@ -50,11 +50,16 @@ export async function reapOrphanShims(isKnown: (id: string) => Promise<boolean>,
   for (const shim of await listShims()) {
     if (only && !only.some((id) => shim.containerId.startsWith(id))) continue;
     if (await isKnown(shim.containerId)) continue;
-    for (const pid of [...(await descendants(shim.pid)).reverse(), shim.pid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone already, or not ours to kill */
+    // freeze the shim first, then its descendants, then kill them all: killed one by one, a parent could
+    // see its children die and exit on its own, or fork new ones, in between
+    const pids = [shim.pid, ...(await descendants(shim.pid))];
+    for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone already, or not ours to kill */
+        }
       }
     }
     reaped.push(shim);
