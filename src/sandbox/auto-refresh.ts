@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Periodic } from '../util/periodic.js';
+import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { zodToValidationError } from '../policy/spec.js';
 import { parseDuration } from '../util/units.js';
@@ -54,8 +54,7 @@ export interface RefreshRecord { id: string; at: string; reasons: string[] }
  * Watches the running persistent sandboxes on the engine and refreshes those the policy says to,
  * recording why (log line, and the `warden.last-refresh` label of the new container).
  */
-export class AutoRefresher {
-  private loop: Periodic | undefined;
+export class AutoRefresher extends PeriodicCheck<RefreshRecord> {
   readonly policy: AutoRefreshPolicy;
 
   constructor(
@@ -64,6 +63,7 @@ export class AutoRefresher {
     private readonly log: Logger,
     private readonly onRefresh?: (r: RefreshRecord) => void,
   ) {
+    super();
     this.policy = parseAutoRefreshPolicy(policy);
   }
 
@@ -85,17 +85,5 @@ export class AutoRefresher {
       }
     }
     return done;
-  }
-
-  /** Check every `interval` until stop(). */
-  start(filter: { labels?: Record<string, string> } = {}): void {
-    this.stop();
-    this.loop = new Periodic(this.policy.interval, () => this.checkOnce(filter));
-    this.loop.start();
-  }
-
-  stop(): void {
-    this.loop?.stop();
-    this.loop = undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Periodic } from '../util/periodic.js';
+import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { zodToValidationError } from '../policy/spec.js';
 import { parseDuration } from '../util/units.js';
@@ -65,8 +65,7 @@ export interface IdleStopRecord { id: string; key?: string; at: string; idleMs: 
  * const idle = new IdleStopper(warden, { idleAfter: '10m' }, log);
  * idle.start();
  */
-export class IdleStopper {
-  private loop: Periodic | undefined;
+export class IdleStopper extends PeriodicCheck<IdleStopRecord> {
   readonly policy: IdlePolicy;
 
   constructor(
@@ -75,6 +74,7 @@ export class IdleStopper {
     private readonly log: Logger,
     private readonly onStop?: (r: IdleStopRecord) => void,
   ) {
+    super();
     this.policy = parseIdlePolicy(policy);
   }
 
@@ -103,17 +103,5 @@ export class IdleStopper {
       }
     }
     return done;
-  }
-
-  /** Check every `interval` until stop(). */
-  start(filter: { labels?: Record<string, string> } = {}): void {
-    this.stop();
-    this.loop = new Periodic(this.policy.interval, () => this.checkOnce(filter));
-    this.loop.start();
-  }
-
-  stop(): void {
-    this.loop?.stop();
-    this.loop = undefined;
   }
 }

@@ -27,3 +27,22 @@ export class Periodic {
     this.timer = undefined;
   }
 }
+
+/** A policy that checks sandboxes once (`checkOnce`) and can run that check every `policy.interval`. */
+export abstract class PeriodicCheck<R> {
+  private loop: Periodic | undefined;
+  abstract readonly policy: { interval: number };
+  abstract checkOnce(filter?: { labels?: Record<string, string> }): Promise<R[]>;
+
+  /** Check every `policy.interval` until stop(). */
+  start(filter: { labels?: Record<string, string> } = {}): void {
+    this.stop();
+    this.loop = new Periodic(this.policy.interval, () => this.checkOnce(filter));
+    this.loop.start();
+  }
+
+  stop(): void {
+    this.loop?.stop();
+    this.loop = undefined;
+  }
+}
