@@ -151,7 +151,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     ctx,
     async start() {
       const abandoned = opts.store.execs.abandonOpen() + opts.store.agentRuns.abandonOpen();
-      const report = await reconciler.sync();
+      const { live: _live, ...report } = await reconciler.sync();
       opts.log.info({ ...report, abandonedExecs: abandoned }, 'server state reconciled');
       ready = true;
       loop(opts.reconcileIntervalMs, 10_000, () => reconciler.sync());

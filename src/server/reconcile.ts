@@ -9,6 +9,8 @@ export const PROJECT_LABEL = 'warden.project';
 
 export interface ReconcileReport {
   seen: number;
+  /** What the engine listed (callers reuse it instead of listing again). */
+  live: SandboxInfo[];
   adopted: string[];
   vanished: string[];
   changed: number;
@@ -45,7 +47,7 @@ export class Reconciler {
     const vanished = this.store.sandboxes.markVanished(seen);
     for (const id of vanished) this.bus.publish({ type: 'sandbox', sandboxId: id, state: 'vanished' });
     if (adopted.length || vanished.length) this.log.info({ adopted, vanished }, 'reconciled state with the engine');
-    return { seen: live.length, adopted, vanished, changed };
+    return { seen: live.length, live, adopted, vanished, changed };
   }
 
   /** Record what the engine says of one sandbox. */

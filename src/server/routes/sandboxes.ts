@@ -79,8 +79,7 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
         return [kv.slice(0, i), kv.slice(i + 1)];
       }),
     );
-    await ctx.reconciler.sync();
-    const live = new Map((await ctx.warden.list()).map((i) => [i.id, i]));
+    const live = new Map((await ctx.reconciler.sync()).live.map((i) => [i.id, i]));
     const records = ctx.store.sandboxes.list({
       ...(q.state ? { state: q.state } : {}),
       ...(q.owner ? { owner: q.owner } : {}),
