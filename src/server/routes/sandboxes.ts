@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { WardenError } from '../../errors.js';
-import { LABEL } from '../../policy/labels.js';
 import type { SandboxSpecInput } from '../../policy/spec.js';
 import type { ServerContext } from '../context.js';
 import { PROJECT_LABEL } from '../reconcile.js';
@@ -159,5 +158,4 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
   r.get('/sandboxes/:id/execs', { schema: { tags, summary: 'Commands run through the server, newest first, with output tails', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ execs: ctx.store.execs.list(recordId(req.params.id), req.query.limit) }));
   r.get('/sandboxes/:id/health-history', { schema: { tags, summary: 'Health and usage samples, oldest first', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ samples: ctx.store.audit.healthHistory(recordId(req.params.id), req.query.limit) }));
   r.get('/sandboxes/:id/actions', { schema: { tags, summary: 'Who did what to this sandbox', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ actions: ctx.store.audit.actions(recordId(req.params.id), req.query.limit) }));
-  void LABEL;
 }
