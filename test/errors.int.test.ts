@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { listShims } from '../src/runtime/docker/orphan-shims.js';
 import { execFileSync } from 'node:child_process';
 import { release } from 'node:os';
 import { pack } from 'tar-stream';
@@ -84,11 +85,18 @@ describe('bad input: a clear error and nothing half-created', () => {
       const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
       expect(ps.split('\n').filter((l) => l.includes(sb.containerId))).toEqual([]);
       // a gVisor start that fails (its sentry cannot live in 10 MiB) leaves no runsc or shim process behind
-      const gvisorProcs = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /runsc|containerd-shim/.test(l) && !l.includes('<defunct>')).length;
+      // (scoped to gVisor: other test files start runc containers, with shims of their own, meanwhile)
+      const gvisorProcs = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /runsc/.test(l) && !l.includes('<defunct>')).length;
+      const orphanShims = async () => {
+        let n = 0;
+        for (const shim of await listShims()) if (!(await warden.runtime.inspect(shim.containerId))) n++;
+        return n;
+      };
       const before = gvisorProcs();
       await expect(warden.create({ runtime: 'runsc', resources: { memory: '10m' } })).rejects.toMatchObject({ code: 'RUNTIME_UNAVAILABLE' });
       await new Promise((r) => setTimeout(r, 1000));
       expect(gvisorProcs()).toBeLessThanOrEqual(before);
+      expect(await orphanShims()).toBe(0);
       expect(await leftovers()).toBe(1); // only the clash test's sandbox
     } else {
       await expect(warden.create({ runtime: 'runsc' })).rejects.toThrow(/runsc.*not registered.*daemon.json/);
