@@ -3,26 +3,17 @@ import type { SandboxRecord } from '../store/sandboxes.js';
 import type { HealthSample } from '../store/audit.js';
 import { PROJECT_LABEL } from './reconcile.js';
 
-/** A sandbox as the API shows it: the engine's live view when the container exists, else the record. */
-export interface SandboxView {
-  id: string;
-  name: string;
-  containerId: string;
-  key?: string;
+/**
+ * A sandbox as the API shows it: the engine's live view when the container exists, else the record.
+ * SandboxInfo's fields, with the state widened (`vanished`, `removed`) and the API's additions.
+ */
+export interface SandboxView
+  extends Pick<SandboxInfo, 'id' | 'name' | 'containerId' | 'key' | 'image' | 'health' | 'owner' | 'createdAt' | 'startedAt' | 'finishedAt' | 'exitCode' | 'oomKilled' | 'labels'> {
   project?: string;
-  image: string;
   state: string;
-  health?: string;
   lifetime: string;
-  owner: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  exitCode?: number;
-  oomKilled?: boolean;
   vanishedAt?: string;
-  ports: Array<{ containerPort: number; hostIp: string; hostPort: number; url?: string }>;
-  labels: Record<string, string>;
+  ports: Array<SandboxInfo['ports'][number] & { url?: string }>;
   lastSample?: HealthSample;
 }
 
