@@ -112,7 +112,7 @@ for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!
 console.log('\nratio = Warden cost / raw dockerode cost (time for latency, 1/throughput for rates); medians, interleaved runs.');
 
 const egressRows = await benchEgress();
-const eh = ['egress proxy (loopback)', 'through proxy', 'direct', 'difference', 'goal'];
+const eh = ['egress proxy', 'through proxy', 'direct', 'proxy vs direct', 'goal'];
 const ew = eh.map((h, i) => Math.max(h.length, ...egressRows.map((r) => r[i]!.length)));
 console.log('');
 for (const r of [eh, ...egressRows]) console.log(r.map((c, i) => c.padEnd(ew[i]!)).join('  '));

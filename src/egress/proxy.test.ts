@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -8,21 +9,35 @@ import { createEgressProxy, type EgressRecord } from './proxy.js';
 // Everything on loopback: a fake upstream (HTTP and raw TCP echo) and the proxy in front of it.
 let upstream: Server;
 let echo: ReturnType<typeof createTcpServer>;
+let source: ReturnType<typeof createTcpServer>;
 let proxy: Server;
+// 64 MiB of random bytes (more than loopback socket buffers hold): a reused buffer or a lost chunk would change the hash
+const PAYLOAD = randomBytes(64 * 1024 * 1024);
 const audit: EgressRecord[] = [];
 const port = (s: { address(): AddressInfo | string | null }): number => (s.address() as AddressInfo).port;
 
 beforeAll(async () => {
   upstream = createServer((req, res) => res.end(`upstream saw ${req.method} ${req.url} host=${req.headers.host}`)).listen(0, '127.0.0.1');
   echo = createTcpServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
-  await Promise.all([once(upstream, 'listening'), once(echo, 'listening')]);
-  const rules = buildRules([], [`api.upstream.test:${port(upstream)}`, `tunnel.upstream.test:${port(echo)}`]);
+  // sent in uneven pieces, so the proxy's reads are of all sizes (short reads while a write is pending)
+  source = createTcpServer((s) => {
+    let at = 0;
+    const next = (): void => {
+      if (at >= PAYLOAD.length) return void s.end();
+      const n = 1 + ((at * 7919) % (256 * 1024));
+      s.write(PAYLOAD.subarray(at, at + n), () => setImmediate(next));
+      at += n;
+    };
+    next();
+  }).listen(0, '127.0.0.1');
+  await Promise.all([once(upstream, 'listening'), once(echo, 'listening'), once(source, 'listening')]);
+  const rules = buildRules([], [`api.upstream.test:${port(upstream)}`, `tunnel.upstream.test:${port(echo)}`, `tunnel.upstream.test:${port(source)}`]);
   proxy = createEgressProxy({ rules, addHosts: { 'api.upstream.test': '127.0.0.1', 'tunnel.upstream.test': '127.0.0.1', 'denied.upstream.test': '127.0.0.1' } }, (r) => audit.push(r));
   proxy.listen(0, '127.0.0.1');
   await once(proxy, 'listening');
 });
 afterAll(() => {
-  for (const s of [upstream, echo, proxy]) s.close();
+  for (const s of [upstream, echo, source, proxy]) s.close();
 });
 
 function viaProxy(url: string): Promise<{ status: number; body: string }> {
@@ -86,5 +101,37 @@ describe('egress proxy', () => {
     const r = await viaProxy('/not-a-proxy-request');
     expect(r.status).toBe(400);
     expect(r.body).toMatch(/this is a proxy/);
+  });
+
+  it('delivers a tunnelled download byte for byte to a client that reads slowly (backpressure, pooled buffers)', async () => {
+    const hash = createHash('sha256');
+    let got = 0;
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(port(proxy), '127.0.0.1', () => s.write(`CONNECT tunnel.upstream.test:${port(source)} HTTP/1.1\r\n\r\n`));
+      let head = Buffer.alloc(0);
+      let reads = 0;
+      s.on('data', (d: Buffer) => {
+        if (head !== null && !head.includes('\r\n\r\n')) {
+          head = Buffer.concat([head, d]);
+          const i = head.indexOf('\r\n\r\n');
+          if (i < 0) return;
+          expect(head.subarray(0, 12).toString()).toBe('HTTP/1.1 200');
+          d = head.subarray(i + 4);
+        }
+        hash.update(d);
+        got += d.length;
+        // stall now and then so the proxy's writes back up and its reads must stop
+        if (++reads % 8 === 0) {
+          s.pause();
+          setTimeout(() => s.resume(), reads === 8 ? 300 : 5);
+        }
+      });
+      s.on('end', () => resolve());
+      s.on('error', reject);
+    });
+    expect(got).toBe(PAYLOAD.length);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(PAYLOAD).digest('hex'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(audit.find((a) => a.method === 'CONNECT' && a.port === port(source))).toMatchObject({ status: 200, bytesIn: PAYLOAD.length });
   });
 });

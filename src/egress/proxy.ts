@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { CredentialRoute } from './credentials.js';
 import { decide, type EgressRule } from './policy.js';
+import { connectRelay } from './relay.js';
 
 /** One line of the egress audit: every request the proxy sees. Never holds query strings or secrets. */
 export interface EgressRecord {
@@ -142,15 +143,16 @@ export function createEgressProxy(config: ProxyConfig, audit: (r: EgressRecord) 
     let bytesOut = head.length;
     let bytesIn = 0;
     let status = 200;
-    const upstream = connect({ host: resolve(host), port, timeout: config.connectTimeoutMs ?? 30_000, ...BIG_BUFFERS }, () => {
+    // upstream -> client reads into pooled buffers (relay.ts); client -> upstream is an ordinary pipe
+    const upstream = connectRelay({ host: resolve(host), port, timeout: config.connectTimeoutMs ?? 30_000, ...BIG_BUFFERS }, client, (n) => (bytesIn += n));
+    upstream.once('connect', () => {
       upstream.setTimeout(0);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
       client.on('data', (c: Buffer) => (bytesOut += c.length));
-      upstream.on('data', (c: Buffer) => (bytesIn += c.length));
       client.pipe(upstream);
-      upstream.pipe(client);
     });
+    upstream.on('end', () => client.end());
     let done = false;
     const finish = (): void => {
       if (done) return;

@@ -2,6 +2,7 @@ import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { SandboxSpec } from '../policy/spec.js';
 import type { ContainerRuntime, RuntimeContainer, RuntimeNetwork } from '../runtime/runtime.js';
+import { sharedNetworkId } from '../runtime/shared-network.js';
 import { credentialRoutes } from './credentials.js';
 import type { EgressRecord } from './proxy.js';
 
@@ -48,13 +49,9 @@ export interface EgressContext {
   caFile?: string;
 }
 
-async function ensureEgressNetwork(runtime: ContainerRuntime, labels: Record<string, string>): Promise<void> {
-  if (await runtime.inspectNetwork(EGRESS_NETWORK)) return;
-  try {
-    await runtime.createNetwork({ name: EGRESS_NETWORK, internal: false, labels: { [LABEL.managed]: 'true', [LABEL.role]: ROLE.egressNetwork, ...labels } });
-  } catch (err) {
-    if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // created meanwhile by another caller
-  }
+/** The id of `warden-egress`, the proxies' way out, made when missing (race-safe: see shared-network.ts). */
+function egressNetworkId(runtime: ContainerRuntime, labels: Record<string, string>): Promise<string> {
+  return sharedNetworkId(runtime, { name: EGRESS_NETWORK, internal: false, labels: { ...labels, [LABEL.role]: ROLE.egressNetwork } });
 }
 
 /** Create the sandbox's private network on a free /28 (retrying when another caller took it first). */
@@ -84,7 +81,7 @@ async function createSandboxNetwork(runtime: ContainerRuntime, ctx: EgressContex
 /** Network and proxy for an allowlisted sandbox. On failure, what was made is removed. */
 export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec, ctx: EgressContext): Promise<{ network: string; proxyUrl: string }> {
   const routes = credentialRoutes(spec.egress.credentials, ctx.secrets); // fails before anything is made
-  await ensureEgressNetwork(runtime, ctx.labels);
+  const egressNet = await egressNetworkId(runtime, ctx.labels);
   const network = await createSandboxNetwork(runtime, ctx);
   try {
     const addHosts = { 'host.docker.internal': 'host-gateway', ...spec.egress.addHosts };
@@ -107,7 +104,7 @@ export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec,
       nanoCpus: 1e9,
       pidsLimit: 64,
       network: { name: network.name, aliases: [PROXY_ALIAS] },
-      extraNetworks: [{ name: EGRESS_NETWORK }],
+      extraNetworks: [{ name: egressNet }],
       // names the proxy resolves itself: host-gateway means the engine's host, wherever the proxy runs
       extraHosts: Object.entries(addHosts).map(([name, ip]) => `${name}:${ip}`),
       ports: [],

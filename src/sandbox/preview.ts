@@ -1,7 +1,7 @@
-import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { ContainerRuntime, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
 import { PROXY_IMAGE } from '../egress/topology.js';
+import { sharedNetworkId } from '../runtime/shared-network.js';
 
 /**
  * Preview forwarders: how a browser on the host reaches a port of an allowlisted sandbox.
@@ -60,36 +60,9 @@ export interface PreviewContext {
   tiedToOwner: boolean;
 }
 
-/**
- * The id of `warden-preview`, made when missing. The engine does not make creation by name atomic: two
- * callers at once can each create one, and the name is then ambiguous. Every caller therefore keeps the
- * one with the lowest id and removes the others (so all agree), and uses it by id.
- */
-export async function previewNetworkId(runtime: ContainerRuntime, labels: Record<string, string>): Promise<string> {
-  const find = async (): Promise<string[]> =>
-    (await runtime.listNetworks({ [LABEL.managed]: 'true', [LABEL.role]: ROLE_PREVIEW_NETWORK }))
-      .filter((n) => n.name === PREVIEW_NETWORK)
-      .map((n) => n.id)
-      .sort();
-  let ids = await find();
-  if (ids.length === 0) {
-    try {
-      await runtime.createNetwork({
-        name: PREVIEW_NETWORK,
-        internal: false,
-        icc: false,
-        masquerade: false,
-        labels: { ...labels, [LABEL.managed]: 'true', [LABEL.role]: ROLE_PREVIEW_NETWORK },
-      });
-    } catch (err) {
-      if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // made meanwhile by another caller
-    }
-    ids = await find();
-  }
-  const [keep, ...extra] = ids;
-  await Promise.all(extra.map((id) => runtime.removeNetwork(id).catch(() => undefined)));
-  if (!keep) throw new WardenError('ENGINE_ERROR', `network ${PREVIEW_NETWORK} vanished right after it was created; try again`);
-  return keep;
+/** The id of `warden-preview` (non-NAT, no inter-container traffic), made when missing; see shared-network.ts. */
+export function previewNetworkId(runtime: ContainerRuntime, labels: Record<string, string>): Promise<string> {
+  return sharedNetworkId(runtime, { name: PREVIEW_NETWORK, internal: false, icc: false, masquerade: false, labels: { ...labels, [LABEL.role]: ROLE_PREVIEW_NETWORK } });
 }
 
 /** Create and start the forwarder of an allowlisted sandbox with published ports. */

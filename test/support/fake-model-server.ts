@@ -1,7 +1,10 @@
 import Docker from 'dockerode';
 import { fileURLToPath } from 'node:url';
-import { EGRESS_NETWORK } from '../../src/egress/topology.js';
+import { EGRESS_NETWORK, ROLE } from '../../src/egress/topology.js';
+import { createLogger } from '../../src/log.js';
 import { LABEL } from '../../src/policy/labels.js';
+import { DockerRuntime } from '../../src/runtime/docker/docker-runtime.js';
+import { sharedNetworkId } from '../../src/runtime/shared-network.js';
 import { runId } from './fixture.js';
 import { TEST_RUN_LABEL } from './labels.js';
 
@@ -29,19 +32,16 @@ export interface FakeRequest {
  * back from its log.
  */
 export async function startFakeModels(docker: Docker, name: string): Promise<{ url: string; container: Docker.Container; requests: () => Promise<FakeRequest[]>; stop: () => Promise<void> }> {
-  try {
-    await docker.getNetwork(EGRESS_NETWORK).inspect();
-  } catch {
-    await docker.createNetwork({ Name: EGRESS_NETWORK, Labels: { [LABEL.managed]: 'true', [LABEL.role]: 'egress-network' } }).catch(() => undefined);
-  }
+  // the same race-safe lookup Warden uses (parallel files may be first to need the network)
+  const egressNet = await sharedNetworkId(new DockerRuntime(docker, createLogger('silent')), { name: EGRESS_NETWORK, internal: false, labels: { [LABEL.role]: ROLE.egressNetwork } });
   const dir = fileURLToPath(new URL('.', import.meta.url));
   const container = await docker.createContainer({
     Image: 'warden-agents:latest',
     name: `warden-test-agents-fake-${name}-${runId()}`,
     Cmd: ['node', '/fake/fake-models.mjs'],
     Labels: { [TEST_RUN_LABEL]: runId() },
-    HostConfig: { NetworkMode: EGRESS_NETWORK, Binds: [`${dir}:/fake:ro`], Init: true, Memory: 256 * 1024 * 1024 },
-    NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [fakeHost(name)] } } },
+    HostConfig: { NetworkMode: egressNet, Binds: [`${dir}:/fake:ro`], Init: true, Memory: 256 * 1024 * 1024 },
+    NetworkingConfig: { EndpointsConfig: { [egressNet]: { Aliases: [fakeHost(name)] } } },
   });
   await container.start();
   const deadline = Date.now() + 15_000;

@@ -1,0 +1,31 @@
+import Docker from 'dockerode';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
+import { LABEL } from '../src/policy/labels.js';
+import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
+import { sharedNetworkId } from '../src/runtime/shared-network.js';
+import { runId } from './support/fixture.js';
+import { TEST_RUN_LABEL } from './support/labels.js';
+
+// warden-egress and warden-preview are made by whichever sandbox needs them first; on a fresh engine
+// several creates can ask at once, and the engine happily makes several networks with one name.
+const docker = new Docker();
+const runtime = new DockerRuntime(docker, createLogger('silent'));
+const name = `warden-test-shared-${runId()}`;
+
+afterAll(async () => {
+  for (const n of await docker.listNetworks({ filters: { name: [name] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+});
+
+describe('a shared network made by concurrent first users', () => {
+  it('ends as one network that every caller attaches to by id', async () => {
+    const spec = { name, internal: false, labels: { [TEST_RUN_LABEL]: runId(), [LABEL.role]: 'test-shared-network' } };
+    const ids = await Promise.all(Array.from({ length: 8 }, () => sharedNetworkId(runtime, spec)));
+    expect(new Set(ids).size).toBe(1);
+    const left = (await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
+    expect(left.map((n) => n.Id)).toEqual([ids[0]]);
+    expect(left[0]!.Labels).toMatchObject({ [LABEL.managed]: 'true', [TEST_RUN_LABEL]: runId() });
+    // and later callers find it instead of making another
+    expect(await sharedNetworkId(runtime, spec)).toBe(ids[0]);
+  });
+});
