@@ -2,13 +2,28 @@ import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { ContainerRuntime, RuntimeNetworkSpec } from './runtime.js';
 
+/** Lookups in flight in this process, by network name: concurrent first users share one. */
+const inFlight = new Map<string, Promise<string>>();
+
 /**
- * The id of a network many sandboxes share (`warden-egress`, `warden-preview`), made when missing.
- * The engine does not make creation by name atomic: two callers at once can each create one, and the
- * name is then ambiguous (attaching by name fails for everyone). Every caller therefore keeps the one
- * with the lowest id, removes the others (so all callers agree), and attaches by id.
+ * The id of a network many sandboxes share (`warden-egress`, `warden-preview`), made when missing;
+ * callers attach by this id, never by name.
+ *
+ * The engine does not make creation by name atomic (`CheckDuplicate` is best effort): concurrent
+ * creates make several networks with one name, after which attaching by name fails for everyone.
+ * Within a process, concurrent callers share one lookup. Across processes (two Wardens on a fresh
+ * engine), duplicates can still appear; every lookup then keeps the one with the lowest id and removes
+ * the others that have nothing attached (the engine refuses to remove one in use), so they converge.
  */
-export async function sharedNetworkId(runtime: ContainerRuntime, spec: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+export function sharedNetworkId(runtime: ContainerRuntime, spec: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+  const running = inFlight.get(spec.name);
+  if (running) return running;
+  const lookup = findOrCreate(runtime, spec).finally(() => inFlight.delete(spec.name));
+  inFlight.set(spec.name, lookup);
+  return lookup;
+}
+
+async function findOrCreate(runtime: ContainerRuntime, spec: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
   const role = spec.labels[LABEL.role];
   const find = async (): Promise<string[]> =>
     (await runtime.listNetworks({ [LABEL.managed]: 'true', ...(role ? { [LABEL.role]: role } : {}) }))
@@ -20,7 +35,7 @@ export async function sharedNetworkId(runtime: ContainerRuntime, spec: RuntimeNe
     try {
       await runtime.createNetwork({ ...spec, labels: { ...spec.labels, [LABEL.managed]: 'true' } });
     } catch (err) {
-      if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // made meanwhile by another caller
+      if (!(err instanceof WardenError && err.code === 'NAME_CONFLICT')) throw err; // made meanwhile by another process
     }
     ids = await find();
   }
