@@ -8,11 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, chown, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough, Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
-import { benchEgress } from './bench-egress.js';
+import { EGRESS_NETWORK } from '../src/egress/topology.js';
+import { benchEgress, EGRESS_FOOTNOTE } from './bench-egress.js';
 
 const IMAGE = 'warden-sandbox:latest';
 const LABELS = { 'warden.bench': String(process.pid) };
@@ -52,6 +54,7 @@ const row = (what: string, w: number, raw: number, cli: number | undefined, unit
 };
 
 let seq = 0;
+const containerEgress: string[][] = [];
 try {
   // 1. create + start (and remove, untimed)
   const made: string[] = [];
@@ -101,6 +104,47 @@ try {
 
   await Promise.all([sb.remove({ force: true }), wsb.remove({ force: true })]);
   await rm(ws, { recursive: true, force: true });
+
+  // 5. egress as a sandbox gets it: curl in an allowlisted sandbox through its proxy container (plain
+  //    HTTP forwarding, and a CONNECT tunnel) vs curl in an `open` sandbox straight to the same upstream
+  //    container. Everything crosses engine bridges; nothing leaves the machine.
+  const UP = 'bench-upstream.test';
+  const allowed = await warden.create({ network: 'allowlist', egress: { allow: [`${UP}:8080`] } });
+  const open = await warden.create({ network: 'open' });
+  const upstream = await docker.createContainer({
+    name: `warden-bench-upstream-${process.pid}`,
+    Image: 'warden-egress:latest',
+    Cmd: ['node', '/bench/bench-upstream.mjs'],
+    Env: ['WARDEN_BENCH_HOST=0.0.0.0', 'WARDEN_BENCH_HTTP_PORT=8080'],
+    User: '65534:65534',
+    Labels: LABELS,
+    HostConfig: { Binds: [`${fileURLToPath(new URL('./lib', import.meta.url))}:/bench:ro`], NetworkMode: EGRESS_NETWORK },
+    NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [UP] } } },
+  });
+  await docker.getNetwork('bridge').connect({ Container: upstream.id });
+  await upstream.start();
+  const upIp = (await upstream.inspect()).NetworkSettings.Networks['bridge']!.IPAddress;
+  await new Promise((r) => setTimeout(r, 1000));
+  const curl = async (s: typeof sb, args: string[]): Promise<number> => {
+    const r = await s.exec(['curl', '-sS', '-o', '/dev/null', '-w', '%{speed_download}', ...args], { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new Error(`curl ${args.join(' ')}: ${r.stderr}`);
+    return Number(r.stdout) / 1e6;
+  };
+  const eg = { direct: [] as number[], http: [] as number[], tunnel: [] as number[] };
+  for (let i = 0; i < 6; i++) {
+    const d = await curl(open, [`http://${upIp}:8080/big`]);
+    const h = await curl(allowed, [`http://${UP}:8080/big`]);
+    const t = await curl(allowed, ['--proxytunnel', `http://${UP}:8080/big`]);
+    if (i === 0) continue; // warm-up
+    eg.direct.push(d);
+    eg.http.push(h);
+    eg.tunnel.push(t);
+  }
+  containerEgress.push(
+    ['HTTP download 64 MiB, containers', `${median(eg.http).toFixed(0)} MB/s`, `${median(eg.direct).toFixed(0)} MB/s`, `${((median(eg.http) / median(eg.direct)) * 100).toFixed(0)}%`, median(eg.http) / median(eg.direct) >= 0.8 ? 'ok (>= 80%)' : 'UNDER 80% (proxy container: 1 CPU)'],
+    ['CONNECT download 64 MiB, containers', `${median(eg.tunnel).toFixed(0)} MB/s`, `${median(eg.direct).toFixed(0)} MB/s`, `${((median(eg.tunnel) / median(eg.direct)) * 100).toFixed(0)}%`, median(eg.tunnel) / median(eg.direct) >= 0.8 ? 'ok (>= 80%)' : 'UNDER 80% (proxy container: 1 CPU)'],
+  );
+  await Promise.all([allowed.remove({ force: true }), open.remove({ force: true }), upstream.remove({ force: true })]);
 } finally {
   const left = await docker.listContainers({ all: true, filters: { label: [`warden.bench=${process.pid}`] } });
   await Promise.all(left.map((l) => docker.getContainer(l.Id).remove({ force: true })));
@@ -111,8 +155,9 @@ const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.le
 for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 console.log('\nratio = Warden cost / raw dockerode cost (time for latency, 1/throughput for rates); medians, interleaved runs.');
 
-const egressRows = await benchEgress();
+const egressRows = [...(await benchEgress()), ...containerEgress];
 const eh = ['egress proxy', 'through proxy', 'direct', 'proxy vs direct', 'goal'];
 const ew = eh.map((h, i) => Math.max(h.length, ...egressRows.map((r) => r[i]!.length)));
 console.log('');
 for (const r of [eh, ...egressRows]) console.log(r.map((c, i) => c.padEnd(ew[i]!)).join('  '));
+console.log(`\n${EGRESS_FOOTNOTE.join('\n')}`);

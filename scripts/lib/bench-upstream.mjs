@@ -1,6 +1,8 @@
 // The egress benchmark's upstream, in a process of its own (so it does not share an event loop with
 // the client): HTTP (`/` small, `/big` 64 MiB), a TCP source that sends 256 MiB on connect (at full
 // speed, or paced at WARDEN_BENCH_RATES MB/s on extra ports) and a TCP sink. Prints its ports as JSON.
+// In a container (WARDEN_BENCH_HOST=0.0.0.0) the HTTP port is WARDEN_BENCH_HTTP_PORT and it runs until
+// stopped; otherwise it listens on loopback and exits when its parent closes its stdin.
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 
@@ -36,6 +38,7 @@ const servers = {
   sink: createTcpServer((s) => s.on('error', () => s.destroy()).resume().on('end', () => s.end())),
   ...Object.fromEntries(rates.map((r) => [`paced${r}`, source((r * 1e6) / 1000)])),
 };
-await Promise.all(Object.values(servers).map((s) => new Promise((resolve) => s.listen(0, '127.0.0.1', resolve))));
+const host = process.env.WARDEN_BENCH_HOST ?? '127.0.0.1';
+await Promise.all(Object.entries(servers).map(([k, s]) => new Promise((resolve) => s.listen(k === 'http' ? Number(process.env.WARDEN_BENCH_HTTP_PORT ?? 0) : 0, host, resolve))));
 process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, s.address().port])))}\n`);
-process.stdin.on('end', () => process.exit(0)).resume();
+if (host === '127.0.0.1') process.stdin.on('end', () => process.exit(0)).resume();
