@@ -56,6 +56,22 @@ describe('CLI against a server (WARDEN_URL)', () => {
     expect((await s.call('GET', `/api/v1/sandboxes/${sb.id}`)).body.sandbox.state).toBe('removed');
   }, 120_000);
 
+  it('exec output is byte-exact through the server (binary, and UTF-8 split across chunks)', async () => {
+    const created = await cli(['create', '--json'], { env: remote() });
+    const sb = JSON.parse(created.stdout);
+    // 256 KiB of random bytes (invalid UTF-8 almost everywhere) and the same bytes copied out as a file
+    const ex = await cli(['exec', sb.id, '--', 'sh', '-c', 'head -c 262144 /dev/urandom | tee /tmp/r.bin'], { env: remote() });
+    expect(ex.code, ex.stderr).toBe(0);
+    expect((await cli(['cp', `${sb.id}:/tmp/r.bin`, join(dir, 'r.bin')], { env: remote() })).code).toBe(0);
+    const file = await readFile(join(dir, 'r.bin'));
+    expect(file.length).toBe(262144);
+    expect(ex.stdoutBytes.equals(file)).toBe(true);
+    // text still arrives as text: a multi-byte character written one byte at a time
+    const text = await cli(['exec', sb.id, '--', 'sh', '-c', "printf '\\342'; sleep 0.2; printf '\\202\\254\\n'"], { env: remote() });
+    expect(text.stdout).toBe('€\n');
+    await cli(['rm', '-f', sb.id], { env: remote() });
+  }, 60_000);
+
   it('says what is wrong when the server is unreachable, the token is wrong, or the sandbox is unknown', async () => {
     const down = await cli(['ps'], { env: { WARDEN_URL: 'http://127.0.0.1:1', WARDEN_TOKEN: 'x'.repeat(20) } });
     expect(down.code).toBe(125);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { AutoRefresher } from '../src/sandbox/auto-refresh.js';
 import { cli } from './support/cli.js';
@@ -36,7 +36,12 @@ describe('stats, processes and health', () => {
     const p = await sb.spawn(['sleep', '4501']);
     p.stdout.resume();
     p.stderr.resume();
-    const rows = await sb.processes();
+    // spawn returns once the exec is started; the wrapper may not have exec'd `sleep` yet
+    const rows = await vi.waitFor(async () => {
+      const now = await sb.processes();
+      if (!now.some((r) => r.command === 'sleep 4501')) throw new Error(`no workload yet: ${now.map((r) => r.command).join(', ')}`);
+      return now;
+    }, { timeout: 5000, interval: 100 });
     expect(rows.find((r) => r.pid === 1)?.role).toBe('init');
     expect(rows.filter((r) => r.role === 'keeper').map((r) => r.command)).toContain('sleep infinity');
     expect(rows.find((r) => r.command === 'sleep 4501')).toMatchObject({ role: 'workload', user: 'agent' });

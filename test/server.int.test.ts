@@ -128,6 +128,21 @@ describe('HTTP API: exec', () => {
     expect(hist.body.execs.find((e: any) => e.exitCode === 7)).toMatchObject({ command: ['bash', '-c', expect.any(String)], stdoutTail: 'out\ngot hello\n' });
   }, 60_000);
 
+  it("streamed as SSE with encoding 'base64': the exact bytes, binary included", async () => {
+    const res = await fetch(`${s.url}/api/v1/sandboxes/${sbId}/exec/stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cmd: ['sh', '-c', 'head -c 100000 /dev/urandom | tee /tmp/sse.bin; printf "\\377\\376" >&2'], encoding: 'base64' }),
+    });
+    const events = await readSse(res);
+    const bytes = (stream: string) => Buffer.concat(events.filter(([e]) => e === stream).map(([, d]) => (expect(d.encoding).toBe('base64'), Buffer.from(d.data, 'base64'))));
+    const file = await s.call('GET', `/api/v1/sandboxes/${sbId}/files?path=/tmp/sse.bin&encoding=base64`);
+    expect(file.status).toBe(200);
+    expect(bytes('stdout').equals(Buffer.from(file.body.content, 'base64'))).toBe(true);
+    expect(bytes('stderr')).toEqual(Buffer.from([0xff, 0xfe]));
+    expect(events.at(-1)).toMatchObject(['exit', { exitCode: 0 }]);
+  }, 60_000);
+
   it('streamed as SSE: start, ordered gap-free chunks, stdin and signals through companion endpoints, exit last', async () => {
     const res = await fetch(`${s.url}/api/v1/sandboxes/${sbId}/exec/stream`, {
       method: 'POST',

@@ -282,15 +282,16 @@ class RemoteProcess implements ProcessApi {
         fail(e);
       });
       ws.on('open', () => {
-        ws.send(JSON.stringify({ type: 'start', cmd, stdin: opts.stdin === true, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }));
+        // base64 output: the exact bytes, as a local spawn gives them
+        ws.send(JSON.stringify({ type: 'start', cmd, encoding: 'base64', stdin: opts.stdin === true, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }));
       });
       ws.on('message', (raw: Buffer) => {
-        const m = JSON.parse(raw.toString('utf8')) as { type: string; data?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
+        const m = JSON.parse(raw.toString('utf8')) as { type: string; data?: string; encoding?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
         if (m.type === 'start') {
           proc = new RemoteProcess(ws, w, opts.stdin === true, m.execId!, exited);
           resolve(proc);
         } else if (m.type === 'stdout' || m.type === 'stderr') {
-          (proc ?? undefined)?.[m.type].write(m.data ?? '');
+          proc?.[m.type].write(Buffer.from(m.data ?? '', m.encoding === 'base64' ? 'base64' : 'utf8'));
         } else if (m.type === 'exit') {
           proc?.stdout.end();
           proc?.stderr.end();

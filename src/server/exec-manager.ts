@@ -27,7 +27,8 @@ export interface ExecOutcome {
   killedBy?: 'timeout' | 'abort';
 }
 
-export type ChunkSink = (stream: 'stdout' | 'stderr', data: string) => void;
+/** Receives output in order: `data` is the UTF-8 decoding so far (may be '' mid-character), `raw` the exact bytes. */
+export type ChunkSink = (stream: 'stdout' | 'stderr', data: string, raw: Buffer) => void;
 
 interface Running {
   execId: string;
@@ -76,14 +77,15 @@ export class ExecManager {
     const tails = { stdout: '', stderr: '' };
     const pump = (stream: 'stdout' | 'stderr'): void => {
       const dec = new StringDecoder('utf8');
-      const emit = (data: string): void => {
+      const emit = (data: string, raw: Buffer): void => {
+        if (!data && raw.length === 0) return;
+        sink(stream, data, raw);
         if (!data) return;
         tails[stream] = tail(tails[stream] + data, 8192);
-        sink(stream, data);
         this.bus.publish({ type: 'output', sandboxId: sb.id, execId, stream, data, seq: this.bus.nextSeq(sb.id) });
       };
-      proc[stream].on('data', (c: Buffer) => emit(dec.write(c)));
-      proc[stream].on('end', () => emit(dec.end()));
+      proc[stream].on('data', (c: Buffer) => emit(dec.write(c), c));
+      proc[stream].on('end', () => emit(dec.end(), Buffer.alloc(0)));
     };
     pump('stdout');
     pump('stderr');

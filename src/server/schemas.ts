@@ -43,8 +43,11 @@ export const ExecBody = z
   })
   .strict();
 
+/** How streamed output chunks are carried: UTF-8 text (default, for people and dashboards) or the exact bytes in base64. */
+export const OutputEncoding = z.enum(['utf8', 'base64']).default('utf8').describe("'base64': every stdout/stderr chunk is the exact bytes the command wrote (binary output); 'utf8': text.");
+
 export const StreamExecBody = ExecBody.omit({ stdin: true, stdinEncoding: true })
-  .extend({ stdin: z.boolean().default(false).describe('Keep stdin open: write with POST /api/v1/execs/{execId}/stdin.') })
+  .extend({ stdin: z.boolean().default(false).describe('Keep stdin open: write with POST /api/v1/execs/{execId}/stdin.'), encoding: OutputEncoding })
   .strict();
 
 export const SignalBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default('SIGTERM') }).strict();

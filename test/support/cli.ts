@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { TEST_RUN_LABEL } from './labels.js';
 import { runId } from './fixture.js';
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult { code: number; stdout: string; stderr: string; /** stdout exactly as written (binary output) */ stdoutBytes: Buffer }
 
 /** Run the built `warden` CLI as a user would, with this test run's labels. */
 export function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
@@ -11,12 +11,15 @@ export function cli(args: string[], opts: { input?: string; env?: Record<string,
       env: { ...process.env, WARDEN_LOG_LEVEL: 'error', WARDEN_OWNER: `test-${runId()}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
+    });
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { WardenError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { MAX_BUFFERED_BYTES, type ExecRequest } from '../exec-manager.js';
-import { ExecBody, ExecParams, SandboxParams, SignalBody, StdinBody, StreamExecBody } from '../schemas.js';
+import { ExecBody, ExecParams, OutputEncoding, SandboxParams, SignalBody, StdinBody, StreamExecBody } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { actorOf } from './sandboxes.js';
 
@@ -18,6 +18,7 @@ const WsStart = z
     user: z.string().regex(/^\d+(:\d+)?$/).optional(),
     timeoutMs: z.number().int().positive().optional(),
     stdin: z.boolean().default(true),
+    encoding: OutputEncoding,
   })
   .strict();
 const WsMessage = z.discriminatedUnion('type', [
@@ -51,6 +52,7 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     let truncated = false;
     const b = req.body;
     const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin !== undefined), 'buffered', (stream, data) => {
+      if (!data) return;
       if (size[stream] + data.length > MAX_BUFFERED_BYTES) {
         truncated = true;
         return;
@@ -69,8 +71,9 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const pending: Array<[string, unknown]> = [];
     let sse: ReturnType<typeof openSse> | undefined;
     let seq = 0;
-    const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin), 'stream', (stream, data) => {
-      const frame: [string, unknown] = [stream, { data, seq: ++seq }];
+    const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin), 'stream', (stream, data, raw) => {
+      if (b.encoding === 'utf8' ? !data : raw.length === 0) return;
+      const frame: [string, unknown] = [stream, b.encoding === 'utf8' ? { data, seq: ++seq } : { data: raw.toString('base64'), encoding: 'base64', seq: ++seq }];
       if (sse) sse.send(frame[0], frame[1]);
       else pending.push(frame);
     }, actorOf(req));
@@ -125,7 +128,11 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (!start.success) return fail(new WardenError('INVALID_ARGUMENT', `the first message must be {"type":"start","cmd":[...]}: ${start.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`));
         execId = 'pending';
         void ctx.execs
-          .start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data) => send({ type: stream, data, seq: ++seq }), actorOf(req))
+          .start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data, raw) => {
+            if (start.data.encoding === 'base64') {
+              if (raw.length) send({ type: stream, data: raw.toString('base64'), encoding: 'base64', seq: ++seq });
+            } else if (data) send({ type: stream, data, seq: ++seq });
+          }, actorOf(req))
           .then(async (run) => {
             execId = run.execId;
             send({ type: 'start', execId: run.execId, sandboxId: run.sandboxId });
