@@ -66,6 +66,9 @@ export function policyHash(spec: SandboxSpec, user: { uid: number; gid: number }
   return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user, workspaceVolume })).slice(0, 16);
 }
 
+/** The sandbox's name on its own allowlist network (the preview forwarder connects to it; a warm-pool claim renames the container, not this). */
+export const SANDBOX_ALIAS = 'warden-sandbox';
+
 /** The engine volume that holds /workspace of a sandbox with `workspaceVolume`. */
 export function workspaceVolumeName(id: string): string {
   return `warden-ws-${id}`;
@@ -122,7 +125,7 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
     memoryBytes: spec.resources.memory,
     nanoCpus: Math.round(spec.resources.cpus * 1e9),
     pidsLimit: spec.resources.pids,
-    network: spec.network === 'open' ? 'bridge' : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network } : 'none',
+    network: spec.network === 'open' ? 'bridge' : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network, aliases: [SANDBOX_ALIAS] } : 'none',
     // an allowlisted sandbox is on an internal network, which the engine does not publish: its preview
     // forwarder publishes the ports instead (sandbox/preview.ts)
     ports: (spec.network === 'open' ? spec.ports : []).map((p) =>

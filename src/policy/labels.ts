@@ -11,6 +11,12 @@ export const LABEL = {
   user: 'warden.user',
   refreshCount: 'warden.refresh-count',
   lastRefresh: 'warden.last-refresh',
+  /** A warm-pool member: the template it was made for (kept after a claim; the name tells claimed from not). */
+  pool: 'warden.pool',
+  /** A warm-pool member: the signature of the spec it was made with (a claim must match it). */
+  poolSpec: 'warden.pool-spec',
+  /** A warm-pool member: the pool (one process's) that alone may hand it out. */
+  poolHolder: 'warden.pool-holder',
   /** Set on Warden's helper objects (a sandbox's network, its egress proxy); sandboxes have none. */
   role: 'warden.role',
 } as const;

@@ -19,6 +19,8 @@ export interface ContainerRuntime {
   remove(id: string, opts: { force: boolean }): Promise<void>;
   /** undefined when the container does not exist. */
   inspect(id: string): Promise<RuntimeContainer | undefined>;
+  /** Rename a container (atomic on the engine: NAME_CONFLICT when the name is taken, SANDBOX_NOT_FOUND when `ref` is gone). */
+  rename(ref: string, name: string): Promise<void>;
   /** Containers carrying every given label (value '' means: label present, any value). */
   list(labels: Record<string, string>): Promise<RuntimeContainer[]>;
   /** Start a process; streams are demultiplexed with backpressure. */

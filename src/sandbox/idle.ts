@@ -3,6 +3,7 @@ import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { zodToValidationError } from '../policy/spec.js';
 import { parseDuration } from '../util/units.js';
+import { isUnclaimedPoolMember } from './naming.js';
 import { previewActivity } from './preview.js';
 import type { SandboxInfo } from './sandbox.js';
 import type { Warden } from './warden.js';
@@ -79,6 +80,7 @@ export class IdleStopper extends PeriodicCheck<IdleStopRecord> {
   }
 
   private isCandidate(info: SandboxInfo): boolean {
+    if (isUnclaimedPoolMember({ name: `warden-${info.name}`, labels: info.labels })) return false; // warm on purpose
     if (!this.policy.templatesOnly) return true;
     return /"template":"/.test(info.labels['warden.spec'] ?? '');
   }

@@ -10,6 +10,7 @@ import { fromBase64, SandboxFiles, type FileEntry } from './files.js';
 import { reachablePorts } from './preview.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
+import { sandboxKey } from './naming.js';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
 export interface SandboxInfo {
@@ -49,7 +50,7 @@ export function toSandboxInfo(c: RuntimeContainer): SandboxInfo {
     ports: c.ports,
     labels: c.labels,
   };
-  const key = c.labels[LABEL.key];
+  const key = sandboxKey(c);
   if (key) info.key = key;
   if (c.startedAt) info.startedAt = c.startedAt;
   if (c.finishedAt) info.finishedAt = c.finishedAt;

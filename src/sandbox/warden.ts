@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { compileSpec, PATHS, policyHash, workspaceVolumeName } from '../policy/compile.js';
+import { compileSpec, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
@@ -19,6 +19,8 @@ import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './h
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
+import { isUnclaimedPoolMember, keyedName, poolMemberName, sandboxKey } from './naming.js';
+import { WarmPool, type WarmPoolOptions } from './pool.js';
 import { Agent, type AgentOptions } from '../agents/agent.js';
 
 export interface WardenOptions {
@@ -101,6 +103,10 @@ export class Warden implements SandboxOwner {
   /** Last SDK activity per sandbox id in this process (the idle policy reads it). */
   private readonly activity = new Map<string, number>();
   private readonly hostPathMap: HostPathMap;
+  /** Warm pools registered with warden.pool(), by template. */
+  private readonly pools = new Map<string, WarmPool>();
+  /** Claims from pools run one at a time (see claim()). */
+  private claims: Promise<unknown> = Promise.resolve();
 
   constructor(opts: WardenOptions = {}) {
     this.log = opts.logger ?? createLogger();
@@ -129,6 +135,7 @@ export class Warden implements SandboxOwner {
    * owner links. Call it before a planned exit; a crash is covered by the dead-man switch.
    */
   async shutdown(opts: { timeoutMs?: number } = {}): Promise<number> {
+    await Promise.all([...this.pools.values()].map((p) => p.stop())); // no top-ups while leaving; unclaimed members go
     const ids = this.runtime.linked();
     await Promise.all(ids.map((id) => this.remove(id, { timeoutMs: opts.timeoutMs ?? 5_000 }).catch((err: unknown) => this.log.warn({ err, container: id }, 'shutdown: remove failed'))));
     this.runtime.unlink();
@@ -168,7 +175,7 @@ export class Warden implements SandboxOwner {
   async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
     const template = input.template ? getTemplate(input.template) : undefined;
     const spec = parseSpec(template ? withTemplate(input, template) : input);
-    const sb = await this.createNew(spec, opts.labels);
+    const sb = (await this.claim(spec, opts)) ?? (await this.createNew(spec, opts.labels));
     if (template) {
       try {
         await this.templateReady(sb, template, opts);
@@ -207,7 +214,7 @@ export class Warden implements SandboxOwner {
     return this.activity.get(id);
   }
 
-  private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner): Promise<Sandbox> {
+  private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner, name?: string): Promise<Sandbox> {
     const resolved = await this.resolveHostPaths(spec);
     const user = await this.resolveUser(resolved);
     if (resolved.runtime === 'runsc') {
@@ -216,7 +223,8 @@ export class Warden implements SandboxOwner {
         throw new WardenError('RUNTIME_UNAVAILABLE', "runtime 'runsc' (gVisor) is not registered with this engine; install runsc and add it to /etc/docker/daemon.json (see `warden doctor`), or drop --runtime");
       }
     }
-    const containerName = `warden-${resolved.name ?? (resolved.key ? `k-${sha256(resolved.key).slice(0, 12)}` : id)}`;
+    // a key's name is the same for every caller: the engine's name uniqueness makes one-sandbox-per-key atomic
+    const containerName = name ?? (resolved.name ? `warden-${resolved.name}` : resolved.key ? keyedName(resolved.key) : `warden-${id}`);
     const { workspaceOwner: _owner, ...clean } = resolved;
     const extraLabels = { ...this.extraLabels, ...labels };
     const tiedToOwner = clean.lifetime === 'ephemeral';
@@ -259,7 +267,7 @@ export class Warden implements SandboxOwner {
     const preview = egress && clean.ports.length > 0
       ? createPreview(this.runtime, {
           id,
-          target: containerName,
+          target: SANDBOX_ALIAS,
           network: egress.network,
           ports: clean.ports.map((p) => (typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) })),
           labels: { ...extraLabels, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
@@ -301,10 +309,10 @@ export class Warden implements SandboxOwner {
     const resolved = await this.resolveHostPaths(spec);
     const wanted = policyHash(resolved, await this.resolveUser(resolved));
     for (let attempt = 0; attempt < 40; attempt++) {
-      const [found] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: spec.key });
+      const found = await this.findByKey(spec.key);
       if (!found) {
         try {
-          return await this.createNew(spec, opts.labels);
+          return (await this.claim(spec, opts)) ?? (await this.createNew(spec, opts.labels));
         } catch (err) {
           if (err instanceof WardenError && err.code === 'NAME_CONFLICT') continue; // another caller created it first: adopt theirs
           throw err;
@@ -374,12 +382,12 @@ export class Warden implements SandboxOwner {
   /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
     const labels: Record<string, string> = { [LABEL.managed]: 'true', ...(filter.labels ?? {}) };
-    if (filter.key) labels[LABEL.key] = filter.key;
     if (filter.owner) labels[LABEL.owner] = filter.owner;
     if (filter.lifetime) labels[LABEL.lifetime] = filter.lifetime;
     const items = await this.runtime.list(labels);
     return items
-      .filter((c) => !c.labels[LABEL.role] && (!filter.state || c.state === filter.state))
+      // by key in memory: a claimed pool member has its key in its name, not its labels
+      .filter((c) => !c.labels[LABEL.role] && (!filter.state || c.state === filter.state) && (!filter.key || sandboxKey(c) === filter.key))
       .map(toSandboxInfo)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
@@ -453,8 +461,10 @@ export class Warden implements SandboxOwner {
     const stored = storedSpec(c);
     // the labels hold the engine host's paths; Warden checks them where it stands (its container's view)
     const local = (p: string | undefined): string | undefined => (p === undefined ? p : toLocalPath(p, this.hostPathMap));
+    const key = sandboxKey(c); // a claimed pool member's is in its name; the new container gets the label
     const spec = parseSpec({
       ...stored,
+      ...(key ? { key } : {}),
       ...(stored.workspace ? { workspace: local(stored.workspace) } : {}),
       ...(stored.configDir ? { configDir: local(stored.configDir) } : {}),
       ...(stored.mounts ? { mounts: stored.mounts.map((m) => ({ ...m, source: local(m.source)! })) } : {}),
@@ -474,6 +484,87 @@ export class Warden implements SandboxOwner {
     }, c.labels[LABEL.owner] ?? this.owner);
     if (spec.template) await this.templateReady(sb, getTemplate(spec.template), {});
     return sb;
+  }
+
+  /**
+   * Keep `size` sandboxes of a template warm, so `create`/`ensure` with that template and a key hand
+   * one out at once (dev server already answering) instead of building it. Requests whose spec differs
+   * from the pool's (other resources, a host workspace, env, a name) are made as usual.
+   * @example
+   * warden.pool({ template: 'react-vite', size: 2 });
+   * const sb = await warden.ensure({ template: 'react-vite', key: conversationId }); // ~instant
+   */
+  pool(opts: WarmPoolOptions): WarmPool {
+    const pool = new WarmPool(this, opts, this.log);
+    void this.pools.get(pool.template)?.stop({ drain: false });
+    this.pools.set(pool.template, pool);
+    pool.start();
+    return pool;
+  }
+
+  /** Make one unclaimed pool member (used by WarmPool): a full template sandbox under a pool name. */
+  async createPoolMember(spec: SandboxSpec, labels: Record<string, string>): Promise<Sandbox> {
+    const id = newSandboxId();
+    let sb: Sandbox;
+    try {
+      sb = await this.createFrom(spec, id, labels, this.owner, poolMemberName(spec.template ?? 'none', id));
+    } catch (err) {
+      if (spec.workspaceVolume) await this.runtime.removeVolume(workspaceVolumeName(id)).catch(() => undefined);
+      throw err;
+    }
+    try {
+      if (spec.template) await this.templateReady(sb, getTemplate(spec.template), {});
+    } catch (err) {
+      await this.remove(sb.containerId, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    return sb;
+  }
+
+  /**
+   * A running member of this process's pool for the spec's template, renamed to the key's container
+   * name; undefined when there is no pool for it, the spec differs, or no member is free. A
+   * NAME_CONFLICT means the key has a sandbox already (ensure's retry finds it; create reports it).
+   */
+  private claim(spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox | undefined> {
+    const pool = spec.template && spec.key ? this.pools.get(spec.template) : undefined;
+    if (!pool || !pool.matches(spec)) return Promise.resolve(undefined);
+    // one claim at a time: two renames of one member by its old name could both succeed
+    const run = this.claims.then(() => this.claimFrom(pool, spec, opts));
+    this.claims = run.catch(() => undefined);
+    return run;
+  }
+
+  private async claimFrom(pool: WarmPool, spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox | undefined> {
+    if (!spec.key) return undefined;
+    const members = (await this.runtime.list(pool.memberLabels()))
+      .filter((c) => isUnclaimedPoolMember(c) && !c.labels[LABEL.role] && c.state === 'running')
+      // a caller's own labels (a tenant, a project) must be on the member too
+      .filter((c) => Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
+    const name = keyedName(spec.key);
+    for (const m of members) {
+      try {
+        await this.runtime.rename(m.name, name);
+      } catch (err) {
+        if (err instanceof WardenError && err.code === 'SANDBOX_NOT_FOUND') continue; // claimed by someone else just now
+        throw err;
+      }
+      const c = await this.runtime.inspect(name);
+      if (!c || c.id !== m.id) continue; // renamed again by a concurrent claim: it is theirs
+      pool.kick();
+      this.log.info({ sandbox: c.labels[LABEL.id], key: spec.key, template: pool.template }, 'claimed a warm pool member');
+      return this.handle(c);
+    }
+    pool.kick();
+    return undefined;
+  }
+
+  /** The sandbox container of a key: by label, or a claimed pool member by its name. */
+  private async findByKey(key: string): Promise<RuntimeContainer | undefined> {
+    const [byLabel] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: key });
+    if (byLabel) return byLabel;
+    const byName = await this.runtime.inspect(keyedName(key));
+    return byName && byName.labels[LABEL.managed] === 'true' && !byName.labels[LABEL.role] && sandboxKey(byName) === key ? byName : undefined;
   }
 
   private async handle(c: RuntimeContainer): Promise<Sandbox> {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { instanceFromEnv } from '../config/env.js';
 import { wardenHome } from '../config/home.js';
+import { WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
 import { WardenStore } from '../store/store.js';
@@ -15,6 +16,18 @@ export interface UpOptions {
   workspaceRoot?: string;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Warm pools to keep (default WARDEN_POOL, e.g. `react-vite:2`). */
+  pools?: Array<{ template: string; size: number }>;
+}
+
+/** `react-vite:2,other:1` -> pools; names the mistake otherwise. */
+export function parsePools(text: string | undefined): Array<{ template: string; size: number }> {
+  if (!text?.trim()) return [];
+  return text.split(',').map((part) => {
+    const m = /^\s*([a-z0-9-]+)(?::(\d+))?\s*$/.exec(part);
+    if (!m) throw new WardenError('INVALID_ARGUMENT', `warm pool '${part}' is not TEMPLATE[:SIZE]; write e.g. react-vite:2`);
+    return { template: m[1]!, size: m[2] === undefined ? 1 : Number(m[2]) };
+  });
 }
 
 export interface RunningServer {
@@ -42,6 +55,8 @@ export async function startServer(o: UpOptions): Promise<RunningServer> {
   const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, ...(workspaceRoot ? { workspaceRoot } : {}) });
   await server.start();
   await server.app.listen({ host: o.host, port: o.port });
+  // warm pools fill in the background: the server answers at once
+  for (const p of o.pools ?? parsePools(env.WARDEN_POOL)) warden.pool(p);
   const addr = server.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   let stopping: Promise<void> | undefined;

@@ -272,6 +272,16 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async rename(ref: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(ref).rename({ name });
+    } catch (err) {
+      if (statusOf(err) === 409) throw new WardenError('NAME_CONFLICT', `a container named ${name} already exists`, { cause: err });
+      if (statusOf(err) === 404) throw new WardenError('SANDBOX_NOT_FOUND', `no container ${ref} to rename`, { cause: err });
+      throw translateEngineError(err, `renaming ${ref}`);
+    }
+  }
+
   async inspect(id: string): Promise<RuntimeContainer | undefined> {
     try {
       return fromInspect(await this.docker.getContainer(id).inspect());
