@@ -15,8 +15,8 @@ const owner = `test-${runId()}-restart`;
 let home: string;
 const children: ChildProcess[] = [];
 
-async function up(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('node', ['bin/warden.js', 'up', '--port', '0'], {
+async function up(args: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn('node', ['bin/warden.js', 'up', '--port', '0', ...args], {
     env: { ...process.env, WARDEN_HOME: home, WARDEN_TOKEN: token, WARDEN_OWNER: owner, WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`, WARDEN_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -121,4 +121,35 @@ describe('warden up --detach', () => {
       await rm(dhome, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('warden up --pool', () => {
+  it('keeps a warm app sandbox that an ensure through the API gets at once; SIGTERM removes the pool and what it handed out', async () => {
+    const phome = await mkdtemp(join(tmpdir(), 'warden-pool-'));
+    const saved = home;
+    home = phome;
+    try {
+      const s = await up(['--pool', 'react-vite:1']);
+      let member: any;
+      for (let i = 0; i < 600 && !member; i++) {
+        member = (await call(s.url, 'GET', '/api/v1/sandboxes?state=running')).body.sandboxes.find((x: any) => x.owner === owner && x.name.startsWith('pool-react-vite-')); // other files have pools too
+        if (!member) await sleep(100);
+      }
+      expect(member, 'no warm member within 60 s').toBeDefined();
+      const key = `pooled-${runId()}`;
+      const got = await call(s.url, 'POST', '/api/v1/sandboxes/ensure', { template: 'react-vite', key });
+      expect(got.status, JSON.stringify(got.body)).toBe(200);
+      expect(got.body.sandbox).toMatchObject({ id: member.id, name: `k-${key}`, key });
+      const url = got.body.sandbox.ports.find((p: any) => p.containerPort === 3001)?.url;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(url)).status).toBe(200); // the dev server was already up
+      s.child.kill('SIGTERM');
+      expect(await new Promise((r) => s.child.once('exit', r))).toBe(0);
+      const left = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${runId()}`, `warden.owner=${owner}`, 'warden.pool=react-vite'] } });
+      expect(left.map((c) => c.Names[0])).toEqual([]);
+    } finally {
+      home = saved;
+      await rm(phome, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUnclaimedPoolMember, keyedName, keyFromName, sandboxKey } from './naming.js';
+import { isReadyPoolMember, isUnclaimedPoolMember, keyedName, keyFromName, poolMemberName, sandboxKey } from './naming.js';
 
 describe('container names of keyed sandboxes', () => {
   it('are readable when the key is name-safe and reversible always', () => {
@@ -21,5 +21,9 @@ describe('container names of keyed sandboxes', () => {
     expect(sandboxKey({ name: 'warden-k-x', labels: { 'warden.key': 'real' } })).toBe('real');
     expect(isUnclaimedPoolMember({ name: 'warden-pool-react-vite-sbx-1', labels })).toBe(true);
     expect(isUnclaimedPoolMember({ name: 'warden-k-conv-1', labels })).toBe(false);
+    // a member being made is counted by its pool but never handed out
+    const prep = { name: poolMemberName('react-vite', 'sbx-2', false), labels };
+    expect([isUnclaimedPoolMember(prep), isReadyPoolMember(prep)]).toEqual([true, false]);
+    expect(isReadyPoolMember({ name: poolMemberName('react-vite', 'sbx-2', true), labels })).toBe(true);
   });
 });

@@ -20,12 +20,15 @@ export function keyFromName(name: string): string | undefined {
   return encoded ? Buffer.from(encoded[1]!, 'base64url').toString('utf8') : undefined;
 }
 
-/** The name of an unclaimed warm-pool member of `template`. */
-export const poolMemberName = (template: string, id: string): string => `warden-pool-${template}-${id}`;
+/** The name of a warm-pool member of `template` while it is made (not claimable), and once ready. */
+export const poolMemberName = (template: string, id: string, ready: boolean): string => `warden-${ready ? 'pool' : 'prep'}-${template}-${id}`;
 
-/** An unclaimed warm-pool member (claimed ones have been renamed to their key's name). */
+/** A warm-pool member ready to be claimed (its dev server answers). */
+export const isReadyPoolMember = (c: { name: string; labels: Record<string, string> }): boolean => Boolean(c.labels[LABEL.pool]) && /^\/?warden-pool-/.test(c.name);
+
+/** An unclaimed warm-pool member, ready or still being made (claimed ones have been renamed to their key's name). */
 export const isUnclaimedPoolMember = (c: { name: string; labels: Record<string, string> }): boolean =>
-  Boolean(c.labels[LABEL.pool]) && /^\/?warden-pool-/.test(c.name);
+  Boolean(c.labels[LABEL.pool]) && /^\/?warden-(pool|prep)-/.test(c.name);
 
 /** The sandbox's key: its label, or for a claimed pool member its name. */
 export function sandboxKey(c: { name: string; labels: Record<string, string> }): string | undefined {

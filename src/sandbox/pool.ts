@@ -8,7 +8,7 @@ import { getTemplate, withTemplate } from '../templates/catalog.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
 import { parseDuration } from '../util/units.js';
 import { Periodic } from '../util/periodic.js';
-import { isUnclaimedPoolMember } from './naming.js';
+import { isReadyPoolMember, isUnclaimedPoolMember } from './naming.js';
 
 export interface WarmPoolOptions {
   /** The template whose sandboxes are kept ready (dev server answering). */
@@ -93,10 +93,12 @@ export class WarmPool {
     void this.fill().catch((err: unknown) => this.log.warn({ err, template: this.template }, 'warm pool: top-up failed'));
   }
 
-  /** Unclaimed members of this pool (this owner, this spec), running or not. */
-  async members(): Promise<Array<{ id: string; containerId: string; running: boolean }>> {
+  /** Unclaimed members of this pool (this owner, this spec), running or not; `ready` once claimable. */
+  async members(): Promise<Array<{ id: string; containerId: string; running: boolean; ready: boolean }>> {
     const all = await this.host.runtime.list(this.memberLabels());
-    return all.filter((c) => isUnclaimedPoolMember(c) && !c.labels[LABEL.role]).map((c) => ({ id: c.labels[LABEL.id] ?? c.id, containerId: c.id, running: c.state === 'running' }));
+    return all
+      .filter((c) => isUnclaimedPoolMember(c) && !c.labels[LABEL.role])
+      .map((c) => ({ id: c.labels[LABEL.id] ?? c.id, containerId: c.id, running: c.state === 'running', ready: isReadyPoolMember(c) }));
   }
 
   /** The labels every member of this pool carries (the claim and the count look them up). */

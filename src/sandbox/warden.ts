@@ -19,7 +19,7 @@ import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './h
 import { runInternal } from './internal-exec.js';
 import { drainCommand, signalAllCommand } from './process-tree.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
-import { isUnclaimedPoolMember, keyedName, poolMemberName, sandboxKey } from './naming.js';
+import { isReadyPoolMember, keyedName, poolMemberName, sandboxKey } from './naming.js';
 import { WarmPool, type WarmPoolOptions } from './pool.js';
 import { Agent, type AgentOptions } from '../agents/agent.js';
 
@@ -502,18 +502,23 @@ export class Warden implements SandboxOwner {
     return pool;
   }
 
-  /** Make one unclaimed pool member (used by WarmPool): a full template sandbox under a pool name. */
+  /**
+   * Make one pool member (used by WarmPool): a full template sandbox, made under a name no claim looks
+   * at and renamed to its pool name once the dev server answers (so nobody is handed a half-made one).
+   */
   async createPoolMember(spec: SandboxSpec, labels: Record<string, string>): Promise<Sandbox> {
     const id = newSandboxId();
+    const template = spec.template ?? 'none';
     let sb: Sandbox;
     try {
-      sb = await this.createFrom(spec, id, labels, this.owner, poolMemberName(spec.template ?? 'none', id));
+      sb = await this.createFrom(spec, id, labels, this.owner, poolMemberName(template, id, false));
     } catch (err) {
       if (spec.workspaceVolume) await this.runtime.removeVolume(workspaceVolumeName(id)).catch(() => undefined);
       throw err;
     }
     try {
       if (spec.template) await this.templateReady(sb, getTemplate(spec.template), {});
+      await this.runtime.rename(sb.containerId, poolMemberName(template, id, true));
     } catch (err) {
       await this.remove(sb.containerId, { force: true }).catch(() => undefined);
       throw err;
@@ -538,7 +543,7 @@ export class Warden implements SandboxOwner {
   private async claimFrom(pool: WarmPool, spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox | undefined> {
     if (!spec.key) return undefined;
     const members = (await this.runtime.list(pool.memberLabels()))
-      .filter((c) => isUnclaimedPoolMember(c) && !c.labels[LABEL.role] && c.state === 'running')
+      .filter((c) => isReadyPoolMember(c) && !c.labels[LABEL.role] && c.state === 'running')
       // a caller's own labels (a tenant, a project) must be on the member too
       .filter((c) => Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
     const name = keyedName(spec.key);
