@@ -496,7 +496,7 @@ export class Warden implements SandboxOwner {
    */
   pool(opts: WarmPoolOptions): WarmPool {
     const pool = new WarmPool(this, opts, this.log);
-    void this.pools.get(pool.template)?.stop({ drain: false });
+    void this.pools.get(pool.template)?.stop(); // its members could never be handed out again (other holder)
     this.pools.set(pool.template, pool);
     pool.start();
     return pool;
