@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
+import { startTestServer } from './support/server.js';
 
 // `warden agent ...` as a user runs it: keys from the plain env names, upstream from WARDEN_*_BASE_URL.
 const docker = new Docker();
@@ -58,4 +59,28 @@ describe('warden agent', () => {
       await ws.cleanup();
     }
   });
+
+  it('with WARDEN_URL the server runs it: its key, its audit; the CLI shows the same events and result', async () => {
+    const server = await startTestServer({ owner: `test-${runId()}-agent-remote`, agentSecrets: { WARDEN_ANTHROPIC_API_KEY: `${KEY}-server`, WARDEN_ANTHROPIC_BASE_URL: fakeUrl('cli') } });
+    const ws = await tempWorkspace();
+    try {
+      // no key on the CLI's side at all
+      const r = await cli(['agent', 'claude', '-w', ws.dir, '--json', '[scenario:tools] through the server'], { env: { WARDEN_HOME: home, WARDEN_URL: server.url, WARDEN_TOKEN: server.token, ANTHROPIC_API_KEY: '', WARDEN_ANTHROPIC_API_KEY: '' } });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.kind ?? 'final')).toEqual(['init', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'text', 'usage', 'result', 'final']);
+      expect(lines.at(-1)).toMatchObject({ result: { success: true, status: 'succeeded' } });
+      expect(await readFile(join(ws.dir, 'hello.txt'), 'utf8')).toBe('written by the agent\n');
+      expect((await fake.requests()).filter((q) => q.api === 'anthropic').at(-1)!.auth).toBe(`${KEY}-server`);
+      const runs = (await server.call('GET', '/api/v1/agent-runs')).body.runs;
+      expect(runs[0]).toMatchObject({ agent: 'claude', status: 'succeeded', workspace: expect.stringContaining(ws.dir) });
+      // a bad agent name is the server's 400, named
+      const bad = await cli(['agent', 'clod', 'hi'], { env: { WARDEN_URL: server.url, WARDEN_TOKEN: server.token } });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/claude, gemini or codex|clod/);
+    } finally {
+      await ws.cleanup();
+      await server.close();
+    }
+  }, 120_000);
 });

@@ -27,8 +27,10 @@ export async function main(argv: string[]): Promise<number> {
     log: getLog,
     /** The engine directly, or the Warden server at WARDEN_URL: same commands, same output. */
     warden: (): WardenApi => remote ?? local(),
-    /** Commands that need the engine itself (doctor, images, agent) always use it. */
+    /** Commands that need the engine itself (doctor, images) always use it. */
     local,
+    /** The server at WARDEN_URL, when set (agent runs go through it). */
+    remote: () => remote,
     setExit: (c: number): void => {
       exitCode = c;
     },

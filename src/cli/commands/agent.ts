@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { agentSecrets } from '../../agents/auth.js';
+import { RemoteAgentRun, type AgentRunHandle } from '../../client/remote-agent.js';
+import type { RemoteWarden } from '../../client/remote.js';
 import { AuthModeSchema, loadAgentsConfig } from '../../agents/config.js';
 import type { AgentRunEvent } from '../../agents/run.js';
 import { instanceFromEnv } from '../../config/env.js';
@@ -20,7 +23,7 @@ interface AgentFlags {
 }
 
 /** `warden agent claude|gemini|codex [flags] "PROMPT"`: run an agent CLI in a sandbox with live progress. */
-export function registerAgent(program: Command, ctx: { log: () => Logger; setExit: (c: number) => void }): void {
+export function registerAgent(program: Command, ctx: { log: () => Logger; setExit: (c: number) => void; remote?: () => RemoteWarden | undefined }): void {
   program
     .command('agent')
     .description('run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task')
@@ -53,12 +56,9 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
       if (prompt === '-') prompt = await readStdin();
       if (!prompt.trim()) throw new WardenError('INVALID_ARGUMENT', 'the prompt is empty; pass it as the last argument, e.g. warden agent claude "fix the tests"');
       const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
-      const config = loadAgentsConfig();
-      const secrets = agentSecrets(config.secrets);
-      const warden = new Warden({ logger: ctx.log(), ...instanceFromEnv(), egress: { secrets } });
-      const run = warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).run({
+      const options = {
         prompt,
-        ...(f.workspace ? { workspace: f.workspace } : {}),
+        ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
         ...(f.model ? { model: f.model } : {}),
         ...(f.resume ? { sessionId: f.resume } : {}),
         ...(f.maxTurns ? { maxTurns: Number(f.maxTurns) } : {}),
@@ -67,7 +67,17 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
         ...(f.stateKey ? { stateKey: f.stateKey } : {}),
         ...(f.image ? { image: f.image } : {}),
         ...(Object.keys(policy).length ? { policy } : {}),
-      });
+      };
+      // with WARDEN_URL the server runs it (its keys, its config, its audit); otherwise this process does
+      const remote = ctx.remote?.();
+      let run: AgentRunHandle;
+      if (remote) run = new RemoteAgentRun(remote, agent, options);
+      else {
+        const config = loadAgentsConfig();
+        const secrets = agentSecrets(config.secrets);
+        const warden = new Warden({ logger: ctx.log(), ...instanceFromEnv(), egress: { secrets } });
+        run = warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).run(options);
+      }
       let interrupted = false;
       const onSignal = (): void => {
         interrupted = true;
