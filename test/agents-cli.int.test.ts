@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,17 @@ describe('warden agent', () => {
       expect((await fake.requests()).filter((q) => q.api === 'anthropic').at(-1)!.auth).toBe(`${KEY}-server`);
       const runs = (await server.call('GET', '/api/v1/agent-runs')).body.runs;
       expect(runs[0]).toMatchObject({ agent: 'claude', status: 'succeeded', workspace: expect.stringContaining(ws.dir) });
+      // Ctrl-C on the CLI cancels the run on the server
+      const slow = spawn('node', ['bin/warden.js', 'agent', 'claude', '-w', ws.dir, '--json', '[scenario:slow] then cancel'], { env: { ...process.env, WARDEN_HOME: home, WARDEN_URL: server.url, WARDEN_TOKEN: server.token, WARDEN_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      slow.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"kind":"tool_call"') && !slow.killed) slow.kill('SIGINT');
+      });
+      const code = await new Promise((r) => slow.once('exit', r));
+      expect(code).toBe(130);
+      const cancelled = (await server.call('GET', '/api/v1/agent-runs')).body.runs[0];
+      expect(cancelled).toMatchObject({ status: 'cancelled' });
       // a bad agent name is the server's 400, named
       const bad = await cli(['agent', 'clod', 'hi'], { env: { WARDEN_URL: server.url, WARDEN_TOKEN: server.token } });
       expect(bad.code).not.toBe(0);
