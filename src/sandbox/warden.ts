@@ -8,7 +8,7 @@ import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/sp
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
-import { newSandboxId, sha256 } from '../util/ids.js';
+import { newSandboxId } from '../util/ids.js';
 import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalog.js';
@@ -551,11 +551,11 @@ export class Warden implements SandboxOwner {
       try {
         await this.runtime.rename(m.name, name);
       } catch (err) {
-        if (err instanceof WardenError && err.code === 'SANDBOX_NOT_FOUND') continue; // claimed by someone else just now
+        if (err instanceof WardenError && err.code === 'SANDBOX_NOT_FOUND') continue; // removed meanwhile (stop(), a user's rm)
         throw err;
       }
       const c = await this.runtime.inspect(name);
-      if (!c || c.id !== m.id) continue; // renamed again by a concurrent claim: it is theirs
+      if (!c || c.id !== m.id) continue; // defensive: the name is not on the member we renamed
       pool.kick();
       this.log.info({ sandbox: c.labels[LABEL.id], key: spec.key, template: pool.template }, 'claimed a warm pool member');
       return this.handle(c);
