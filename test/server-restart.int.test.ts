@@ -136,6 +136,7 @@ describe('warden up --pool', () => {
         if (!member) await sleep(100);
       }
       expect(member, 'no warm member within 60 s').toBeDefined();
+      expect((await call(s.url, 'GET', '/api/v1/pools')).body.pools).toEqual([{ template: 'react-vite', size: 1, ready: 1, preparing: 0 }]);
       const key = `pooled-${runId()}`;
       const got = await call(s.url, 'POST', '/api/v1/sandboxes/ensure', { template: 'react-vite', key });
       expect(got.status, JSON.stringify(got.body)).toBe(200);

@@ -502,6 +502,11 @@ export class Warden implements SandboxOwner {
     return pool;
   }
 
+  /** The warm pools of this Warden (one per template). */
+  warmPools(): WarmPool[] {
+    return [...this.pools.values()];
+  }
+
   /**
    * Make one pool member (used by WarmPool): a full template sandbox, made under a name no claim looks
    * at and renamed to its pool name once the dev server answers (so nobody is handed a half-made one).

@@ -19,6 +19,15 @@ export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { report };
   });
 
+  r.get('/pools', { schema: { tags: ['system'], summary: 'Warm pools (warden up --pool / WARDEN_POOL): size and members ready or being made' } }, async () => ({
+    pools: await Promise.all(
+      ctx.warden.warmPools().map(async (p) => {
+        const members = await p.members();
+        return { template: p.template, size: p.size, ready: members.filter((m) => m.ready && m.running).length, preparing: members.filter((m) => !m.ready).length };
+      }),
+    ),
+  }));
+
   r.get('/events', { schema: { tags: ['system'], summary: 'Live server events (SSE): sandbox state changes, samples, exec starts/exits, egress counts' } }, async (req, reply) => {
     const sse = openSse(req, reply);
     const unsub = ctx.bus.subscribe((e) => {
