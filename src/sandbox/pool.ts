@@ -56,6 +56,7 @@ export class WarmPool {
   readonly holder = `pool-${randomBytes(6).toString('hex')}`;
   private readonly loop: Periodic;
   private filling: Promise<number> | undefined;
+  private again = false;
   private stopped = false;
 
   constructor(
@@ -88,8 +89,12 @@ export class WarmPool {
     this.kick();
   }
 
-  /** Top up in the background (after a claim). */
+  /** Top up in the background (after a claim); during a top-up, once more after it (it counted before the claim). */
   kick(): void {
+    if (this.filling) {
+      this.again = true;
+      return;
+    }
     void this.fill().catch((err: unknown) => this.log.warn({ err, template: this.template }, 'warm pool: top-up failed'));
   }
 
@@ -122,6 +127,10 @@ export class WarmPool {
         }
       } finally {
         this.filling = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.kick();
+        }
       }
       if (made) this.log.info({ template: this.template, made }, 'warm pool topped up');
       return made;
