@@ -69,8 +69,9 @@ function pushSample(s) {
 }
 
 async function refreshList() {
-  const { sandboxes } = await api('/sandboxes');
+  const [{ sandboxes }, { pools }] = await Promise.all([api('/sandboxes'), api('/pools')]);
   state.sandboxes = sandboxes;
+  state.pools = pools;
   for (const sb of sandboxes) if (sb.lastSample && !state.samples.has(sb.id)) state.samples.set(sb.id, [sb.lastSample]);
   renderRows();
   if (state.selected) renderDetailTitle();
@@ -111,7 +112,8 @@ function renderRows() {
   $('#rows').innerHTML = rows.join('');
   $('#empty').hidden = state.sandboxes.length > 0;
   const running = state.sandboxes.filter((s) => s.state === 'running').length;
-  $('#summary').textContent = `${state.sandboxes.length} sandboxes · ${running} running`;
+  const warm = (state.pools || []).map((p) => `${p.template} ${p.ready}/${p.size}${p.preparing ? ` (+${p.preparing} warming)` : ''}`);
+  $('#summary').textContent = `${state.sandboxes.length} sandboxes · ${running} running${warm.length ? ` · warm pool: ${warm.join(', ')}` : ''}`;
 }
 
 $('#rows').addEventListener('click', async (ev) => {

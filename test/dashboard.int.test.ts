@@ -20,6 +20,7 @@ afterAll(async () => {
 
 describe('dashboard', () => {
   it('logs in with the token, lists a sandbox created through the API, shows its output live, and its stop button stops it', async () => {
+    const pool = s.server.ctx.warden.pool({ template: 'react-vite', size: 0, interval: '1h' });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -32,6 +33,9 @@ describe('dashboard', () => {
     await page.getByTestId('login').click();
     await page.locator('#app').waitFor({ state: 'visible' });
     expect(await page.locator('#login').isVisible()).toBe(false);
+    // the header counts sandboxes and shows the server's warm pools (an empty one here: nothing to make)
+    await expect.poll(() => page.getByTestId('summary').textContent(), { timeout: 15_000 }).toContain('warm pool: react-vite 0/0');
+    await pool.stop();
 
     const created = await s.call('POST', '/api/v1/sandboxes', { key: `dash-${runId()}`, project: 'dashboard-demo', resources: { memory: '256m', cpus: 1 } });
     const id = created.body.sandbox.id as string;

@@ -77,6 +77,11 @@ export class WarmPool {
     this.loop = new Periodic(interval, () => this.fill());
   }
 
+  /** False once stop() was called. */
+  get active(): boolean {
+    return !this.stopped;
+  }
+
   /** Whether a request (template defaults applied, key set) can be served by this pool's members. */
   matches(spec: SandboxSpec): boolean {
     return spec.template === this.template && !spec.name && poolSignature(spec) === this.signature && canonicalJson(spec.env) === canonicalJson(this.spec.env);

@@ -502,9 +502,9 @@ export class Warden implements SandboxOwner {
     return pool;
   }
 
-  /** The warm pools of this Warden (one per template). */
+  /** The active warm pools of this Warden (one per template). */
   warmPools(): WarmPool[] {
-    return [...this.pools.values()];
+    return [...this.pools.values()].filter((p) => p.active);
   }
 
   /**
@@ -538,7 +538,7 @@ export class Warden implements SandboxOwner {
    */
   private claim(spec: SandboxSpec, opts: CreateOptions): Promise<Sandbox | undefined> {
     const pool = spec.template && spec.key ? this.pools.get(spec.template) : undefined;
-    if (!pool || !pool.matches(spec)) return Promise.resolve(undefined);
+    if (!pool?.active || !pool.matches(spec)) return Promise.resolve(undefined);
     // one claim at a time: two renames of one member by its old name could both succeed
     const run = this.claims.then(() => this.claimFrom(pool, spec, opts));
     this.claims = run.catch(() => undefined);
