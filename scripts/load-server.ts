@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readSse } from '../src/client/sse.js';
 import { createLogger } from '../src/log.js';
 import { buildServer } from '../src/server/build.js';
 import { Warden } from '../src/sandbox/warden.js';
@@ -72,37 +73,24 @@ async function main(): Promise<void> {
         try {
           const res = await fetch(`${url}/api/v1/sandboxes/${id}/exec/stream`, { method: 'POST', headers: h, body: JSON.stringify({ cmd: ['sh', '-c', script] }) });
           if (res.status !== 200) throw new Error(`HTTP ${res.status} ${await res.text()}`);
-          const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-          let buf = '';
           let first = true;
           let seq = 0;
           let out = '';
           let err = '';
           let exit: { exitCode: number } | undefined;
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            buf += value;
-            let k: number;
-            while ((k = buf.indexOf('\n\n')) >= 0) {
-              const frame = buf.slice(0, k);
-              buf = buf.slice(k + 2);
-              const ev = /^event: (.*)$/m.exec(frame)?.[1];
-              const data = /^data: (.*)$/m.exec(frame)?.[1];
-              if (!ev || !data) continue;
-              const d = JSON.parse(data) as { seq?: number; data?: string; exitCode?: number };
-              events++;
-              if (ev === 'stdout' || ev === 'stderr') {
-                if (first) firstByteMs.push(performance.now() - t), (first = false);
-                if (ev === 'stdout') out += d.data;
-                else err += d.data;
-              }
-              if (d.seq !== undefined) {
-                if (d.seq !== seq + 1) lost += Math.abs(d.seq - seq - 1);
-                seq = d.seq;
-              }
-              if (ev === 'exit') exit = d as { exitCode: number };
+          for await (const { event: ev, data } of readSse(res.body!)) {
+            const d = data as { seq?: number; data?: string; exitCode?: number };
+            events++;
+            if (ev === 'stdout' || ev === 'stderr') {
+              if (first) firstByteMs.push(performance.now() - t), (first = false);
+              if (ev === 'stdout') out += d.data;
+              else err += d.data;
             }
+            if (d.seq !== undefined) {
+              if (d.seq !== seq + 1) lost += Math.abs(d.seq - seq - 1);
+              seq = d.seq;
+            }
+            if (ev === 'exit') exit = d as { exitCode: number };
           }
           const want = (p: string) => Array.from({ length: LINES }, (_, i) => `${p} ${i + 1}\n`).join('');
           if (out !== want('o') || err !== want('e')) {

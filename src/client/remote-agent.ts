@@ -2,6 +2,7 @@ import type { AgentRunOptions } from '../agents/agent.js';
 import type { AgentResult, AgentRunEvent } from '../agents/run.js';
 import { WardenError, type WardenErrorCode } from '../errors.js';
 import type { RemoteWarden } from './remote.js';
+import { readSse } from './sse.js';
 
 /** What the CLI needs of an agent run, local (AgentRun) or on a server (RemoteAgentRun). */
 export interface AgentRunHandle extends AsyncIterable<AgentRunEvent> {
@@ -46,35 +47,19 @@ export class RemoteAgentRun implements AgentRunHandle {
     this.following = true;
     const id = await this.started;
     const res = await this.w.request('GET', `/api/v1/agent-runs/${id}/events`);
-    // Server-Sent Events: frames split by a blank line, `event:` and `data:` fields (our server sends one data line)
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
     let ended = false;
-    try {
-      while (!ended) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
-          const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-          if (!data) continue;
-          const parsed = JSON.parse(data) as unknown;
-          if (event === 'event') yield parsed as AgentRunEvent;
-          else if (event === 'result') {
-            this.settle(parsed as AgentResult);
-            ended = true;
-          } else if (event === 'error') {
-            const e = parsed as { code?: string; message?: string };
-            this.fail(new WardenError((e.code as WardenErrorCode) ?? 'AGENT_FAILED', e.message ?? 'the agent run failed on the server'));
-            ended = true;
-          }
-        }
+    for await (const { event, data } of readSse(res.body!)) {
+      if (event === 'event') yield data as AgentRunEvent;
+      else if (event === 'result') {
+        this.settle(data as AgentResult);
+        ended = true;
+        break;
+      } else if (event === 'error') {
+        const e = data as { code?: string; message?: string };
+        this.fail(new WardenError((e.code as WardenErrorCode) ?? 'AGENT_FAILED', e.message ?? 'the agent run failed on the server'));
+        ended = true;
+        break;
       }
-    } finally {
-      await reader.cancel().catch(() => undefined);
     }
     if (!ended) this.fail(new WardenError('SERVER_UNREACHABLE', `the Warden server closed run ${id}'s event stream before it ended; GET /api/v1/agent-runs/${id} has its record`));
   }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { buildServer, type WardenServer } from '../../src/server/build.js';
+import { readSse as readEvents } from '../../src/client/sse.js';
 import { WardenStore } from '../../src/store/store.js';
 import { Warden } from '../../src/sandbox/warden.js';
 import { testWarden, runId } from './fixture.js';
@@ -73,27 +74,9 @@ export async function startTestServer(opts: { sampleIntervalMs?: number; workspa
 /** Read a Server-Sent Events response into [event, data] pairs until it ends. */
 export async function readSse(res: Response, onEvent?: (event: string, data: any) => void): Promise<Array<[string, any]>> {
   const out: Array<[string, any]> = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const frame = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      let ev = 'message';
-      let data = '';
-      for (const line of frame.split('\n')) {
-        if (line.startsWith('event: ')) ev = line.slice(7);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (!data) continue;
-      const parsed = JSON.parse(data);
-      out.push([ev, parsed]);
-      onEvent?.(ev, parsed);
-    }
+  for await (const { event, data } of readEvents(res.body!)) {
+    out.push([event, data]);
+    onEvent?.(event, data);
   }
   return out;
 }
