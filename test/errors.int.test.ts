@@ -41,6 +41,19 @@ describe('bad input: a clear error and nothing half-created', () => {
     expect(await leftovers()).toBe(1);
   });
 
+  it('create with a key that has a sandbox is refused, naming it and ensure(); nothing else is made', async () => {
+    const key = `clash-key-${runId()}`;
+    const first = await pool.create({ key });
+    const before = await leftovers();
+    const err = await warden.create({ key }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NAME_CONFLICT' });
+    expect((err as Error).message).toContain(`key '${key}' already has sandbox ${first.id}`);
+    expect((err as Error).message).toMatch(/ensure\(\)/);
+    expect(await leftovers()).toBe(before);
+    expect((await warden.ensure({ key })).id).toBe(first.id);
+    await warden.remove(first.containerId, { force: true }); // later tests count what is left
+  });
+
   it('a container that fails to start is removed before the error propagates', async () => {
     // An image with no shell: the container is created, then cannot start.
     const docker = new Docker();

@@ -175,6 +175,13 @@ export class Warden implements SandboxOwner {
   async create(input: SandboxSpecInput = {}, opts: CreateOptions = {}): Promise<Sandbox> {
     const template = input.template ? getTemplate(input.template) : undefined;
     const spec = parseSpec(template ? withTemplate(input, template) : input);
+    if (spec.key) {
+      // also catches a sandbox of this key made by an earlier version (named differently, same label)
+      const existing = await this.findByKey(spec.key);
+      if (existing) {
+        throw new WardenError('NAME_CONFLICT', `key '${spec.key}' already has sandbox ${existing.labels[LABEL.id] ?? existing.id} (${existing.state}); reuse it with ensure() (CLI: create --ensure), or remove it first`);
+      }
+    }
     const sb = (await this.claim(spec, opts)) ?? (await this.createNew(spec, opts.labels));
     if (template) {
       try {
