@@ -18,7 +18,8 @@ const sizeString = (what: string, example: string) =>
       return n;
     });
 
-const durationString = z.union([z.string(), z.number()]).transform((v, ctx) => {
+/** A duration as people write it ('30s', '5m', '1h30m') or milliseconds, parsed to milliseconds. */
+export const DurationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const n = parseDuration(v);
   if (n === undefined) {
     ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h or milliseconds` });
@@ -112,7 +113,7 @@ export const SandboxSpecSchema = z
       .describe("Egress policy for network 'allowlist'."),
     ports: z.array(PortSchema).default([]).describe("Container ports to publish on 127.0.0.1 (network 'open': published by the sandbox; 'allowlist': by its preview forwarder)."),
     lifetime: z.enum(['ephemeral', 'persistent']).default('ephemeral').describe('ephemeral sandboxes are meant to die with their owner; persistent ones are re-adopted.'),
-    maxRuntime: durationString.optional().describe('The sandbox stops itself after this long, even if Warden is gone.'),
+    maxRuntime: DurationSchema.optional().describe('The sandbox stops itself after this long, even if Warden is gone.'),
     runtime: z.enum(['runc', 'runsc']).optional().describe("OCI runtime; 'runsc' (gVisor) when the engine has it registered."),
     template: z
       .string()

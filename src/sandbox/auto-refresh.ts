@@ -1,29 +1,19 @@
 import { z } from 'zod';
 import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
-import { zodToValidationError } from '../policy/spec.js';
-import { parseDuration } from '../util/units.js';
+import { DurationSchema, zodToValidationError } from '../policy/spec.js';
 import type { SandboxInfo } from './sandbox.js';
 import type { SandboxHealth } from './monitor.js';
 import type { Warden } from './warden.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const n = parseDuration(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 72h or 10m` });
-    return z.NEVER;
-  }
-  return n;
-});
-
 /** When a persistent sandbox is recreated from scratch (workspace kept). Seeds 2 and 4. */
 export const AutoRefreshPolicySchema = z
   .object({
-    maxAge: duration.default(72 * 3_600_000).describe('Refresh when older than this. Default 72h.'),
+    maxAge: DurationSchema.default(72 * 3_600_000).describe('Refresh when older than this. Default 72h.'),
     diskPercent: z.number().min(1).max(100).default(80).describe('Refresh when a writable area is fuller than this. Default 80.'),
     memoryPercent: z.number().min(1).max(100).default(90).describe('Refresh when memory use is above this share of the cap. Default 90.'),
     failedHealthChecks: z.number().int().min(1).default(3).describe('Refresh after this many image health checks failed in a row. Default 3.'),
-    interval: duration.default(60_000).describe('How often to check. Default 1m.'),
+    interval: DurationSchema.default(60_000).describe('How often to check. Default 1m.'),
   })
   .strict();
 

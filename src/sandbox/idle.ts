@@ -1,27 +1,17 @@
 import { z } from 'zod';
 import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
-import { zodToValidationError } from '../policy/spec.js';
-import { parseDuration } from '../util/units.js';
+import { DurationSchema, zodToValidationError } from '../policy/spec.js';
 import { isUnclaimedPoolMember } from './naming.js';
 import { previewActivity } from './preview.js';
 import type { SandboxInfo } from './sandbox.js';
 import type { Warden } from './warden.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const n = parseDuration(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 15m or 30s` });
-    return z.NEVER;
-  }
-  return n;
-});
-
 /** When an idle app sandbox is stopped (its files are kept; `ensure` resumes it). */
 export const IdlePolicySchema = z
   .object({
-    idleAfter: duration.default(15 * 60_000).describe('Stop a sandbox with no activity for this long. Default 15m.'),
-    interval: duration.default(30_000).describe('How often to check. Default 30s.'),
+    idleAfter: DurationSchema.default(15 * 60_000).describe('Stop a sandbox with no activity for this long. Default 15m.'),
+    interval: DurationSchema.default(30_000).describe('How often to check. Default 30s.'),
     templatesOnly: z.boolean().default(true).describe('Only sandboxes made from a template (app sandboxes). Default true; false: every running sandbox.'),
     stopTimeoutMs: z.number().int().min(0).default(5_000).describe('Grace period of the stop. Default 5000.'),
   })

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
-import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
+import { DurationSchema, parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { getTemplate, withTemplate } from '../templates/catalog.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
-import { parseDuration } from '../util/units.js';
 import { Periodic } from '../util/periodic.js';
 import { isReadyPoolMember, isUnclaimedPoolMember } from './naming.js';
 
@@ -72,9 +71,9 @@ export class WarmPool {
     this.size = opts.size;
     this.spec = parseSpec(withTemplate({ ...(opts.spec ?? {}), template: template.name }, template));
     this.signature = poolSignature(this.spec);
-    const interval = parseDuration(opts.interval ?? '30s');
-    if (!interval) throw new WardenError('INVALID_SPEC', `pool interval '${opts.interval}' is not a duration; write e.g. '30s' or '2m'`);
-    this.loop = new Periodic(interval, () => this.fill());
+    const interval = DurationSchema.safeParse(opts.interval ?? '30s');
+    if (!interval.success) throw new WardenError('INVALID_SPEC', `pool interval '${opts.interval}' is not a duration; write e.g. '30s' or '2m'`);
+    this.loop = new Periodic(interval.data, () => this.fill());
   }
 
   /** False once stop() was called. */
