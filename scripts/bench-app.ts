@@ -29,9 +29,10 @@ import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
 import { getTemplate, withTemplate } from '../src/templates/catalog.js';
 import { ensureDevServer, probeHttp } from '../src/templates/readiness.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
-const IMAGE = 'warden-react-vite:latest';
+const IMAGE = wardenImage('react-vite');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const tag = `bench-${randomBytes(3).toString('hex')}`;
 const docker = new Docker();

@@ -15,8 +15,9 @@ import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
 import { EGRESS_NETWORK } from '../src/egress/topology.js';
 import { benchEgress, EGRESS_FOOTNOTE } from './bench-egress.js';
+import { wardenImage } from '../src/images/catalog.js';
 
-const IMAGE = 'warden-sandbox:latest';
+const IMAGE = wardenImage('sandbox');
 const LABELS = { 'warden.bench': String(process.pid) };
 const docker = new Docker();
 const warden = new Warden({ owner: 'bench', labels: LABELS, logger: createLogger('error') });
@@ -113,7 +114,7 @@ try {
   const open = await warden.create({ network: 'open' });
   const upstream = await docker.createContainer({
     name: `warden-bench-upstream-${process.pid}`,
-    Image: 'warden-egress:latest',
+    Image: wardenImage('egress'),
     Cmd: ['node', '/bench/bench-upstream.mjs'],
     Env: ['WARDEN_BENCH_HOST=0.0.0.0', 'WARDEN_BENCH_HTTP_PORT=8080'],
     User: '65534:65534',

@@ -12,6 +12,7 @@ import { Warden } from '../src/sandbox/warden.js';
 import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 // The real agent CLIs (warden-agents image) in real sandboxes, keyless through the egress proxy, against
 // a fake model provider in a container on the egress network. Never the real APIs.
@@ -222,7 +223,7 @@ describe('claude sessions, cancel, secrecy and failures', () => {
     // the key was an exec-time env var: it is not in the sandbox's labels or the image's config
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${runId()}`] } });
     expect(JSON.stringify(leftovers.map((c) => c.Labels))).not.toContain(SECRET.anthropic);
-    expect(JSON.stringify((await docker.getImage('warden-agents:latest').inspect()).Config)).not.toContain(SECRET.anthropic);
+    expect(JSON.stringify((await docker.getImage(wardenImage('agents')).inspect()).Config)).not.toContain(SECRET.anthropic);
   });
 
   it('git in the sandbox: identity from config, the host ~/.gitconfig read-only, a token through the askpass helper', async () => {

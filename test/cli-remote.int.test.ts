@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { runId } from './support/fixture.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 // The same CLI commands against a Warden server (WARDEN_URL + WARDEN_TOKEN) instead of the engine.
 let s: TestServer;
@@ -29,7 +30,7 @@ describe('CLI against a server (WARDEN_URL)', () => {
     expect(sb.owner).toBe(`test-${runId()}-remote`);
     const ps = await cli(['ps'], { env: remote() });
     expect(ps.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATE\s+IMAGE\s+LIFETIME\s+AGE\s+KEY\s+PORTS$/);
-    expect(ps.stdout).toMatch(new RegExp(`${sb.id}\\s+\\S+\\s+running\\s+warden-sandbox:latest\\s+persistent`));
+    expect(ps.stdout).toMatch(new RegExp(`${sb.id}\\s+\\S+\\s+running\\s+${wardenImage('sandbox')}\\s+persistent`));
 
     const ex = await cli(['exec', sb.id, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'], { env: remote() });
     expect(ex).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });

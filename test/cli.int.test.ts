@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli as runCli } from './support/cli.js';
 import { runId, testWarden } from './support/fixture.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 const owner = `test-${runId()}-cli`;
 const warden = testWarden(owner);
@@ -92,7 +93,7 @@ describe('warden CLI', () => {
     expect(doc.checks.find((c) => c.name === 'engine')).toMatchObject({ ok: true, detail: expect.stringMatching(/Docker \d+/) });
     expect(doc.checks.find((c) => c.name === 'image:sandbox')?.ok).toBe(true);
     const imgs = JSON.parse((await cli(['images', 'ls', '--json'])).stdout) as Array<{ ref: string; present: boolean; hash?: string }>;
-    expect(imgs.find((i) => i.ref === 'warden-sandbox:latest')).toMatchObject({ present: true, hash: expect.any(String) });
+    expect(imgs.find((i) => i.ref === wardenImage('sandbox'))).toMatchObject({ present: true, hash: expect.any(String) });
     const down = await cli(['doctor', '--json'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
     expect(down.code).toBe(1);
     expect(JSON.parse(down.stdout).checks[0]).toMatchObject({ name: 'engine', ok: false, hint: expect.stringContaining('dockerd') });

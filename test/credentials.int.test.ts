@@ -13,6 +13,7 @@ import { Warden } from '../src/sandbox/warden.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { runId, sandboxPool } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 // A fake model provider over HTTPS (a test CA the proxy trusts) in a container on the egress
 // network under a real-looking name, and a fake gateway on this host reached as host.docker.internal.
@@ -72,7 +73,7 @@ beforeAll(async () => {
   pool = sandboxPool(warden);
   sb = await pool.create({ network: 'allowlist', egress: { credentials: ['anthropic', 'github', 'openai'] } });
   upstream = await docker.createContainer({
-    Image: 'warden-egress:latest',
+    Image: wardenImage('egress'),
     name: `warden-test-provider-${runId()}`,
     Entrypoint: ['node', '-e', ECHO_SERVER],
     User: '0:0',

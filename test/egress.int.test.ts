@@ -8,6 +8,7 @@ import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { cli } from './support/cli.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 // "The internet" here is a fake upstream in a container of ours on the egress network, under a
 // real-looking name (a network alias). Nothing leaves this machine.
@@ -31,7 +32,7 @@ beforeAll(async () => {
   a = await pool.create({ network: 'allowlist', egress: { allow: [`${UPSTREAM}:8080`] } });
   b = await pool.create({ network: 'allowlist', egress: { presets: ['github'] } });
   upstream = await docker.createContainer({
-    Image: 'warden-sandbox:latest',
+    Image: wardenImage('sandbox'),
     name: `warden-test-upstream-${runId()}`,
     Entrypoint: ['perl', '-MIO::Socket::INET', '-e', HTTP_SERVER(8080, 'hello from upstream')],
     Labels: { [TEST_RUN_LABEL]: runId() },

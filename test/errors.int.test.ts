@@ -8,6 +8,7 @@ import { createLogger } from '../src/log.js';
 import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
 import { Warden } from '../src/sandbox/warden.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 const owner = `test-${runId()}-errors`;
 const warden = testWarden(owner);
@@ -123,7 +124,7 @@ describe('bad input: a clear error and nothing half-created', () => {
 
   it('refuses to control containers Warden did not create', async () => {
     const docker = new Docker();
-    const c = await docker.createContainer({ Image: 'warden-sandbox:latest', name: `foreign-${runId()}`, Labels: { 'warden.test-run': runId() } });
+    const c = await docker.createContainer({ Image: wardenImage('sandbox'), name: `foreign-${runId()}`, Labels: { 'warden.test-run': runId() } });
     try {
       expect(await warden.find(c.id)).toBeUndefined();
       await expect(warden.remove(`foreign-${runId()}`)).resolves.toBeUndefined();

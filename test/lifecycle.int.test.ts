@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../src/policy/labels.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
+import { wardenImage } from '../src/images/catalog.js';
 
 const run = promisify(execFile);
 const warden = testWarden();
@@ -85,7 +86,7 @@ describe('sandbox lifecycle', () => {
     const cli = (...args: string[]) => run('node', ['bin/warden.js', ...args], { env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
     const ps = JSON.parse((await cli('ps', '--json')).stdout) as Array<Record<string, unknown>>;
     const row = ps.find((p) => p.id === sb.id);
-    expect(row).toMatchObject({ id: sb.id, name: sb.name, state: 'running', image: 'warden-sandbox:latest', lifetime: 'persistent' });
+    expect(row).toMatchObject({ id: sb.id, name: sb.name, state: 'running', image: wardenImage('sandbox'), lifetime: 'persistent' });
     expect(row).toHaveProperty('createdAt');
     expect(row).toHaveProperty('labels');
     const out = await cli('exec', sb.id, '--', 'sh', '-c', 'echo from-second-process > /workspace/p2; cat /workspace/p2');

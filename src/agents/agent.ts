@@ -18,9 +18,10 @@ import { profileOf } from './profiles.js';
 import { JsonlRunRecorder, type AgentRunRecorder } from './recorder.js';
 import { AgentRun } from './run.js';
 import { prepareStateDir, stateKeyFor, stateRoot } from './state.js';
+import { wardenImage } from '../images/catalog.js';
 
 /** The image agent sandboxes run by default (built by `warden images build agents`). */
-export const AGENTS_IMAGE = 'warden-agents:latest';
+export const AGENTS_IMAGE = wardenImage('agents');
 /** Label on agent sandboxes: which CLI they run. */
 export const AGENT_LABEL = 'warden-agent';
 

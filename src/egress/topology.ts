@@ -5,6 +5,7 @@ import type { ContainerRuntime, RuntimeContainer, RuntimeNetwork } from '../runt
 import { sharedNetworkId } from '../runtime/shared-network.js';
 import { credentialRoutes } from './credentials.js';
 import type { EgressRecord } from './proxy.js';
+import { wardenImage } from '../images/catalog.js';
 
 /**
  * The allowlist topology. Each sandbox gets its own `internal` bridge network with no host address on
@@ -16,7 +17,7 @@ import type { EgressRecord } from './proxy.js';
 export const EGRESS_NETWORK = 'warden-egress';
 export const PROXY_ALIAS = 'warden-proxy';
 export const PROXY_PORT = 3128;
-export const PROXY_IMAGE = 'warden-egress:latest';
+export const PROXY_IMAGE = wardenImage('egress');
 export const ROLE = { network: 'network', proxy: 'egress-proxy', egressNetwork: 'egress-network' } as const;
 
 /** Sandbox networks come from this range in /28 blocks (override with WARDEN_SUBNET_POOL, a /16). */

@@ -23,26 +23,37 @@ export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
 /** Where Debian keeps the host's CA bundle (ca-certificates.crt). */
 export const HOST_CA_DIR = process.env.WARDEN_CA_DIR ?? '/etc/ssl/certs';
 
+/**
+ * The tag of Warden's own images (`warden-sandbox:<tag>`, ...): `WARDEN_IMAGE_TAG`, default `latest`.
+ * Lets one engine hold several Warden versions side by side (a pinned deployment, a branch under test).
+ */
+export const IMAGE_TAG = process.env.WARDEN_IMAGE_TAG || 'latest';
+
+/** The reference of one of Warden's images by its short name (`sandbox` -> `warden-sandbox:latest`). */
+export function wardenImage(name: 'sandbox' | 'egress' | 'agents' | 'react-vite'): string {
+  return `warden-${name}:${IMAGE_TAG}`;
+}
+
 export const OFFLINE_BASE = 'warden-base:bookworm';
 export const PUBLIC_BASE = 'debian:bookworm-slim';
 
 export const CATALOG: CatalogImage[] = [
   {
     name: 'sandbox',
-    ref: 'warden-sandbox:latest',
+    ref: wardenImage('sandbox'),
     context: `${DOCKER_DIR}sandbox`,
     description: 'Minimal Debian with bash, coreutils, git, curl, procps and the non-root user agent (uid 1000).',
   },
   {
     name: 'egress',
-    ref: 'warden-egress:latest',
+    ref: wardenImage('egress'),
     context: `${DOCKER_DIR}egress`,
     description: "The egress proxy next to allowlisted sandboxes (Debian's nodejs + Warden's src/egress).",
     extra: [{ from: `${DIST_DIR}egress`, to: 'app', include: /^(?!.*\.test\.js$).*\.js$/ }],
   },
   {
     name: 'agents',
-    ref: 'warden-agents:latest',
+    ref: wardenImage('agents'),
     context: `${DOCKER_DIR}agents`,
     from: 'sandbox',
     description: 'warden-sandbox plus Node.js 22 and the pinned agent CLIs (claude, gemini, codex), ripgrep and build tools.',
@@ -51,7 +62,7 @@ export const CATALOG: CatalogImage[] = [
   },
   {
     name: 'react-vite',
-    ref: 'warden-react-vite:latest',
+    ref: wardenImage('react-vite'),
     context: `${DOCKER_DIR}templates/react-vite`,
     from: 'sandbox',
     description: 'App-builder template: Node 22, a Vite + React + TypeScript + Tailwind app in /workspace with its dependencies installed; dev server on 3001.',

@@ -3,13 +3,14 @@ import { ValidationError } from '../errors.js';
 import { parseSpec } from './spec.js';
 import { compileSpec, keeperCommand } from './compile.js';
 import { LABEL } from './labels.js';
+import { wardenImage } from '../images/catalog.js';
 
 const ctx = { id: 'sbx-1', containerName: 'warden-sbx-1', owner: 'me@host', createdAt: '2026-01-01T00:00:00Z', user: { uid: 1000, gid: 1000 }, extraLabels: { 'warden.test-run': 'x' } };
 
 describe('sandbox spec', () => {
   it('applies secure defaults', () => {
     const s = parseSpec({});
-    expect(s).toMatchObject({ image: 'warden-sandbox:latest', network: 'none', lifetime: 'ephemeral', workdir: '/workspace' });
+    expect(s).toMatchObject({ image: wardenImage('sandbox'), network: 'none', lifetime: 'ephemeral', workdir: '/workspace' });
     expect(s.resources).toEqual({ memory: 2 * 1024 ** 3, cpus: 2, pids: 512, tmpSize: 512 * 1024 ** 2, homeSize: 256 * 1024 ** 2 });
   });
 

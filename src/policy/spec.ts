@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { buildRules } from '../egress/policy.js';
 import { parseBytes, parseDuration } from '../util/units.js';
+import { wardenImage } from '../images/catalog.js';
 
 /** The image sandboxes use when a spec names none. Built by `warden images build`. */
-export const DEFAULT_IMAGE = 'warden-sandbox:latest';
+export const DEFAULT_IMAGE = wardenImage('sandbox');
 
 const sizeString = (what: string, example: string) =>
   z

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../policy/spec.js';
 import { idleForMs, parseIdlePolicy } from '../sandbox/idle.js';
 import { getTemplate, withTemplate } from './catalog.js';
+import { wardenImage } from '../images/catalog.js';
 
 describe('templates', () => {
   const rv = getTemplate('react-vite');
 
   it("gives react-vite seed 3's caps, the npm allowlist, port 3001 and a workspace volume", () => {
     const spec = parseSpec(withTemplate({ key: 'conv-1' }, rv));
-    expect(spec).toMatchObject({ image: 'warden-react-vite:latest', template: 'react-vite', key: 'conv-1', network: 'allowlist', ports: [3001], workspaceVolume: true });
+    expect(spec).toMatchObject({ image: wardenImage('react-vite'), template: 'react-vite', key: 'conv-1', network: 'allowlist', ports: [3001], workspaceVolume: true });
     expect(spec.resources.memory).toBe(512 * 1024 ** 2);
     expect(spec.resources.cpus).toBe(0.5);
     expect(spec.egress.presets).toEqual(['npm']);
@@ -25,7 +26,7 @@ describe('templates', () => {
   it('treats fields given as undefined as not given (an HTTP body or CLI flags may carry them)', () => {
     const spec = parseSpec(withTemplate({ key: 'k', network: undefined, image: undefined }, rv));
     expect(spec.network).toBe('allowlist');
-    expect(spec.image).toBe('warden-react-vite:latest');
+    expect(spec.image).toBe(wardenImage('react-vite'));
   });
 
   it('names the known templates when one is unknown', () => {

@@ -1,4 +1,5 @@
 import type { AppTemplate } from './catalog.js';
+import { wardenImage } from '../images/catalog.js';
 
 const LOG = '/tmp/warden-dev-server.log';
 
@@ -15,7 +16,7 @@ export const REACT_VITE: AppTemplate = {
   imageName: 'react-vite',
   port: 3001,
   defaults: {
-    image: 'warden-react-vite:latest',
+    image: wardenImage('react-vite'),
     workdir: '/workspace',
     workspaceVolume: true,
     network: 'allowlist',

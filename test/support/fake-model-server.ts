@@ -7,6 +7,7 @@ import { DockerRuntime } from '../../src/runtime/docker/docker-runtime.js';
 import { sharedNetworkId } from '../../src/runtime/shared-network.js';
 import { runId } from './fixture.js';
 import { TEST_RUN_LABEL } from './labels.js';
+import { wardenImage } from '../../src/images/catalog.js';
 
 /**
  * The fake model provider's name on the egress network ("the internet" for the agent tests): one per
@@ -36,7 +37,7 @@ export async function startFakeModels(docker: Docker, name: string): Promise<{ u
   const egressNet = await sharedNetworkId(new DockerRuntime(docker, createLogger('silent')), { name: EGRESS_NETWORK, internal: false, labels: { [LABEL.role]: ROLE.egressNetwork } });
   const dir = fileURLToPath(new URL('.', import.meta.url));
   const container = await docker.createContainer({
-    Image: 'warden-agents:latest',
+    Image: wardenImage('agents'),
     name: `warden-test-agents-fake-${name}-${runId()}`,
     Cmd: ['node', '/fake/fake-models.mjs'],
     Labels: { [TEST_RUN_LABEL]: runId() },
