@@ -157,6 +157,13 @@ function upgradeRefused(status: number, body: string, req: ExecRequest): WardenE
   }
 }
 
+function noV5(got: string): WardenError {
+  return new WardenError(
+    'ENGINE_ERROR',
+    `exec: the API server did not agree to ${EXEC_SUBPROTOCOL} (it answered "${got}"); Warden needs Kubernetes >= 1.30, whose v5 protocol can close stdin alone and reports the exit status`,
+  );
+}
+
 /**
  * Starts `command` in a pod over the exec websocket (subprotocol v5) and resolves once the socket is
  * open. Uses `kc` only for the address and credentials (client certificate, token, exec plugins:
@@ -208,8 +215,18 @@ export async function openExec(kc: KubeConfig, req: ExecRequest): Promise<ExecSt
         reject(upgradeRefused(res.statusCode ?? 0, body, req));
       });
     });
+    // the server's answer to the subprotocol offer, seen before ws checks it (and fails without a code)
+    let offered: string | undefined;
+    ws.once('upgrade', (res: IncomingMessage) => {
+      const header = res.headers['sec-websocket-protocol'];
+      offered = Array.isArray(header) ? header.join(',') : (header ?? '');
+    });
     ws.once('error', (err: Error & { code?: string }) => {
       done();
+      if (offered !== undefined && offered !== EXEC_SUBPROTOCOL) {
+        reject(noV5(offered));
+        return;
+      }
       reject(
         new WardenError('ENGINE_UNAVAILABLE', `exec: cannot reach the Kubernetes API at ${url.host} (${err.message}); check KUBECONFIG and that the cluster is up`, {
           cause: err,
@@ -220,10 +237,7 @@ export async function openExec(kc: KubeConfig, req: ExecRequest): Promise<ExecSt
 
   if (ws.protocol !== EXEC_SUBPROTOCOL) {
     ws.terminate();
-    throw new WardenError(
-      'ENGINE_ERROR',
-      `exec: the API server did not agree to ${EXEC_SUBPROTOCOL} (got "${ws.protocol}"); Warden needs Kubernetes >= 1.30 (stdin close and exit status)`,
-    );
+    throw noV5(ws.protocol);
   }
   return wire(ws, req, tty, closeInfo);
 }
