@@ -94,8 +94,9 @@ export type Lister<T> = (fieldSelector: string) => Promise<{ items: T[]; metadat
 
 /**
  * Resolves with the object named `name` under the collection `path` once `done` holds for it
- * (`undefined`: it does not exist, or was deleted). Lists, then watches from that list's version,
- * so no change between the two is missed. `timeoutMs` is a guard, not a wait.
+ * (`undefined`: it does not exist, or was deleted). Lists, then watches from that list's version, so
+ * no change between the two is missed; a watch that ends (client-node drops one after 30 s without
+ * events) is started again the same way. `timeoutMs` is a guard, not a wait.
  */
 export async function waitFor<T>(
   kc: KubeConfig,
@@ -106,42 +107,47 @@ export async function waitFor<T>(
   timeoutMs = 60_000,
 ): Promise<T | undefined> {
   const fieldSelector = `metadata.name=${name}`;
-  const initial = await list(fieldSelector);
-  let last: T | undefined = initial.items[0];
-  if (done(last)) return last;
-  return new Promise<T | undefined>((resolve, reject) => {
-    let settled = false;
-    let ctrl: AbortController | undefined;
-    const finish = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ctrl?.abort();
-      fn();
-    };
-    const timer = setTimeout(
-      () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting on ${path} ${name}; last seen: ${JSON.stringify(last)?.slice(0, 3000)}`))),
-      timeoutMs,
-    );
-    void new Watch(kc)
-      .watch(
-        path,
-        { fieldSelector, resourceVersion: initial.metadata?.resourceVersion },
-        (type: string, obj: T) => {
-          last = type === 'DELETED' ? undefined : obj;
-          try {
-            if (done(last)) finish(() => resolve(last));
-          } catch (err) {
-            finish(() => reject(err as Error));
-          }
-        },
-        (err: unknown) => finish(() => reject(err instanceof Error ? err : new Error(`the watch on ${path} ended before ${name} was ready`))),
-      )
-      .then((c) => {
-        ctrl = c;
-        if (settled) c.abort();
-      });
-  });
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    const initial = await list(fieldSelector);
+    last = initial.items[0];
+    if (done(last)) return last;
+    if (Date.now() > deadline) break;
+    const outcome = await new Promise<{ matched: boolean }>((resolve, reject) => {
+      let settled = false;
+      let ctrl: AbortController | undefined;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ctrl?.abort();
+        fn();
+      };
+      const timer = setTimeout(() => finish(() => resolve({ matched: false })), Math.max(0, deadline - Date.now()));
+      void new Watch(kc)
+        .watch(
+          path,
+          { fieldSelector, resourceVersion: initial.metadata?.resourceVersion },
+          (type: string, obj: T) => {
+            last = type === 'DELETED' ? undefined : obj;
+            try {
+              if (done(last)) finish(() => resolve({ matched: true }));
+            } catch (err) {
+              finish(() => reject(err as Error));
+            }
+          },
+          () => finish(() => resolve({ matched: false })), // ended: list and watch again
+        )
+        .then((c) => {
+          ctrl = c;
+          if (settled) c.abort();
+        });
+    });
+    if (outcome.matched) return last;
+    if (Date.now() > deadline) break;
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting on ${path} ${name}; last seen: ${JSON.stringify(last)?.slice(0, 3000)}`);
 }
 
 /** Waits on one pod (see {@link waitFor}). */
