@@ -115,6 +115,7 @@ kube_restore_sysctls() {
 main() {
   mkdir -p "$KUBE_RUN"
   kube_drain_pods
+  kube_stop kube-router
   kube_stop kubelet
   kube_stop kube-scheduler
   kube_stop kube-controller-manager

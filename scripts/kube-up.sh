@@ -28,7 +28,9 @@ kube_packages() {
   local need=() p
   # containerd (CRI) + runc + CNI plugins: the node; iptables/iproute2: its network; openssl: certs;
   # gcc + libc6-dev: the static pause binary; curl: readiness probes and bootstrap calls
-  for p in containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl util-linux; do
+  local want=(containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl util-linux)
+  [ "$KUBE_NETPOL" != kube-router ] || want+=(ipset)
+  for p in "${want[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ "${#need[@]}" -gt 0 ]; then
@@ -191,6 +193,22 @@ kube_rbac_binding() { # name clusterrole kind subject
 kube_bootstrap_rbac() {
   kube_rbac_binding warden:cluster-admins cluster-admin Group warden:cluster-admins
   kube_rbac_binding warden:kubelet-api-admin system:kubelet-api-admin User kube-apiserver-kubelet-client
+  if [ "$KUBE_NETPOL" = kube-router ]; then
+    kube_api -o /dev/null -X PUT -H 'Content-Type: application/json' "$KUBE_API_URL/apis/rbac.authorization.k8s.io/v1/clusterroles/warden:kube-router" --data \
+      '{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"warden:kube-router","labels":{"app.kubernetes.io/managed-by":"warden-kube-up"}},"rules":[{"apiGroups":[""],"resources":["pods","namespaces","nodes","services","endpoints"],"verbs":["get","list","watch"]},{"apiGroups":["networking.k8s.io"],"resources":["networkpolicies"],"verbs":["get","list","watch"]},{"apiGroups":["discovery.k8s.io"],"resources":["endpointslices"],"verbs":["get","list","watch"]}]}'
+    kube_rbac_binding warden:kube-router warden:kube-router User warden:kube-router
+  fi
+}
+
+# NetworkPolicy enforcement: kube-router's network policy controller only (no routing, no service
+# proxy). Its chains go first in filter FORWARD/INPUT/OUTPUT; the node's own pod->host drop is in
+# mangle (lib/kube/net.sh), which it cannot override.
+kube_netpol() {
+  [ "$KUBE_NETPOL" = kube-router ] || return 0
+  kube_start kube-router --kubeconfig="$KUBE_CONFIGS/kube-router.kubeconfig" --hostname-override="$KUBE_NODE_NAME" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --health-port=0 --metrics-port=0 --iptables-sync-period=1m --service-cluster-ip-range="$KUBE_SERVICE_CIDR"
+  kube_wait 60 "kube-router (network policies) ready" iptables -w -S KUBE-ROUTER-FORWARD || kube_expect_running kube-router
 }
 
 kube_controllers() {
@@ -287,6 +305,7 @@ main() {
   kube_bootstrap_rbac
   kube_controllers
   kube_kubelet
+  kube_netpol
   # pods of the default namespace need its service account, which the controller-manager makes
   kube_wait 60 "service account default/default ready" kube_api "$KUBE_API_URL/api/v1/namespaces/default/serviceaccounts/default" ||
     kube_die "the controller-manager made no default service account (log: $KUBE_LOGS/kube-controller-manager.log)"

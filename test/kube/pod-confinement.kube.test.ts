@@ -1,6 +1,6 @@
 import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execText, hardenedPod, kubeClient, kubeSkipReason, runPod, testNamespace, waitForPod } from './support/kube.js';
+import { execText, hardenedPod, httpServerPod, kubeClient, kubeSkipReason, runPod, testNamespace, waitForPod } from './support/kube.js';
 
 /**
  * The confinement Warden will rely on for sandbox pods, checked on the local cluster from inside the
@@ -126,19 +126,7 @@ describe.skipIf(skip)(`sandbox pods on a real cluster${skip ? ` (skipped: ${skip
   });
 
   it('connects pod to pod, and keeps pods away from the node and from IPv6 link-local neighbours', async () => {
-    // a tiny HTTP server in the sandbox image (perl-base is there: git needs it)
-    const server = await runPod(
-      kc,
-      ns,
-      hardenedPod('web', {
-        command: [
-          'perl',
-          '-MIO::Socket::IP',
-          '-e',
-          'my $s = IO::Socket::IP->new(LocalAddr => "::", LocalPort => 8080, Listen => 16, ReuseAddr => 1, V6Only => 0) or die "$!"; while (my $c = $s->accept) { my $l = <$c>; print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from web\\n"; close $c }',
-        ],
-      }),
-    );
+    const server = await runPod(kc, ns, httpServerPod('web'));
     const ip = server.status?.podIP ?? '';
     expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     const ok = await run('sb', `curl -sS --max-time 10 http://${ip}:8080/`);

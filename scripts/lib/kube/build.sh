@@ -95,6 +95,23 @@ kube_build_pause() {
   mv "$out.partial" "$out" && rm -rf "$d"
 }
 
+# kube-router's network policy controller (WARDEN_KUBE_NETPOL=kube-router): the NetworkPolicy
+# enforcer of this node (the bridge CNI enforces none). Its own module: go install works as is.
+kube_build_kube_router() {
+  local go start=$SECONDS dir="${KUBE_ROUTER_BIN%/kube-router}"
+  export GOMODCACHE="$KUBE_CACHE/gomod" GOCACHE="$KUBE_CACHE/gocache" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
+  go="$(kube_go 1.22.0)"
+  mkdir -p "$dir.partial"
+  kube_log "building kube-router $KUBE_ROUTER_VERSION (network policy controller; ~5 min cold; log: $dir/../kube-router-build.log)"
+  GOBIN="$dir.partial" nice -n 19 "$go" install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" >"$dir/../kube-router-build.log" 2>&1 ||
+    { tail -n 30 "$dir/../kube-router-build.log" >&2; kube_die "building kube-router failed"; }
+  rm -rf "$dir" && mv "$dir.partial" "$dir"
+  echo "$((SECONDS - start))" >"$dir/../kube-router-build-seconds"
+  kube_log "built kube-router in $((SECONDS - start)) s"
+  [ "${WARDEN_KUBE_KEEP_GO_CACHE:-0}" = 1 ] || rm -rf "$GOCACHE"
+}
+
 kube_build() {
   local b missing=0
   for b in "${KUBE_BUILD_BINARIES[@]}"; do [ -x "$KUBE_BIN/$b" ] || missing=1; done
@@ -103,6 +120,13 @@ kube_build() {
     exec 9>"$KUBE_CACHE/build.lock"
     flock 9 # two kube-up runs at once: the second waits and then finds the binaries
     for b in "${KUBE_BUILD_BINARIES[@]}"; do [ -x "$KUBE_BIN/$b" ] || { kube_build_binaries; break; }; done
+    exec 9>&-
+  fi
+  if [ "$KUBE_NETPOL" = kube-router ] && [ ! -x "$KUBE_ROUTER_BIN" ]; then
+    mkdir -p "${KUBE_ROUTER_BIN%/bin/kube-router}"
+    exec 9>"$KUBE_CACHE/build.lock"
+    flock 9
+    [ -x "$KUBE_ROUTER_BIN" ] || kube_build_kube_router
     exec 9>&-
   fi
   [ -s "$KUBE_BUILD/pause.tar" ] || kube_build_pause

@@ -12,6 +12,8 @@
 #   WARDEN_KUBE_POD_CIDR      the pods' /24 on the node's bridge (default 10.244.0.0/24)
 #   WARDEN_KUBE_SERVICE_CIDR  service cluster IPs (default 10.96.0.0/24; no kube-proxy: see docs)
 #   WARDEN_KUBE_POD_EGRESS    1 (default): pods may be routed (masqueraded) beyond the node; 0: not
+#   WARDEN_KUBE_NETPOL        kube-router (default): enforce NetworkPolicy with kube-router's network
+#                             policy controller alone; none: no enforcement (the bridge CNI has none)
 
 KUBE_VERSION="${WARDEN_KUBE_VERSION:-v1.36.3}"
 KUBE_CACHE="${WARDEN_KUBE_CACHE:-/var/cache/warden-kube}"
@@ -35,6 +37,10 @@ KUBE_KUBELET_HEALTHZ_PORT=10248
 KUBE_POD_CIDR="${WARDEN_KUBE_POD_CIDR:-10.244.0.0/24}"
 KUBE_SERVICE_CIDR="${WARDEN_KUBE_SERVICE_CIDR:-10.96.0.0/24}"
 KUBE_POD_EGRESS="${WARDEN_KUBE_POD_EGRESS:-1}"
+KUBE_NETPOL="${WARDEN_KUBE_NETPOL:-kube-router}"
+# The only kube-router on the Go module proxy; built in its own module (its client-go is older).
+KUBE_ROUTER_VERSION="v2.1.0"
+KUBE_ROUTER_BIN="$KUBE_CACHE/kube-router-$KUBE_ROUTER_VERSION/bin/kube-router"
 KUBE_BRIDGE="wkube0"
 # The bridge's own address is the pods' gateway and the node's InternalIP (the kubelet listens there
 # only; pods are firewalled off from it, see kube_firewall_up).
@@ -64,6 +70,7 @@ kube_api() {
 kube_daemon_bin() {
   case "$1" in
     containerd) command -v containerd || echo /usr/bin/containerd ;;
+    kube-router) echo "$KUBE_ROUTER_BIN" ;;
     *) echo "$KUBE_BIN/$1" ;;
   esac
 }

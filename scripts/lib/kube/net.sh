@@ -7,8 +7,10 @@
 #   filter FORWARD -> WARDEN-KUBE-FORWARD: pod <-> pod on the bridge accepted (Docker sets the FORWARD
 #     policy to DROP, and with br_netfilter even bridged frames pass FORWARD); replies to pods
 #     accepted; pods -> beyond the node only when WARDEN_KUBE_POD_EGRESS=1.
-#   filter INPUT -> WARDEN-KUBE-INPUT: nothing from a pod reaches the host itself (the kubelet API,
-#     the host's services), except replies to connections the host opened.
+#   mangle INPUT -> WARDEN-KUBE-INPUT: nothing from a pod reaches the host itself (the kubelet API,
+#     the host's services), except replies to connections the host opened. In mangle, which runs
+#     before filter: a NetworkPolicy enforcer's ACCEPT in filter INPUT (kube-router accepts traffic
+#     its policies allow, including pods without a policy) cannot reopen the node.
 #   nat POSTROUTING -> WARDEN-KUBE-POSTROUTING: masquerade pods going beyond the node (egress=1 only).
 #   ip6tables: nothing IPv6 is forwarded between pods or to the host (pods have link-local IPv6
 #     addresses that the IPv4 rules would not see).
@@ -28,9 +30,9 @@ kube_firewall_up() {
   iptables -w -A "$fwd" -o "$KUBE_BRIDGE" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
   if [ "$KUBE_POD_EGRESS" = 1 ]; then iptables -w -A "$fwd" -i "$KUBE_BRIDGE" ! -o "$KUBE_BRIDGE" -j ACCEPT
   else iptables -w -A "$fwd" -i "$KUBE_BRIDGE" -j DROP; fi
-  kube_fw_jump iptables filter INPUT "$in" -I
-  iptables -w -A "$in" -i "$KUBE_BRIDGE" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-  iptables -w -A "$in" -i "$KUBE_BRIDGE" -j DROP
+  kube_fw_jump iptables mangle INPUT "$in" -I
+  iptables -w -t mangle -A "$in" -i "$KUBE_BRIDGE" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+  iptables -w -t mangle -A "$in" -i "$KUBE_BRIDGE" -j DROP
   kube_fw_jump iptables nat POSTROUTING "$post" -I
   [ "$KUBE_POD_EGRESS" != 1 ] || iptables -w -t nat -A "$post" -s "$KUBE_POD_CIDR" ! -o "$KUBE_BRIDGE" -j MASQUERADE
   if ip6tables -w -S >/dev/null 2>&1; then
@@ -43,7 +45,8 @@ kube_firewall_up() {
 }
 
 # Removes every jump that carries the tag and every chain named after it, in both families and all
-# tables; also the kubelet's own utility chains (KUBE-*: nothing else on these machines makes them).
+# tables; also the chains of the kubelet and of kube-router (KUBE-*: nothing else on these machines
+# makes them), then kube-router's ipsets.
 kube_firewall_down() {
   local ipt table rule chain
   for ipt in iptables ip6tables; do
@@ -61,6 +64,9 @@ kube_firewall_down() {
         while read -r chain; do "$ipt" -w -t "$table" -X "$chain"; done
     done
   done
+  if command -v ipset >/dev/null 2>&1; then
+    { ipset list -n 2>/dev/null || true; } | { grep -E '^(KUBE-|kube-router)' || true; } | while read -r set; do ipset destroy "$set" 2>/dev/null || true; done
+  fi
 }
 
 kube_bridge_up() {

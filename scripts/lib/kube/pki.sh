@@ -8,6 +8,7 @@
 #                       come from an RBAC binding to cluster-admin, so they can be narrowed or revoked
 #   kube-controller-manager, kube-scheduler, system:node:<node> (Node authorizer + NodeRestriction)
 #   apiserver-kubelet-client  the apiserver's identity towards the kubelet (exec, logs, port-forward)
+#   warden:kube-router  the network policy controller: reads pods, namespaces, nodes, policies
 
 kube_pki_cert() { # name subject eku(clientAuth|serverAuth) [subjectAltName]
   local name="$1" subj="$2" eku="$3" san="${4:-}" ext
@@ -49,7 +50,7 @@ EOF
 }
 
 kube_pki() {
-  local stamp="node=$KUBE_NODE_NAME ip=$KUBE_NODE_IP svc=$KUBE_SERVICE_IP api=$KUBE_API_PORT"
+  local stamp="v2 node=$KUBE_NODE_NAME ip=$KUBE_NODE_IP svc=$KUBE_SERVICE_IP api=$KUBE_API_PORT"
   if [ -f "$KUBE_PKI/stamp" ] && [ "$(cat "$KUBE_PKI/stamp")" = "$stamp" ] && [ -f "$KUBE_KUBECONFIG" ]; then return; fi
   kube_log "making certificates and kubeconfigs ($KUBE_PKI)"
   rm -rf "$KUBE_PKI" && (umask 077 && mkdir -p "$KUBE_PKI" "$KUBE_CONFIGS")
@@ -66,12 +67,14 @@ kube_pki() {
   kube_pki_cert controller-manager "/CN=system:kube-controller-manager" clientAuth
   kube_pki_cert scheduler "/CN=system:kube-scheduler" clientAuth
   kube_pki_cert kubelet "/O=system:nodes/CN=system:node:$KUBE_NODE_NAME" clientAuth
+  kube_pki_cert kube-router "/CN=warden:kube-router" clientAuth
   kube_pki_cert kubelet-server "/CN=system:node:$KUBE_NODE_NAME" serverAuth "IP:$KUBE_NODE_IP,DNS:$KUBE_NODE_NAME"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$KUBE_PKI/sa.key" 2>/dev/null
   openssl pkey -in "$KUBE_PKI/sa.key" -pubout -out "$KUBE_PKI/sa.pub" 2>/dev/null
   kube_kubeconfig "$KUBE_CONFIGS/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
   kube_kubeconfig "$KUBE_CONFIGS/scheduler.kubeconfig" system:kube-scheduler scheduler
   kube_kubeconfig "$KUBE_CONFIGS/kubelet.kubeconfig" "system:node:$KUBE_NODE_NAME" kubelet
+  kube_kubeconfig "$KUBE_CONFIGS/kube-router.kubeconfig" warden:kube-router kube-router
   kube_kubeconfig "$KUBE_CONFIGS/super-admin.kubeconfig" warden-kube-super-admin super-admin
   kube_kubeconfig "$KUBE_KUBECONFIG" warden admin
   chmod 0600 "$KUBE_PKI"/*

@@ -196,3 +196,19 @@ export function streamText(s: NodeJS.ReadableStream | null): Promise<string> {
     s.on('error', reject);
   });
 }
+
+/**
+ * A pod answering HTTP on port 8080 with "hello from <name>" (perl from the sandbox image: git needs
+ * perl-base), on IPv4 and IPv6.
+ */
+export function httpServerPod(name: string, labels: Record<string, string> = {}): V1Pod {
+  return hardenedPod(name, {
+    labels,
+    command: [
+      'perl',
+      '-MIO::Socket::IP',
+      '-e',
+      `my $s = IO::Socket::IP->new(LocalAddr => "::", LocalPort => 8080, Listen => 16, ReuseAddr => 1, V6Only => 0) or die "$!"; while (my $c = $s->accept) { my $l = <$c>; print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from ${name}\n"; close $c }`,
+    ],
+  });
+}
