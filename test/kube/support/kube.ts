@@ -79,7 +79,8 @@ export function hardenedPod(name: string, opts: PodOptions = {}): V1Pod {
           imagePullPolicy: 'Never',
           command: opts.command ?? ['sleep', 'infinity'],
           securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          resources: { limits: { cpu: '500m', memory: '128Mi', 'ephemeral-storage': '64Mi', ...opts.limits } },
+          // requests below the limits: the test files' pods share one 2-core node
+          resources: { requests: { cpu: '50m' }, limits: { cpu: '500m', memory: '128Mi', 'ephemeral-storage': '64Mi', ...opts.limits } },
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...(opts.volumes ?? []).map((v) => ({ name: v.volume.name, mountPath: v.mountPath }))],
           ...opts.container,
         },
@@ -166,6 +167,8 @@ export async function runPod(kc: KubeConfig, namespace: string, pod: V1Pod, time
     name,
     (p) => {
       if (p?.status?.phase === 'Failed' || p?.status?.phase === 'Succeeded') throw new Error(`pod ${name} ended: ${JSON.stringify(p.status)}`);
+      const unschedulable = p?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
+      if (unschedulable) throw new Error(`pod ${name} cannot be scheduled: ${unschedulable.message}`);
       return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     },
     timeoutMs,
