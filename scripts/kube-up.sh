@@ -44,7 +44,7 @@ kube_check_version() {
   for pid in $(kube_all_pids); do
     exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     case "$exe" in
-      "$KUBE_BIN"/* | */containerd | */containerd-shim-runc-v2) ;;
+      "$KUBE_BIN"/* | "$KUBE_ROUTER_BIN" | */containerd | */containerd-shim-runc-v2) ;;
       *) kube_die "another version of the cluster runs ($exe, pid $pid): run scripts/kube-down.sh first" ;;
     esac
   done

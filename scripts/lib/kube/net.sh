@@ -76,6 +76,9 @@ kube_bridge_up() {
   ip addr show dev "$KUBE_BRIDGE" | grep -qF " $KUBE_NODE_IP/" || ip addr add "$KUBE_NODE_IP/${KUBE_POD_CIDR#*/}" dev "$KUBE_BRIDGE"
   ip link set "$KUBE_BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
+  # frames between two pods on the bridge must pass iptables (FORWARD): that is where NetworkPolicy
+  # and the rules above act. Docker's engine turns these on too; kube-down leaves them on.
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 }
 
 kube_bridge_down() {

@@ -214,6 +214,22 @@ describe('openExec against a stand-in API server', () => {
     expect(await ex.exit).toEqual({ kind: 'exited', exitCode: 0 });
   });
 
+  it('keeps going when a consumer destroys its stream while the socket is paused for it', async () => {
+    const f = await fake();
+    const conn = f.next();
+    const ex = await openExec(f.kc, req({ highWaterMark: 1024 }));
+    const { ws } = await conn;
+    for (let i = 0; i < 64; i++) send(ws, Channel.stdout, Buffer.alloc(16 * 1024, 1));
+    send(ws, Channel.stderr, 'still here');
+    send(ws, Channel.status, '{"status":"Success"}');
+    ws.close();
+    await until(() => ex.stdout.readableLength >= 1024);
+    ex.stdout.destroy(); // nobody will ever read it
+    const [err, exit] = await Promise.all([text(ex.stderr), ex.exit]);
+    expect(err).toBe('still here');
+    expect(exit).toEqual({ kind: 'exited', exitCode: 0 });
+  });
+
   it('translates refusals by HTTP status, naming the pod and the fix', async () => {
     const notFound = await fake({ refuse: { status: 404, body: '{"kind":"Status","message":"pods \\"p\\" not found"}' } });
     await expect(openExec(notFound.kc, req())).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND', message: expect.stringContaining('ns/p') });

@@ -246,14 +246,14 @@ function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[]
   const highWaterMark = req.highWaterMark ?? 1024 * 1024;
   // Readables whose buffer is full: while any is, the socket is paused (one TCP stream carries both).
   const full = new Set<Readable>();
+  const unblock = (r: Readable): void => {
+    full.delete(r);
+    if (full.size === 0 && ws.isPaused) ws.resume();
+  };
   const output = (): Readable => {
-    const r: Readable = new Readable({
-      highWaterMark,
-      read() {
-        full.delete(r);
-        if (full.size === 0 && ws.isPaused) ws.resume();
-      },
-    });
+    const r: Readable = new Readable({ highWaterMark, read: () => unblock(r) });
+    // a consumer that destroys its stream must not hold the other stream (and the exit) up
+    r.once('close', () => unblock(r));
     return r;
   };
   const stdout = output();
