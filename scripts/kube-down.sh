@@ -96,6 +96,18 @@ kube_unmount_all() {
       rm -f "$ns"
     done
   fi
+  # after a crash containerd could not name its pods' network namespaces: a CNI namespace is this
+  # cluster's when the peer of its eth0 is a port of this cluster's bridge
+  local ports peer
+  ports="$(ip -o link show master "$KUBE_BRIDGE" 2>/dev/null | cut -d: -f1 || true)"
+  for ns in /run/netns/cni-*; do
+    if [ ! -e "$ns" ] || [ -z "$ports" ]; then continue; fi
+    peer="$(ip -n "${ns##*/}" -o link show eth0 2>/dev/null | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')"
+    if [ -n "$peer" ] && printf '%s\n' "$ports" | grep -qx "$peer"; then
+      umount "$ns" 2>/dev/null || true
+      rm -f "$ns"
+    fi
+  done
 }
 
 kube_remove_cgroups() {
