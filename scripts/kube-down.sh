@@ -39,7 +39,10 @@ kube_drain_pods() {
   kube_wait 60 "pods gone" kube_no_pods || kube_log "pods still terminating after 60 s: removing them by force"
 }
 
-kube_no_pods() { ! kube_api "$KUBE_API_URL/api/v1/pods?limit=1&pretty=0" | grep -q '"items":\[{'; }
+kube_no_pods() {
+  local pods; pods="$(kube_api "$KUBE_API_URL/api/v1/pods?limit=1&pretty=0")" || return 1
+  [[ "$pods" != *'"items":[{'* ]]
+}
 
 kube_stop() { # name: TERM, then KILL after 15 s
   local pid; pid="$(kube_daemon_pid "$1")"
@@ -103,7 +106,7 @@ kube_unmount_all() {
   for ns in /run/netns/cni-*; do
     if [ ! -e "$ns" ] || [ -z "$ports" ]; then continue; fi
     peer="$(ip -n "${ns##*/}" -o link show eth0 2>/dev/null | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')"
-    if [ -n "$peer" ] && printf '%s\n' "$ports" | grep -qx "$peer"; then
+    if [ -n "$peer" ] && [[ $'\n'"$ports"$'\n' == *$'\n'"$peer"$'\n'* ]]; then
       umount "$ns" 2>/dev/null || true
       rm -f "$ns"
     fi
@@ -125,6 +128,7 @@ kube_restore_sysctls() {
 }
 
 main() {
+  exec 8>"$KUBE_RUN.lock" && flock 8 # one kube-up or kube-down at a time
   mkdir -p "$KUBE_RUN"
   kube_drain_pods
   kube_stop kube-router

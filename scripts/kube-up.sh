@@ -56,7 +56,8 @@ kube_start() { # name args... : starts the daemon unless it already runs; its ow
   kube_log "starting $name (log: $KUBE_LOGS/$name.log)"
   # setsid: the daemons outlive this script and ignore its terminal's signals. This script is not a
   # process-group leader, so setsid execs in place and $! is the daemon's pid.
-  setsid "$(kube_daemon_bin "$name")" "$@" >"$KUBE_LOGS/$name.log" 2>&1 </dev/null &
+  # They must not inherit the lock on fd 8, or kube-down would wait for them forever.
+  setsid "$(kube_daemon_bin "$name")" "$@" >"$KUBE_LOGS/$name.log" 2>&1 </dev/null 8>&- &
   echo $! >"$KUBE_RUN/$name.pid"
 }
 
@@ -144,7 +145,9 @@ EOF
 EOF
   kube_start containerd --config "$KUBE_STATE/containerd/config.toml"
   kube_wait 30 "containerd ready" kube_ctr version || kube_expect_running containerd
-  if ! kube_ctr images ls -q | grep -qxF "$KUBE_PAUSE_IMAGE"; then
+  # (no `| grep -q` in these scripts: under pipefail the writer's SIGPIPE would read as "no match")
+  local images; images="$(kube_ctr images ls -q)"
+  if [[ $'\n'"$images"$'\n' != *$'\n'"$KUBE_PAUSE_IMAGE"$'\n'* ]]; then
     kube_ctr images import "$KUBE_BUILD/pause.tar" >/dev/null
   fi
 }
@@ -288,10 +291,13 @@ EOF
 
 kube_node_ready() {
   # compact JSON (curl gets pretty JSON unless told); a condition's fields come in struct order
-  kube_api "$KUBE_API_URL/api/v1/nodes/$KUBE_NODE_NAME?pretty=0" | grep -q '"type":"Ready","status":"True"'
+  local node; node="$(kube_api "$KUBE_API_URL/api/v1/nodes/$KUBE_NODE_NAME?pretty=0")" || return 1
+  [[ "$node" == *'"type":"Ready","status":"True"'* ]]
 }
 
 main() {
+  # one kube-up or kube-down at a time (the build has its own lock in the cache)
+  exec 8>"$KUBE_RUN.lock" && flock 8
   kube_packages
   kube_check_version
   kube_build

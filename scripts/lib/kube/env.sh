@@ -84,7 +84,8 @@ kube_daemon_pid() {
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 0
   exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
   [ "$exe" = "$(kube_daemon_bin "$name")" ] || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$KUBE_STATE" || return 0
+  local args; args="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  [[ "$args" == *"$KUBE_STATE"* ]] || return 0
   echo "$pid"
 }
 

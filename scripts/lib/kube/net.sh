@@ -73,7 +73,8 @@ kube_bridge_up() {
   if ! ip link show "$KUBE_BRIDGE" >/dev/null 2>&1; then
     ip link add "$KUBE_BRIDGE" type bridge
   fi
-  ip addr show dev "$KUBE_BRIDGE" | grep -qF " $KUBE_NODE_IP/" || ip addr add "$KUBE_NODE_IP/${KUBE_POD_CIDR#*/}" dev "$KUBE_BRIDGE"
+  local addrs; addrs="$(ip -o addr show dev "$KUBE_BRIDGE")"
+  [[ "$addrs" == *" $KUBE_NODE_IP/"* ]] || ip addr add "$KUBE_NODE_IP/${KUBE_POD_CIDR#*/}" dev "$KUBE_BRIDGE"
   ip link set "$KUBE_BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
   # frames between two pods on the bridge must pass iptables (FORWARD): that is where NetworkPolicy
