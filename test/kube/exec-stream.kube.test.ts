@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openExec, type ExecStream } from '../../src/runtime/kubernetes/exec-stream.js';
+import { killTreeCommand } from '../../src/sandbox/process-tree.js';
 import { execText, hardenedPod, kubeClient, kubeSkipReason, runPod, streamText, testNamespace } from './support/kube.js';
 
 /**
@@ -159,5 +160,25 @@ describe.skipIf(skip)(`exec over the v5 websocket on a real cluster${skip ? ` (s
     expect(await alive(plain.pid)).toBe(true);
     console.log(`[exec] after the socket closed: no-stdin process alive=true, stdin reader alive=false, tty process alive=${terminalAlive}`);
     await execText(kc, ns, pod, ['kill', '-KILL', String(plain.pid), ...(terminalAlive ? [String(terminal.pid)] : [])]);
+  });
+
+  it("kills a closed exec's whole tree with Warden's tree kill from a second exec (the exec's mark set through env)", async () => {
+    // the exec API takes no environment: the mark rides on `env`, as the backend will do
+    const id = `k${randomBytes(4).toString('hex')}`;
+    const ex = await openExec(kc, {
+      namespace: ns,
+      pod,
+      command: ['env', `WARDEN_EXEC_ID=${id}`, 'bash', '-c', 'sleep 3600 & setsid sleep 3600 & nohup sleep 3600 >/dev/null 2>&1 & echo started; wait'],
+    });
+    const [first] = (await once(ex.stdout, 'data')) as [Buffer];
+    expect(first.toString()).toContain('started');
+    ex.close();
+    expect((await ex.exit).kind).toBe('unknown');
+    const marked = async (): Promise<number> =>
+      Number((await execText(kc, ns, pod, sh(`grep -lsxzF WARDEN_EXEC_ID=${id} /proc/[0-9]*/environ | wc -l`))).stdout.trim());
+    expect(await marked()).toBe(4); // bash and its three sleeps outlived the socket
+    const killed = await execText(kc, ns, pod, killTreeCommand(id, 'KILL'));
+    expect(Number(killed.stdout.trim())).toBe(4);
+    await vi.waitFor(async () => expect(await marked()).toBe(0), { timeout: 10_000, interval: 100 });
   });
 });
