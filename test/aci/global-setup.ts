@@ -78,7 +78,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       tlsCertFile: '/certs/server.crt',
       tlsKeyFile: '/certs/server.key',
       clients: [
-        { tenantId, clientId, clientSecret, roleAssignments: [{ scope: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`, actions: ['Microsoft.ContainerInstance/containerGroups/*'] }] },
+        { tenantId, clientId, clientSecret, roleAssignments: [
+            { scope: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`, actions: ['Microsoft.ContainerInstance/containerGroups/*'] },
+            // listing across the subscription (the abandoned-group sweep) needs read at subscription scope
+            { scope: `/subscriptions/${subscriptionId}`, actions: ['Microsoft.ContainerInstance/containerGroups/read'] },
+          ],
+        },
         { tenantId, ...noAccess, roleAssignments: [] },
       ],
       subscriptions: [{ id: subscriptionId, tenantId, resourceGroups: [{ name: resourceGroup, location }, { name: 'other-rg', location: 'westeurope' }] }],

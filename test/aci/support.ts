@@ -60,3 +60,32 @@ export async function rawArm(method: string, path: string, body?: string, opts: 
 export function groupPath(name: string, rg = standin().resourceGroup): string {
   return `/subscriptions/${standin().subscriptionId}/resourceGroups/${rg}/providers/Microsoft.ContainerInstance/containerGroups/${name}`;
 }
+
+/** Every Docker container the stand-in runs for a group (by its label). */
+export async function engineObjects(name: string): Promise<string[]> {
+  const { default: Docker } = await import('dockerode');
+  const s = standin();
+  const all = await new Docker().listContainers({ all: true, filters: { label: [`aci.standin=${s.runId}`] } });
+  return all.filter((c) => c.Labels['aci.group']?.endsWith(`/containerGroups/${name}`)).map((c) => c.Id);
+}
+
+/** Reads a stream to its end. */
+export async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Polls `read` until `done` holds (state with no event to await: a container's log lines, a process
+ * gone); fails with the last value after `timeoutMs`.
+ */
+export async function eventually<T>(read: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(v)?.slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

@@ -261,6 +261,11 @@ export class FramedExec {
     this.closed = true;
     this.stopPing();
     if (this.ended) return;
+    if (this.onStart) {
+      const seen = this.reader.rest().replace(/\s+/g, ' ').trim().slice(-300);
+      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack /usr/local/bin/warden-aci-exec. The terminal showed: ${JSON.stringify(seen)}`));
+      return;
+    }
     this.fail(new WardenError('EXEC_FAILED', `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
   }
 

@@ -152,6 +152,7 @@ export function parseHelperRecord(line: string): HelperRecord {
 export class RecordReader {
   private partial = '';
   private greeted = false;
+  private noise = '';
 
   /** Feed text from the terminal; returns the complete records in it. */
   push(text: string): HelperRecord[] {
@@ -163,7 +164,10 @@ export class RecordReader {
       s = s.slice(nl + 1);
       if (!this.greeted) {
         const at = line.lastIndexOf('~H');
-        if (at < 0) continue;
+        if (at < 0) {
+          this.noise = `${this.noise}${line}\n`.slice(-300);
+          continue;
+        }
         const rec = parseHelperRecord(line.slice(at));
         this.greeted = true;
         out.push(rec);
@@ -180,8 +184,8 @@ export class RecordReader {
     return out;
   }
 
-  /** Whatever arrived after the last newline (for error messages). */
+  /** The end of what arrived that was not a record (for error messages). */
   rest(): string {
-    return this.partial;
+    return `${this.noise}${this.partial}`.slice(-300);
   }
 }
