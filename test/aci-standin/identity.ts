@@ -5,7 +5,7 @@
  * (HS256; real Entra signs RS256 with published keys, which only matters to a verifier, and the only
  * verifier is this stand-in's ARM facade). Errors carry the AADSTS codes Entra uses.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { StandinConfig, ClientConfig } from './config.js';
 import { ArmError } from './arm-error.js';
 
@@ -79,7 +79,7 @@ function aadError(status: number, error: string, code: number, description: stri
 }
 
 function randomUuid(): string {
-  return globalThis.crypto.randomUUID();
+  return randomUUID(); // node:crypto's: the stand-in runs on Debian's Node 18, which has no global crypto
 }
 
 function tenantKnown(cfg: StandinConfig, tenant: string): boolean {
