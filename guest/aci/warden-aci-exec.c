@@ -1,0 +1,638 @@
+/*
+ * warden-aci-exec: honest exec over one terminal stream.
+ *
+ * Azure Container Instances runs a command through `executeCommand` as one executable path with no
+ * arguments, on a pseudo-terminal, and relays that terminal over a WebSocket as text: no exit code, no
+ * stdin close, stdout and stderr merged, no resize, no signals. Warden starts this program there
+ * instead of the command. It puts the terminal in raw mode with echo off, reads the real request
+ * (argv, env, cwd, options) from the stream, runs the command on pipes and frames everything over the
+ * terminal as lines of printable ASCII, so the tty's line discipline and ACI's UTF-8 text frames cannot
+ * change a byte:
+ *
+ *   helper -> client                         client -> helper
+ *   ~H1 <window>   hello, stdin window       ~R<b64>   the request (first, once)
+ *   ~S<pid>        the command started       ~I<b64>   stdin bytes (within the granted window)
+ *   ~O<b64>        stdout bytes              ~Z        stdin EOF
+ *   ~E<b64>        stderr bytes              ~K<sig>   signal the command's process tree
+ *   ~C<n>          n more stdin bytes may    ~P        keep-alive (the dead-man switch)
+ *                  be sent
+ *   ~Xc<n>[,why]   exited with code n        ('why': timeout | deadman | hangup, when this program
+ *   ~Xs<n>[,why]   killed by signal n         ended it)
+ *   ~F<b64>        could not run / protocol error (a message); this program then exits
+ *
+ * The request is NUL-terminated fields, each a tag byte and a value: 'a' an argv element, 'e' NAME=VALUE
+ * (over this program's environment), 'c' the working directory, 'i' stdin wanted ("1"), 't' timeout in
+ * seconds, 'd' dead-man seconds (no record from the client for that long ends the command), 'm' the
+ * exec's mark (WARDEN_EXEC_ID, how the tree is found again).
+ *
+ * Stdin uses credits so a command that never reads stdin cannot stall the control records behind it:
+ * this program always reads the terminal. Output backpressure is the terminal's: when the client stops
+ * reading, writes to the tty stall, and the command's pipes are no longer drained.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROTOCOL 1
+#define STDIN_WINDOW (64 * 1024)          /* stdin bytes the client may have in flight */
+#define CHUNK 12288                       /* raw bytes per output record (16 KiB of base64) */
+#define OUT_HIGH (128 * 1024)             /* stop draining the command's pipes above this */
+#define IN_LINE_MAX (2 * 1024 * 1024)     /* longest record accepted from the client */
+#define REQ_ARGS_MAX 4096
+#define REQ_ENV_MAX 4096
+
+extern char **environ;
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* ---- growable byte buffers ---------------------------------------------------------------- */
+
+struct buf { char *p; size_t len, cap, off; };
+
+static void die_oom(void) {
+  static const char m[] = "~FCannot allocate memory\n";
+  (void)!write(STDOUT_FILENO, m, sizeof m - 1);
+  _exit(125);
+}
+
+static void buf_reserve(struct buf *b, size_t extra) {
+  if (b->off > 0 && b->off == b->len) b->off = b->len = 0;
+  if (b->len + extra <= b->cap) return;
+  if (b->off > 0) { /* compact before growing */
+    memmove(b->p, b->p + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+    if (b->len + extra <= b->cap) return;
+  }
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + extra) cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) die_oom();
+  b->p = p;
+  b->cap = cap;
+}
+
+static size_t buf_pending(const struct buf *b) { return b->len - b->off; }
+
+static void buf_append(struct buf *b, const void *data, size_t n) {
+  buf_reserve(b, n);
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+}
+
+/* ---- base64 -------------------------------------------------------------------------------- */
+
+static void b64_append(struct buf *b, const unsigned char *in, size_t n) {
+  buf_reserve(b, (n + 2) / 3 * 4);
+  char *o = b->p + b->len;
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63]; *o++ = B64[(v >> 6) & 63]; *o++ = B64[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
+    *o++ = B64[v >> 18]; *o++ = B64[(v >> 12) & 63];
+    *o++ = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  b->len = (size_t)(o - b->p);
+}
+
+static int b64_val(int c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/* Decodes strict, padded base64 in place; returns the length or -1. */
+static long b64_decode(char *s, size_t n) {
+  if (n % 4) return -1;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int a = b64_val(s[i]), b = b64_val(s[i + 1]);
+    int last = i + 4 == n;
+    int c = s[i + 2] == '=' && last ? -2 : b64_val(s[i + 2]);
+    int d = s[i + 3] == '=' && last ? -2 : b64_val(s[i + 3]);
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return -1;
+    s[o++] = (char)(a << 2 | b >> 4);
+    if (c >= 0) s[o++] = (char)((b & 15) << 4 | c >> 2);
+    if (d >= 0) s[o++] = (char)((c & 3) << 6 | d);
+  }
+  return (long)o;
+}
+
+/* ---- state --------------------------------------------------------------------------------- */
+
+static struct buf out;          /* records waiting for the terminal */
+static struct buf in_line;      /* the client's current, unfinished record */
+static struct buf to_child;     /* stdin bytes waiting for the command */
+static struct termios saved_tio;
+static int tio_saved;
+static pid_t child = -1;
+static int child_status = -1;   /* raw wait status once reaped */
+static int fd_out = -1, fd_err = -1, fd_in = -1; /* our ends of the command's pipes */
+static int stdin_wanted, stdin_eof, stdin_broken;
+static long credit_owed;        /* stdin bytes consumed but not yet granted back */
+static long credit_left = STDIN_WINDOW; /* what the client may still send */
+static const char *why;         /* set when this program ends the command */
+static char mark[128];
+static long long deadline_ms = -1, deadman_ms = -1, last_rx_ms;
+static int killed_hard;
+static int tty_gone;            /* the client's side of the terminal is closed */
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void record(char type, const char *fmt, ...) {
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line + 2, sizeof line - 3, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof line - 4) n = (int)sizeof line - 4;
+  line[0] = '~';
+  line[1] = type;
+  line[n + 2] = '\n';
+  buf_append(&out, line, (size_t)n + 3);
+}
+
+static void record_data(char type, const void *data, size_t n) {
+  char head[2] = {'~', type};
+  buf_append(&out, head, 2);
+  b64_append(&out, data, n);
+  buf_append(&out, "\n", 1);
+}
+
+static void restore_tty(void) {
+  if (tio_saved) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+/* Writes everything queued to the terminal, blocking (used on the way out). */
+static void flush_out_blocking(void) {
+  int fl = fcntl(STDOUT_FILENO, F_GETFL);
+  if (fl >= 0) fcntl(STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
+  while (buf_pending(&out)) {
+    ssize_t w = write(STDOUT_FILENO, out.p + out.off, buf_pending(&out));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    out.off += (size_t)w;
+  }
+}
+
+static void fatal(const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  record_data('F', msg, strlen(msg));
+  flush_out_blocking();
+  restore_tty();
+  _exit(125);
+}
+
+/* ---- the command's process tree ------------------------------------------------------------ */
+
+/* Does /proc/<pid>/environ hold exactly "WARDEN_EXEC_ID=<mark>"? Readable for our own uid only. */
+static int has_mark(pid_t pid) {
+  char path[64], needle[160];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  static char env[256 * 1024];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof env - 1 && (r = read(fd, env + len, sizeof env - 1 - len)) > 0) len += (size_t)r;
+  close(fd);
+  env[len] = 0;
+  int nl = snprintf(needle, sizeof needle, "WARDEN_EXEC_ID=%s", mark);
+  for (size_t i = 0; i < len;) {
+    size_t e = strnlen(env + i, len - i);
+    if (e == (size_t)nl && memcmp(env + i, needle, (size_t)nl) == 0) return 1;
+    i += e + 1;
+  }
+  return 0;
+}
+
+/* Signals the command's process group and every process carrying the exec's mark (those that left
+ * the group with setsid or a double fork keep the mark in their environment). */
+static void signal_tree(int sig) {
+  if (child > 0) kill(-child, sig); /* the group may outlive its leader */
+  if (!mark[0]) return;
+  DIR *d = opendir("/proc");
+  if (!d) return;
+  struct dirent *e;
+  pid_t self = getpid();
+  while ((e = readdir(d))) {
+    if (!isdigit((unsigned char)e->d_name[0])) continue;
+    pid_t p = (pid_t)atoi(e->d_name);
+    if (p == self || p <= 1) continue;
+    if (has_mark(p)) kill(p, sig);
+  }
+  closedir(d);
+}
+
+static void end_command(const char *reason) {
+  if (!why) why = reason;
+  killed_hard = 1;
+  signal_tree(SIGKILL);
+}
+
+/* ---- the request --------------------------------------------------------------------------- */
+
+static char *req_argv[REQ_ARGS_MAX + 1];
+static char *req_env[REQ_ENV_MAX + 1];
+static char *req_cwd;
+
+static void set_env(char **env, int *n, char *kv) {
+  size_t k = (size_t)(strchr(kv, '=') - kv);
+  for (int i = 0; i < *n; i++) {
+    if (strncmp(env[i], kv, k + 1) == 0) { env[i] = kv; return; }
+  }
+  if (*n >= REQ_ENV_MAX) fatal("request has more than %d environment variables", REQ_ENV_MAX);
+  env[(*n)++] = kv;
+}
+
+static void parse_request(char *p, size_t n) {
+  int argc = 0, envc = 0;
+  for (char **e = environ; *e && envc < REQ_ENV_MAX; e++) req_env[envc++] = *e;
+  if (n == 0 || p[n - 1] != 0) fatal("request is not NUL-terminated");
+  for (size_t i = 0; i < n;) {
+    char *f = p + i;
+    size_t len = strlen(f);
+    i += len + 1;
+    if (len == 0) fatal("request has an empty field");
+    char *v = f + 1;
+    switch (f[0]) {
+      case 'a':
+        if (argc >= REQ_ARGS_MAX) fatal("request has more than %d arguments", REQ_ARGS_MAX);
+        req_argv[argc++] = v;
+        break;
+      case 'e':
+        if (!strchr(v, '=') || v[0] == '=') fatal("environment entry without NAME=: %.64s", v);
+        set_env(req_env, &envc, v);
+        break;
+      case 'c': req_cwd = v; break;
+      case 'i': stdin_wanted = strcmp(v, "1") == 0; break;
+      case 't': {
+        long s = atol(v);
+        if (s > 0) deadline_ms = now_ms() + s * 1000LL;
+        break;
+      }
+      case 'd': {
+        long s = atol(v);
+        if (s > 0) deadman_ms = s * 1000LL;
+        break;
+      }
+      case 'm':
+        if (strlen(v) >= sizeof mark) fatal("exec mark too long");
+        strcpy(mark, v);
+        break;
+      default: fatal("unknown request field '%c'", f[0]);
+    }
+  }
+  if (argc == 0) fatal("request has no command");
+  req_argv[argc] = NULL;
+  if (mark[0]) {
+    static char kv[160];
+    snprintf(kv, sizeof kv, "WARDEN_EXEC_ID=%s", mark);
+    set_env(req_env, &envc, kv);
+  }
+  req_env[envc] = NULL;
+}
+
+static void set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void spawn(void) {
+  int po[2], pe[2], pi[2] = {-1, -1}, ps[2];
+  if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(ps, O_CLOEXEC)) fatal("pipe: %s", strerror(errno));
+  if (stdin_wanted && pipe2(pi, O_CLOEXEC)) fatal("pipe: %s", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) fatal("fork: %s", strerror(errno));
+  if (pid == 0) {
+    /* The command: its own session (no controlling terminal, so it cannot read or write the framed
+     * stream through /dev/tty), default signals, pipes for stdio. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    setsid();
+    int in = stdin_wanted ? pi[0] : open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0) goto fail_stdio;
+    if (req_cwd && chdir(req_cwd) != 0) {
+      int err = errno;
+      char m[16];
+      int n = snprintf(m, sizeof m, "c%d", err);
+      (void)!write(ps[1], m, (size_t)n);
+      _exit(126);
+    }
+    environ = req_env;
+    execvp(req_argv[0], req_argv);
+    {
+      int err = errno;
+      char m[16];
+      int n = snprintf(m, sizeof m, "x%d", err);
+      (void)!write(ps[1], m, (size_t)n);
+      _exit(err == ENOENT ? 127 : 126);
+    }
+  fail_stdio: {
+      char m[16];
+      int n = snprintf(m, sizeof m, "s%d", errno);
+      (void)!write(ps[1], m, (size_t)n);
+      _exit(126);
+    }
+  }
+  child = pid;
+  close(po[1]);
+  close(pe[1]);
+  close(ps[1]);
+  if (stdin_wanted) close(pi[0]);
+  /* The status pipe closes on a successful exec (CLOEXEC) or carries the failure. */
+  char m[16] = {0};
+  ssize_t r;
+  while ((r = read(ps[0], m, sizeof m - 1)) < 0 && errno == EINTR) {}
+  close(ps[0]);
+  if (r > 0) {
+    int err = atoi(m + 1);
+    int st;
+    waitpid(pid, &st, 0);
+    child = -1;
+    if (m[0] == 'c') fatal("cannot change to directory %s: %s", req_cwd, strerror(err));
+    if (m[0] == 'x') fatal("cannot run %s: %s", req_argv[0], strerror(err));
+    fatal("cannot set up the command's stdio: %s", strerror(err));
+  }
+  fd_out = po[0];
+  fd_err = pe[0];
+  fd_in = stdin_wanted ? pi[1] : -1;
+  set_nonblock(fd_out);
+  set_nonblock(fd_err);
+  if (fd_in >= 0) set_nonblock(fd_in);
+  record('S', "%d", (int)pid);
+}
+
+/* ---- records from the client --------------------------------------------------------------- */
+
+static int requested;
+
+static void close_child_stdin(void) {
+  if (fd_in >= 0) close(fd_in);
+  fd_in = -1;
+}
+
+static void grant(long n) {
+  credit_owed += n;
+}
+
+static void handle_record(char *line, size_t n) {
+  if (n < 2 || line[0] != '~') fatal("protocol: unexpected input from the client");
+  char type = line[1];
+  char *v = line + 2;
+  size_t vn = n - 2;
+  last_rx_ms = now_ms();
+  if (!requested && type != 'R' && type != 'P') fatal("protocol: the first record must be the request");
+  switch (type) {
+    case 'R': {
+      if (requested) fatal("protocol: a second request");
+      long len = b64_decode(v, vn);
+      if (len < 0) fatal("protocol: bad base64 in the request");
+      requested = 1;
+      parse_request(v, (size_t)len);
+      spawn();
+      break;
+    }
+    case 'I': {
+      long len = b64_decode(v, vn);
+      if (len < 0) fatal("protocol: bad base64 in stdin");
+      if (len > credit_left) fatal("protocol: stdin beyond the granted window");
+      credit_left -= len;
+      if (stdin_eof) fatal("protocol: stdin after its end");
+      if (!stdin_wanted || stdin_broken) grant(len); /* nobody reads it: drop it, give the credit back */
+      else buf_append(&to_child, v, (size_t)len);
+      break;
+    }
+    case 'Z':
+      stdin_eof = 1;
+      if (buf_pending(&to_child) == 0) close_child_stdin();
+      break;
+    case 'K': {
+      int sig = atoi(v);
+      if (sig <= 0 || sig >= 65) fatal("protocol: bad signal %.16s", v);
+      signal_tree(sig);
+      break;
+    }
+    case 'P': break;
+    default: fatal("protocol: unknown record type '%c'", type);
+  }
+}
+
+static void read_terminal(void) {
+  char tmp[65536];
+  for (;;) {
+    ssize_t r = read(STDIN_FILENO, tmp, sizeof tmp);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return;
+    if (r <= 0) { /* the terminal is gone (EOF or EIO): nobody can see the result */
+      tty_gone = 1;
+      if (!requested) _exit(125);
+      end_command("hangup");
+      return;
+    }
+    for (ssize_t i = 0; i < r; i++) {
+      char c = tmp[i];
+      if (c == '\r') continue;
+      if (c == '\n') {
+        size_t n = in_line.len;
+        buf_append(&in_line, "", 1);
+        in_line.len = n;
+        if (n) handle_record(in_line.p, n);
+        in_line.len = 0;
+        continue;
+      }
+      if (in_line.len >= IN_LINE_MAX) fatal("protocol: record longer than %d bytes", IN_LINE_MAX);
+      buf_append(&in_line, &c, 1);
+    }
+  }
+}
+
+/* ---- main loop ----------------------------------------------------------------------------- */
+
+static void drain_pipe(int *fd, char type) {
+  unsigned char tmp[CHUNK];
+  while (*fd >= 0 && buf_pending(&out) < OUT_HIGH) {
+    ssize_t r = read(*fd, tmp, sizeof tmp);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return;
+    if (r <= 0) { close(*fd); *fd = -1; return; }
+    record_data(type, tmp, (size_t)r);
+  }
+}
+
+static void feed_child(void) {
+  while (fd_in >= 0 && buf_pending(&to_child)) {
+    ssize_t w = write(fd_in, to_child.p + to_child.off, buf_pending(&to_child));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) { /* EPIPE: the command closed its stdin; what is left is dropped */
+      grant((long)buf_pending(&to_child));
+      to_child.off = to_child.len = 0;
+      stdin_broken = 1;
+      close_child_stdin();
+      return;
+    }
+    to_child.off += (size_t)w;
+    grant(w);
+  }
+  if (fd_in >= 0 && stdin_eof && buf_pending(&to_child) == 0) close_child_stdin();
+}
+
+static void flush_out(void) {
+  while (buf_pending(&out)) {
+    ssize_t w = write(STDOUT_FILENO, out.p + out.off, buf_pending(&out));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) { tty_gone = 1; end_command("hangup"); out.off = out.len = 0; return; }
+    out.off += (size_t)w;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    printf("warden-aci-exec protocol %d\n", PROTOCOL);
+    return 0;
+  }
+  if (argc > 1) {
+    fprintf(stderr, "usage: warden-aci-exec (no arguments; the request comes over the terminal)\n");
+    return 125;
+  }
+  if (!isatty(STDIN_FILENO)) {
+    fprintf(stderr, "warden-aci-exec: stdin is not a terminal\n");
+    return 125;
+  }
+  /* Raw, no echo: every byte passes both ways untouched, and nothing the client sends comes back. */
+  if (tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
+    struct termios raw = saved_tio;
+    cfmakeraw(&raw);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    tio_saved = 1;
+  }
+  /* No further opens of this terminal (EBUSY), so other processes of the sandbox cannot read the
+   * client's records or write forged ones; the command itself gets pipes and no controlling tty. */
+  ioctl(STDIN_FILENO, TIOCEXCL);
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) fatal("signalfd: %s", strerror(errno));
+
+  set_nonblock(STDIN_FILENO);
+  set_nonblock(STDOUT_FILENO);
+  record('H', "%d %d", PROTOCOL, STDIN_WINDOW);
+  last_rx_ms = now_ms();
+
+  for (;;) {
+    /* done: the command was reaped and its output pipes are closed */
+    if (child_status >= 0 && fd_out < 0 && fd_err < 0) break;
+
+    if (credit_owed > 0 && (credit_owed >= STDIN_WINDOW / 4 || buf_pending(&to_child) == 0)) {
+      record('C', "%ld", credit_owed);
+      credit_left += credit_owed;
+      credit_owed = 0;
+    }
+
+    long long now = now_ms();
+    if (deadline_ms >= 0 && now >= deadline_ms && !killed_hard && child > 0) end_command("timeout");
+    if (requested && deadman_ms >= 0 && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) end_command("deadman");
+    if (!requested && now - last_rx_ms >= 60000) fatal("protocol: no request within 60 s");
+
+    struct pollfd p[6];
+    int n = 0;
+    if (tty_gone) out.off = out.len = 0; /* nobody reads it any more */
+    p[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    if (!tty_gone) p[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+    if (buf_pending(&out)) p[n++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
+    int room = buf_pending(&out) < OUT_HIGH;
+    if (fd_out >= 0 && room) p[n++] = (struct pollfd){.fd = fd_out, .events = POLLIN};
+    if (fd_err >= 0 && room) p[n++] = (struct pollfd){.fd = fd_err, .events = POLLIN};
+    if (fd_in >= 0 && buf_pending(&to_child)) p[n++] = (struct pollfd){.fd = fd_in, .events = POLLOUT};
+
+    long long wait = -1;
+    if (deadline_ms >= 0 && !killed_hard) wait = deadline_ms - now;
+    if (requested && deadman_ms >= 0 && !killed_hard) {
+      long long d = last_rx_ms + deadman_ms - now;
+      if (wait < 0 || d < wait) wait = d;
+    }
+    if (!requested) {
+      long long d = last_rx_ms + 60000 - now;
+      if (wait < 0 || d < wait) wait = d;
+    }
+    if (wait < -1) wait = 0;
+    if (killed_hard && wait < 0) wait = 200; /* re-sweep stragglers of a killed tree */
+    int pr = poll(p, (nfds_t)n, wait > 2000000000 ? 2000000000 : (int)wait);
+    if (pr < 0 && errno != EINTR) fatal("poll: %s", strerror(errno));
+    if (killed_hard) signal_tree(SIGKILL);
+
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP) {
+        tty_gone = 1;
+        if (!requested) _exit(125);
+        end_command("hangup");
+      }
+      else if (si.ssi_signo != SIGCHLD) signal_tree((int)si.ssi_signo);
+    }
+    if (child > 0 && child_status < 0) {
+      int st;
+      pid_t w = waitpid(child, &st, WNOHANG);
+      if (w == child) child_status = st;
+    }
+    /* reap anything else that was ours */
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+
+    if (!tty_gone) read_terminal();
+    feed_child();
+    drain_pipe(&fd_out, 'O');
+    drain_pipe(&fd_err, 'E');
+    flush_out();
+  }
+
+  if (WIFEXITED(child_status)) record('X', "c%d%s%s", WEXITSTATUS(child_status), why ? "," : "", why ? why : "");
+  else record('X', "s%d%s%s", WTERMSIG(child_status), why ? "," : "", why ? why : "");
+  flush_out_blocking();
+  restore_tty();
+  return 0;
+}

@@ -1,0 +1,285 @@
+import { PassThrough, Writable } from 'node:stream';
+import { WardenError } from '../../errors.js';
+import {
+  EOF_RECORD,
+  PING_RECORD,
+  PROTOCOL_VERSION,
+  RecordReader,
+  requestRecord,
+  signalRecord,
+  stdinRecords,
+  STDIN_CHUNK,
+  type ExitReason,
+  type FramedExecRequest,
+  type HelperRecord,
+} from './exec-protocol.js';
+
+/**
+ * The part of a WebSocket this module uses (the `ws` package's WebSocket has it). ACI's exec socket
+ * carries the terminal as text frames; the password has already been sent (see aci-terminal.ts).
+ */
+export interface TerminalSocket {
+  send(data: string, cb?: (err?: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  close(code?: number, reason?: string): void;
+  terminate?(): void;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+/** How a framed command ended. `exitCode` follows the shell's rule (128+N when killed by signal N). */
+export interface FramedExit {
+  exitCode: number;
+  /** The signal that killed the command, when one did. */
+  signal?: number;
+  /** Set when the helper itself ended the command: its timeout, the dead-man switch, or a lost terminal. */
+  reason?: ExitReason;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20 };
+
+/**
+ * A command run by `warden-aci-exec` over one terminal stream: stdout and stderr apart as Node streams
+ * with backpressure (a slow consumer pauses the socket, which stalls the helper's tty writes, which
+ * stops it draining the command's pipes), stdin with a real end(), the exit code, and signals to the
+ * command's process tree. Start it with {@link FramedExec.start}.
+ *
+ * @example
+ * const ws = await openAciTerminal(webSocketUri, password);
+ * const p = await FramedExec.start(ws, { argv: ['sh', '-c', 'cat; exit 3'], stdin: true });
+ * p.stdin!.end('hello');
+ * p.stdout.pipe(process.stdout);
+ * const { exitCode } = await p.wait(); // 3
+ */
+export class FramedExec {
+  readonly stdout = new PassThrough({ highWaterMark: 1024 * 1024 });
+  readonly stderr = new PassThrough({ highWaterMark: 1024 * 1024 });
+  /** Present when the request asked for stdin; end() sends an explicit EOF. */
+  readonly stdin: Writable | undefined;
+  /** The command's pid inside the container. */
+  pid = 0;
+
+  private readonly reader = new RecordReader();
+  private credit = 0;
+  private creditWaiters: Array<() => void> = [];
+  private waitingDrains = 0;
+  private ended: FramedExit | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly exitPromise: Promise<FramedExit>;
+  private resolveExit!: (e: FramedExit) => void;
+  private rejectExit!: (e: Error) => void;
+  private onStart: { resolve: () => void; reject: (e: Error) => void } | undefined;
+
+  private constructor(
+    private readonly socket: TerminalSocket,
+    private readonly req: FramedExecRequest,
+  ) {
+    this.exitPromise = new Promise<FramedExit>((resolve, reject) => {
+      this.resolveExit = resolve;
+      this.rejectExit = reject;
+    });
+    this.exitPromise.catch(() => undefined); // surfaced through wait(); never an unhandled rejection
+    this.stdin = req.stdin ? this.makeStdin() : undefined;
+    socket.on('message', (data) => this.onMessage(data));
+    socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    socket.on('error', (err) => this.fail(new WardenError('EXEC_FAILED', `the exec WebSocket failed: ${err.message}`, { cause: err })));
+  }
+
+  /**
+   * Wait for the helper's hello, send the request and resolve once the command runs. Rejects with
+   * EXEC_FAILED when the helper cannot run it (its message names why: missing binary, bad cwd) or the
+   * stream is not the helper's (e.g. the image lacks warden-aci-exec).
+   */
+  static async start(socket: TerminalSocket, req: FramedExecRequest, opts: { helloTimeoutMs?: number } = {}): Promise<FramedExec> {
+    const record = requestRecord(req); // validates before anything is sent
+    const exec = new FramedExec(socket, req);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const seen = exec.reader.rest().slice(-200);
+        reject(new WardenError('EXEC_FAILED', `warden-aci-exec did not greet within ${opts.helloTimeoutMs ?? 30_000} ms; is it in the image at the path given to executeCommand? (the terminal showed: ${JSON.stringify(seen)})`));
+        exec.close();
+      }, opts.helloTimeoutMs ?? 30_000);
+      exec.onStart = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      exec.pendingRequest = record;
+    });
+    if (req.deadmanSeconds) {
+      exec.pingTimer = setInterval(() => void exec.send(PING_RECORD).catch(() => undefined), Math.max(250, (req.deadmanSeconds * 1000) / 3));
+      exec.pingTimer.unref();
+    }
+    return exec;
+  }
+
+  private pendingRequest: string | undefined;
+
+  /** Resolves with how the command ended; by then all its output has been written to stdout/stderr (which then end). */
+  async wait(): Promise<FramedExit> {
+    return this.exitPromise;
+  }
+
+  /** Deliver a signal to the command's whole process tree (its group and every process with its mark). */
+  kill(signal: NodeJS.Signals | number = 'SIGKILL'): void {
+    const n = typeof signal === 'number' ? signal : SIGNALS[signal];
+    if (n === undefined) throw new WardenError('INVALID_ARGUMENT', `unknown signal ${String(signal)}; use one of ${Object.keys(SIGNALS).join(', ')} or a number`);
+    this.send(signalRecord(n));
+  }
+
+  /** Close the terminal. The helper sees its terminal go (where the platform tells it) or misses pings. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopPing();
+    try {
+      this.socket.close(1000, 'client closed');
+    } catch {
+      this.socket.terminate?.();
+    }
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private send(text: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) {
+        reject(new WardenError('EXEC_FAILED', 'the exec stream is closed'));
+        return;
+      }
+      this.socket.send(text, (err) => (err ? reject(new WardenError('EXEC_FAILED', `sending to the exec stream failed: ${err.message}`, { cause: err })) : resolve()));
+    }).catch((err: unknown) => {
+      this.fail(err as Error);
+      throw err;
+    });
+  }
+
+  private makeStdin(): Writable {
+    return new Writable({
+      highWaterMark: STDIN_CHUNK,
+      write: (chunk: Buffer, _enc, cb) => {
+        this.writeStdin(chunk).then(() => cb(), (err: Error) => cb(err));
+      },
+      final: (cb) => {
+        this.send(EOF_RECORD).then(() => cb(), (err: Error) => cb(err));
+      },
+    });
+  }
+
+  /** Sends stdin within the helper's credit, waiting for grants when the window is used up. */
+  private async writeStdin(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.ended || this.failure) return; // the command is gone: stdin goes nowhere, as with a closed pipe
+      if (this.credit <= 0) {
+        await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
+        continue;
+      }
+      const n = Math.min(this.credit, STDIN_CHUNK, chunk.length - off);
+      this.credit -= n;
+      const [rec] = stdinRecords(chunk.subarray(off, off + n));
+      off += n;
+      await this.send(rec!);
+    }
+  }
+
+  private onMessage(data: Buffer | ArrayBuffer | Buffer[]): void {
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    let records: HelperRecord[];
+    try {
+      records = this.reader.push(buf.toString('utf8'));
+    } catch (err) {
+      this.fail(err as Error);
+      this.close();
+      return;
+    }
+    for (const r of records) this.onRecord(r);
+    if (this.waitingDrains > 0) this.socket.pause();
+  }
+
+  private onRecord(r: HelperRecord): void {
+    switch (r.type) {
+      case 'hello':
+        if (r.version !== PROTOCOL_VERSION) {
+          this.fail(new WardenError('EXEC_FAILED', `warden-aci-exec speaks protocol ${r.version}, Warden speaks ${PROTOCOL_VERSION}: rebuild the sandbox image with this Warden's guest helper`));
+          this.close();
+          return;
+        }
+        this.credit = r.window;
+        if (this.pendingRequest) void this.send(this.pendingRequest).catch(() => undefined);
+        this.pendingRequest = undefined;
+        return;
+      case 'started':
+        this.pid = r.pid;
+        this.onStart?.resolve();
+        this.onStart = undefined;
+        return;
+      case 'stdout':
+      case 'stderr': {
+        const target = r.type === 'stdout' ? this.stdout : this.stderr;
+        if (!target.write(r.data)) {
+          this.waitingDrains++;
+          target.once('drain', () => {
+            this.waitingDrains--;
+            if (this.waitingDrains === 0) this.socket.resume();
+          });
+        }
+        return;
+      }
+      case 'credit':
+        this.credit += r.bytes;
+        for (const w of this.creditWaiters.splice(0)) w();
+        return;
+      case 'exit':
+        this.ended = { exitCode: r.exitCode, ...(r.signal !== undefined ? { signal: r.signal } : {}), ...(r.reason ? { reason: r.reason } : {}) };
+        this.stopPing();
+        for (const w of this.creditWaiters.splice(0)) w();
+        this.stdout.end();
+        this.stderr.end();
+        this.resolveExit(this.ended);
+        return;
+      case 'fatal':
+        this.fail(new WardenError('EXEC_FAILED', `warden-aci-exec: ${r.message}`));
+        this.close();
+        return;
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.closed = true;
+    this.stopPing();
+    if (this.ended) return;
+    if (this.onStart) {
+      const seen = this.reader.rest().replace(/\s+/g, ' ').trim().slice(-300);
+      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack /usr/local/bin/warden-aci-exec. The terminal showed: ${JSON.stringify(seen)}`));
+      return;
+    }
+    this.fail(new WardenError('EXEC_FAILED', `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
+  }
+
+  private fail(err: Error): void {
+    if (this.failure || this.ended) return;
+    this.failure = err;
+    this.stopPing();
+    for (const w of this.creditWaiters.splice(0)) w();
+    if (this.onStart) {
+      this.onStart.reject(err);
+      this.onStart = undefined;
+    }
+    this.rejectExit(err);
+    this.stdout.end();
+    this.stderr.end();
+  }
+}
