@@ -4,8 +4,8 @@
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# chromium (Debian's) for the browser tests; a compose client (Debian's docker-compose when the plugin is absent)
-extra=(chromium)
+# chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; a compose client (Debian's docker-compose when the plugin is absent)
+extra=(chromium gcc libc6-dev shellcheck)
 docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
 bash scripts/setup.sh "${extra[@]}"
 reports="$(mktemp -d)"
