@@ -69,7 +69,7 @@ describe('enforcement the workload cannot reach', () => {
   it('ptrace of pid 1 and of the exec holder is refused (different uid, no capabilities)', async () => {
     const sb = await pool.create({});
     // x86_64: ptrace = 101, PTRACE_ATTACH = 16
-    const r = await sh(sb, `for p in 1 $PPID; do perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print "$ARGV[0]:$r:", ($!+0), "\\n"' "$p"; done; grep -E '^(Uid|CapEff|CapPrm|NoNewPrivs)' /proc/self/status`);
+    const r = await sh(sb, `for p in 1 $PPID; do perl -e 'my $r = syscall(101, 16, $ARGV[0] + 0, 0, 0); print "$ARGV[0]:$r:", ($!+0), "\\n"' "$p"; done; grep -E '^(Uid|CapEff|CapPrm|NoNewPrivs)' /proc/self/status`);
     expect(r.stdout).toMatch(/^1:-1:1$/m); // EPERM
     expect(r.stdout).toMatch(/^CapEff:\s+0+$/m);
     expect(r.stdout).toMatch(/^CapPrm:\s+0+$/m);

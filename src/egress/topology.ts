@@ -1,3 +1,4 @@
+import { companionHardening } from '../policy/hardening.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { SandboxSpec } from '../policy/spec.js';
@@ -97,7 +98,7 @@ export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec,
         ...(ctx.tiedToOwner ? { WARDEN_TIED: '1' } : {}),
       },
       labels: { ...ctx.labels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id, [LABEL.role]: ROLE.proxy },
-      user: '65534:65534',
+      hardening: companionHardening('65534:65534'),
       workdir: '/',
       mounts: ctx.caFile ? [{ source: ctx.caFile, target: '/etc/warden/ca.pem', readOnly: true }] : [],
       tmpfs: [{ target: '/tmp', sizeBytes: 16 * 1024 * 1024, mode: '1777' }],
