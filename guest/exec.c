@@ -69,7 +69,7 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
 
 int mode_exec(int argc, char **argv) {
   long long uid = -1, gid = -1, timeout_ms = -1;
-  const char *cwd = NULL;
+  const char *cwd = NULL, *id = NULL;
   int tty = 0, i = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -82,7 +82,7 @@ int mode_exec(int argc, char **argv) {
     else if (strcmp(a, "--gid") == 0 && v) gid = parse_num(v), i++;
     else if (strcmp(a, "--cwd") == 0 && v) cwd = v, i++;
     else if (strcmp(a, "--timeout-ms") == 0 && v) timeout_ms = parse_num(v), i++;
-    else if (strcmp(a, "--id") == 0 && v) i++; /* only read by `kill`, from our command line */
+    else if (strcmp(a, "--id") == 0 && v) id = v, i++; /* `kill` finds us by it, in our command line */
     else if (strcmp(a, "--tty") == 0) tty = 1;
     else {
       warnf("exec: unknown argument '%s'", a);
@@ -96,7 +96,12 @@ int mode_exec(int argc, char **argv) {
   char **cmd = argv + i;
   struct rlimit core = {0, 0};
   setrlimit(RLIMIT_CORE, &core);
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+  /*
+   * gVisor (runsc) does not implement child subreapers (EINVAL): there the tree is what the kernel's
+   * parent links and the exec's mark still tie to us, and a child that both leaves with setsid and
+   * wipes its environment escapes this exec's deadline (not stop, kill or max runtime).
+   */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno != EINVAL) {
     warnf("exec: cannot become a subreaper: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
@@ -137,7 +142,8 @@ int mode_exec(int argc, char **argv) {
     }
     long long wait = deadline >= 0 ? deadline - now_ms() : -1;
     if (deadline >= 0 && wait <= 0) {
-      kill_tree(getpid(), NULL, SIGKILL);
+      mark_reader_uid = uid;
+      kill_tree(getpid(), id, SIGKILL);
       /* every descendant is dead: collect them (the command included) and report the timeout */
       while (waitpid(-1, NULL, WNOHANG) > 0) {
       }
@@ -151,12 +157,16 @@ int mode_exec(int argc, char **argv) {
   }
 }
 
-/* `warden-guard kill --id ID [--signal SIG]`: signal the tree of the exec holder with that id. */
+/*
+ * `warden-guard kill --id ID [--signal SIG] [--uid U]`: signal the tree of the exec holder with that
+ * id, and processes of uid U that still carry the exec's mark after their holder ended.
+ */
 int mode_kill(int argc, char **argv) {
   const char *id = NULL, *signame = "TERM";
   for (int i = 0; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--id") == 0) id = argv[i + 1];
     else if (strcmp(argv[i], "--signal") == 0) signame = argv[i + 1];
+    else if (strcmp(argv[i], "--uid") == 0) mark_reader_uid = parse_num(argv[i + 1]);
   }
   int sig = signal_by_name(signame);
   if (!id || !*id || sig < 0) {

@@ -1,20 +1,33 @@
 #!/bin/sh
 # Warden's file moves inside a sandbox, run by the guard as the sandbox user (never as root), so
 # whatever a path resolves to, even through a link the workload planted a moment ago, the write or read
-# can only reach what the workload could reach itself. The link checks below are for clear errors;
-# the user identity is the guarantee.
-#   files.sh x ROOT [COMPONENT...]          extract the tar on stdin into ROOT
-#   files.sh c ROOT TARGET [COMPONENT...]   write a tar of ROOT/TARGET to stdout (entries named by its base name)
-# COMPONENTs are paths under ROOT that must not be symbolic links. Exit 3: a link; 4: missing; 5: usage.
+# can only reach what the workload could reach itself. The checks below are for clear errors; the user
+# identity is the guarantee.
+#   files.sh x ROOT [CHECK...]          extract the tar on stdin into ROOT
+#   files.sh c ROOT TARGET [CHECK...]   write a tar of ROOT/TARGET to stdout (entries named by its base name)
+# A CHECK is a path under ROOT: PATH must not be a symbolic link nor, when it exists, a non-directory
+# (a component on the way); =PATH must not be a symbolic link nor a directory (a file to be written);
+# ~PATH must not be a symbolic link (what is read).
+# Exit 3: refused (a link, a directory, a non-directory on the way); 4: missing; 5: usage.
 set -u
 op="${1:-}"; root="${2:-}"
 if [ -z "$op" ] || [ -z "$root" ]; then echo "usage: files.sh x|c ROOT ..." >&2; exit 5; fi
 shift 2
 target=""
 if [ "$op" = c ]; then target="${1:-}"; shift; fi
-for p in "$@"; do
+for c in "$@"; do
+  p="${c#[=~]}"
+  shown="$root/${target:-$p}"
   if [ -L "$root/$p" ]; then
-    echo "path '$root/$target' refused: $root/$p is a symbolic link (to $(readlink "$root/$p"))" >&2
+    echo "path '$shown' refused: $root/$p is a symbolic link (to $(readlink "$root/$p"))" >&2
+    exit 3
+  fi
+  if [ "$c" = "~$p" ]; then
+    :
+  elif [ "$c" = "=$p" ]; then
+    if [ -d "$root/$p" ]; then echo "path '$root/$p' refused: it is a directory" >&2; exit 3; fi
+  elif [ -e "$root/$p" ] && [ ! -d "$root/$p" ]; then
+    echo "path '$shown' refused: $root/$p is not a directory" >&2
     exit 3
   fi
 done

@@ -39,6 +39,8 @@ int proc_has_mark(pid_t pid, const char *id);
  * Needs no fork. Returns how many processes were signalled.
  */
 int kill_tree(pid_t root, const char *mark, int sig);
+/* The uid whose processes' environments the mark scan reads (-1: as we are). */
+extern long mark_reader_uid;
 
 /* A signal by name (TERM, SIGTERM, 15); -1 when unknown. */
 int signal_by_name(const char *name);

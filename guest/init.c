@@ -152,7 +152,7 @@ int mode_init(int argc, char **argv) {
   for (;;) {
     long long now = now_ms();
     if (deadline >= 0 && now >= deadline) {
-      say_stopped("reached its max runtime of %lld s%.0lld", max_runtime_s, 0LL);
+      say_stopped("reached its maxRuntime of %lld s%.0lld", max_runtime_s, 0LL);
       return 0;
     }
     long long wait = -1;

@@ -43,7 +43,10 @@ describe('stats, processes and health', () => {
       return now;
     }, { timeout: 5000, interval: 100 });
     expect(rows.find((r) => r.pid === 1)?.role).toBe('init');
-    expect(rows.filter((r) => r.role === 'keeper').map((r) => r.command)).toContain('sleep infinity');
+    expect(rows.find((r) => r.pid === 1)).toMatchObject({ user: 'root' });
+    expect(rows.find((r) => r.pid === 1)?.command).toMatch(/^\/\.warden\/warden-guard init/);
+    // the holder of the exec (the guard, root) is the keeper; what it runs is the workload
+    expect(rows.filter((r) => r.role === 'keeper').map((r) => r.command).join('\n')).toMatch(/^\/\.warden\/warden-guard exec .* -- sleep 4501$/m);
     expect(rows.find((r) => r.command === 'sleep 4501')).toMatchObject({ role: 'workload', user: 'agent' });
     const top = await cli(['top', sb.id, '--json']);
     expect((JSON.parse(top.stdout) as Array<{ command: string }>).map((r) => r.command)).toContain('sleep 4501');

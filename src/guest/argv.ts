@@ -36,9 +36,9 @@ export function guardExec(argv: string[], o: GuardExecOptions): string[] {
   ];
 }
 
-/** argv (run as root) that signals the whole tree of one exec; prints how many processes. */
-export function guardKill(execId: string, signal: string): string[] {
-  return [GUARD, 'kill', '--id', execId, '--signal', signal.replace(/^SIG/, '')];
+/** argv (run as root) that signals the whole tree of one exec (run as `uid`); prints how many processes. */
+export function guardKill(execId: string, signal: string, uid: number): string[] {
+  return [GUARD, 'kill', '--id', execId, '--signal', signal.replace(/^SIG/, ''), '--uid', String(uid)];
 }
 
 /** argv (run as root) that signals every workload process; prints how many. */

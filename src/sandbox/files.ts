@@ -66,7 +66,7 @@ export class SandboxFiles {
       byRoot.set(c.root, list);
     }
     for (const [root, items] of byRoot) {
-      await this.putTar(root, items.flatMap((i) => prefixes(i.rel)), async (pack) => {
+      await this.putTar(root, items.flatMap((i) => [...prefixes(i.rel).slice(0, -1), `=${i.rel}`]), async (pack) => {
         const base = { uid: this.owner.uid, gid: this.owner.gid, mtime: new Date() };
         // files get a sub-second mtime (PAX): a tar header's whole seconds would give two writes within one
         // second the same mtime, and watchers that compare mtimes (Vite's) would miss the second one
@@ -164,8 +164,8 @@ export class SandboxFiles {
   }
 
   private async tarOf(root: string, rel: string): Promise<Readable> {
-    // the last component may be a link (it is archived as one, and read() refuses it); the ones before may not
-    const r = await this.execTar('c', root, rel, prefixes(rel).slice(0, -1));
+    // no link anywhere on the way, the last component included
+    const r = await this.execTar('c', root, rel, [...prefixes(rel).slice(0, -1), ...(rel ? [`~${rel}`] : [])]);
     const out = new PassThrough();
     r.stdout.pipe(out, { end: false });
     void r.wait().then(
