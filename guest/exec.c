@@ -143,6 +143,7 @@ int mode_exec(int argc, char **argv) {
     long long wait = deadline >= 0 ? deadline - now_ms() : -1;
     if (deadline >= 0 && wait <= 0) {
       mark_reader_uid = uid;
+      mark_reader_gid = gid;
       kill_tree(getpid(), id, SIGKILL);
       /* every descendant is dead: collect them (the command included) and report the timeout */
       while (waitpid(-1, NULL, WNOHANG) > 0) {
@@ -158,8 +159,8 @@ int mode_exec(int argc, char **argv) {
 }
 
 /*
- * `warden-guard kill --id ID [--signal SIG] [--uid U]`: signal the tree of the exec holder with that
- * id, and processes of uid U that still carry the exec's mark after their holder ended.
+ * `warden-guard kill --id ID [--signal SIG] [--uid U --gid G]`: signal the tree of the exec holder
+ * with that id, and processes of U:G that still carry the exec's mark after their holder ended.
  */
 int mode_kill(int argc, char **argv) {
   const char *id = NULL, *signame = "TERM";
@@ -167,6 +168,7 @@ int mode_kill(int argc, char **argv) {
     if (strcmp(argv[i], "--id") == 0) id = argv[i + 1];
     else if (strcmp(argv[i], "--signal") == 0) signame = argv[i + 1];
     else if (strcmp(argv[i], "--uid") == 0) mark_reader_uid = parse_num(argv[i + 1]);
+    else if (strcmp(argv[i], "--gid") == 0) mark_reader_gid = parse_num(argv[i + 1]);
   }
   int sig = signal_by_name(signame);
   if (!id || !*id || sig < 0) {

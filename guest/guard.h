@@ -40,7 +40,7 @@ int proc_has_mark(pid_t pid, const char *id);
  */
 int kill_tree(pid_t root, const char *mark, int sig);
 /* The uid whose processes' environments the mark scan reads (-1: as we are). */
-extern long mark_reader_uid;
+extern long mark_reader_uid, mark_reader_gid;
 
 /* A signal by name (TERM, SIGTERM, 15); -1 when unknown. */
 int signal_by_name(const char *name);

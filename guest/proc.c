@@ -149,7 +149,7 @@ int proc_is_holder_of(pid_t pid, const char *id) {
   return 0;
 }
 
-long mark_reader_uid = -1;
+long mark_reader_uid = -1, mark_reader_gid = -1;
 
 int proc_has_mark(pid_t pid, const char *id) {
   char path[64], want[160];
@@ -159,11 +159,17 @@ int proc_has_mark(pid_t pid, const char *id) {
   if (wl <= 0 || (size_t)wl >= sizeof want) return 0;
   /*
    * Reading another uid's environ needs ptrace access (CAP_SYS_PTRACE), which the guard does not
-   * hold; the kernel checks it with the filesystem uid, so read it as the workload's uid.
+   * hold; the kernel checks it with the filesystem uid and gid, so read it as the workload's.
    */
-  if (mark_reader_uid >= 0) setfsuid((uid_t)mark_reader_uid);
+  if (mark_reader_uid >= 0) {
+    setfsgid((gid_t)(mark_reader_gid >= 0 ? mark_reader_gid : mark_reader_uid));
+    setfsuid((uid_t)mark_reader_uid);
+  }
   ssize_t n = read_small(path, buf, sizeof buf - 1);
-  if (mark_reader_uid >= 0) setfsuid(0);
+  if (mark_reader_uid >= 0) {
+    setfsuid(0);
+    setfsgid(0);
+  }
   if (n <= 0) return 0;
   buf[n] = 0;
   for (const char *p = buf; p < buf + n; p += strlen(p) + 1) {

@@ -146,6 +146,41 @@ try {
     ['CONNECT download 64 MiB, containers', `${median(eg.tunnel).toFixed(0)} MB/s`, `${median(eg.direct).toFixed(0)} MB/s`, `${((median(eg.tunnel) / median(eg.direct)) * 100).toFixed(0)}%`, median(eg.tunnel) / median(eg.direct) >= 0.8 ? 'ok (>= 80%)' : 'UNDER 80% (proxy container: 1 CPU)'],
   );
   await Promise.all([allowed.remove({ force: true }), open.remove({ force: true }), upstream.remove({ force: true })]);
+
+  // 6. stop for certain: panic of 50 sandboxes, and a dead owner (kill -9) until nothing of its
+  //    sandboxes is left on the engine, each against `docker rm -f` of as many plain containers
+  const N = 50;
+  const makeSandboxes = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 5) await Promise.all(Array.from({ length: Math.min(5, n - i) }, () => warden.create({ lifetime: 'persistent' })));
+  };
+  const makeRaw = async (n: number): Promise<string[]> => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i += 5) {
+      ids.push(...(await Promise.all(Array.from({ length: Math.min(5, n - i) }, async () => { const c = await docker.createContainer(hardened(`warden-bench-raw-${process.pid}-${seq++}`)); await c.start(); return c.id; }))));
+    }
+    return ids;
+  };
+  const rmF = async (ids: string[]): Promise<number> => time(async () => execFileSync(dockerCli, ['rm', '-f', ...ids], { stdio: 'ignore' }));
+  await makeSandboxes(N);
+  const panicMs = await time(() => warden.panic({ labels: LABELS }));
+  const rawPanicMs = await rmF(await makeRaw(N));
+  rows.push([`panic of ${N} sandboxes`, `${panicMs.toFixed(0)} ms`, '-', `${rawPanicMs.toFixed(0)} ms`, `${(panicMs / rawPanicMs).toFixed(3)} (vs docker rm -f)`, panicMs <= 2000 ? 'ok (<= 2 s)' : 'OVER 2 s']);
+
+  const D = 10;
+  const { spawn } = await import('node:child_process');
+  const owner = spawn('node', [fileURLToPath(new URL('./lib/bench-owner.mjs', import.meta.url)), String(process.pid), String(D)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve) => owner.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+  const ids = (JSON.parse(line) as { ids: string[] }).ids;
+  const leftOf = async (): Promise<number> => {
+    const per = await Promise.all(ids.map(async (id) => (await docker.listContainers({ all: true, filters: { label: [`warden.id=${id}`] } })).length));
+    return per.reduce((a, b) => a + b, 0);
+  };
+  const t0 = performance.now();
+  owner.kill('SIGKILL');
+  while ((await leftOf()) > 0) await new Promise((r) => setTimeout(r, 50));
+  const deadMs = performance.now() - t0;
+  const rawDeadMs = await rmF(await makeRaw(D));
+  rows.push([`owner kill -9 -> nothing of ${D} left`, `${deadMs.toFixed(0)} ms`, '-', `${rawDeadMs.toFixed(0)} ms`, `${(deadMs / rawDeadMs).toFixed(3)} (vs docker rm -f)`, deadMs <= 10_000 ? 'ok (<= 10 s)' : 'OVER 10 s']);
 } finally {
   const left = await docker.listContainers({ all: true, filters: { label: [`warden.bench=${process.pid}`] } });
   await Promise.all(left.map((l) => docker.getContainer(l.Id).remove({ force: true })));

@@ -37,8 +37,8 @@ export function guardExec(argv: string[], o: GuardExecOptions): string[] {
 }
 
 /** argv (run as root) that signals the whole tree of one exec (run as `uid`); prints how many processes. */
-export function guardKill(execId: string, signal: string, uid: number): string[] {
-  return [GUARD, 'kill', '--id', execId, '--signal', signal.replace(/^SIG/, ''), '--uid', String(uid)];
+export function guardKill(execId: string, signal: string, user: { uid: number; gid: number }): string[] {
+  return [GUARD, 'kill', '--id', execId, '--signal', signal.replace(/^SIG/, ''), '--uid', String(user.uid), '--gid', String(user.gid)];
 }
 
 /** argv (run as root) that signals every workload process; prints how many. */

@@ -26,7 +26,7 @@ beforeAll(() => {
 const pidsOf = (args: string): number[] =>
   execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.endsWith(` ${args}`) && l.split(' ').slice(1).join(' ') === args).map((l) => Number.parseInt(l, 10));
 afterAll(() => {
-  for (const args of ['sleep 6161', 'sleep 6162', 'sleep 6163', 'sleep 6164', 'sleep 6165']) for (const pid of pidsOf(args)) process.kill(pid, 'SIGKILL');
+  for (const args of ['sleep 6161', 'sleep 6162', 'sleep 6163', 'sleep 6164', 'sleep 6165', 'sleep 6166']) for (const pid of pidsOf(args)) process.kill(pid, 'SIGKILL');
 });
 
 describe('warden-guard', () => {
@@ -67,6 +67,15 @@ describe('warden-guard', () => {
     expect(alive('sleep 6165')).toHaveLength(1);
     other.kill('SIGKILL');
     execFileSync(guard, ['kill', '--id', 'other', '--signal', 'KILL']);
+  });
+
+  it.runIf(root)('kill --id still finds what an ended exec left behind by its mark, read as the workload user', async () => {
+    const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--id', 'gone1', '--', 'sh', '-c', '(setsid sh -c "exec sleep 6166" >/dev/null 2>&1 &); exit 0'], { encoding: 'utf8', env: { ...process.env, WARDEN_EXEC_ID: 'gone1' } });
+    expect(r.status).toBe(0);
+    expect(alive('sleep 6166')).toHaveLength(1);
+    expect(execFileSync(guard, ['kill', '--id', 'gone1', '--signal', 'KILL', '--uid', '65534', '--gid', '65534'], { encoding: 'utf8' }).trim()).toBe('1');
+    for (let i = 0; i < 40 && alive('sleep 6166').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(alive('sleep 6166')).toEqual([]);
   });
 
   it('refuses unknown arguments and missing users with usage errors', () => {

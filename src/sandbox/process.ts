@@ -66,7 +66,7 @@ export class SandboxProcess {
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly containerId: string,
-    private readonly uid: number,
+    private readonly user: { uid: number; gid: number },
     execId: string,
     private readonly rt: RuntimeExec,
     opts: SpawnOptions,
@@ -125,7 +125,7 @@ export class SandboxProcess {
       user: '0:0',
       stdin: opts.stdin === true,
     });
-    return new SandboxProcess(runtime, containerId, uid, execId, rt, opts, log);
+    return new SandboxProcess(runtime, containerId, { uid, gid }, execId, rt, opts, log);
   }
 
   /**
@@ -144,7 +144,7 @@ export class SandboxProcess {
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
     try {
-      const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, signal, this.uid), '0:0');
+      const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, signal, this.user), '0:0');
       return Number.parseInt(r.stdout.trim(), 10) || 0;
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;

@@ -186,8 +186,9 @@ export class Warden implements SandboxOwner {
    * whose sandbox is gone, and everything of owners that died (their reaper is gone). `labels`
    * narrows it (a tenant, a test run). Says what it removed.
    */
-  prune(opts: { labels?: Record<string, string> } = {}): Promise<PruneReport> {
-    return prune(this.runtime, { labels: opts.labels ?? {}, liveLink: this.ownerLink, removeSandbox: (id) => this.remove(id, { force: true }), log: this.log });
+  async prune(opts: { labels?: Record<string, string> } = {}): Promise<PruneReport> {
+    const guestVolume = await this.guestVolume().catch(() => undefined);
+    return prune(this.runtime, { labels: opts.labels ?? {}, liveLink: this.ownerLink, removeSandbox: (id) => this.remove(id, { force: true }), log: this.log, ...(guestVolume ? { guestVolume } : {}) });
   }
 
   /** The engine volume with Warden's guest code (the guard), seeded once per guest image. */

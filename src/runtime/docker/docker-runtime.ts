@@ -123,6 +123,12 @@ export class DockerRuntime implements ContainerRuntime {
     sock.on('error', (err) => this.log.debug({ err, container: id }, 'owner link error'));
     sock.on('close', () => {
       if (this.links.get(id) === sock) this.links.delete(id);
+      const guarded = this.reaperContainers.get(id);
+      if (guarded !== undefined) {
+        // the reaper is gone (removed by panic or by hand): the next tied container arms a new one
+        this.reaperContainers.delete(id);
+        this.reapers.delete(guarded);
+      }
     });
     (sock as Duplex & { unref?: () => void }).unref?.();
     this.links.set(id, sock);
@@ -146,8 +152,9 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  /** Reapers started by this process, by the label value they guard. */
+  /** Reapers started by this process, by the label value they guard; and their containers. */
   private readonly reapers = new Map<string, Promise<void>>();
+  private readonly reaperContainers = new Map<string, string>();
 
   armReaper(spec: { label: [string, string]; image: string; labels: Record<string, string> }): Promise<void> {
     const key = spec.label[1];
@@ -208,8 +215,10 @@ export class DockerRuntime implements ContainerRuntime {
     }
     try {
       await this.link(c.id);
+      this.reaperContainers.set(c.id, v);
       await c.start();
     } catch (err) {
+      this.reaperContainers.delete(c.id);
       this.unlink(c.id);
       await c.remove({ force: true }).catch(() => undefined);
       throw translateEngineError(err, 'starting the reaper');
@@ -232,7 +241,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   linked(): string[] {
-    return [...this.links.keys()];
+    return [...this.links.keys()].filter((id) => !this.reaperContainers.has(id));
   }
 
   unlink(id?: string): void {
@@ -240,7 +249,17 @@ export class DockerRuntime implements ContainerRuntime {
       if (id !== undefined && cid !== id && !cid.startsWith(id)) continue;
       this.links.delete(cid);
       sock.destroy();
+      // a reaper whose link closed does its job and exits: the next tied container needs a new one
+      const guarded = this.reaperContainers.get(cid);
+      if (guarded !== undefined) {
+        this.reaperContainers.delete(cid);
+        this.reapers.delete(guarded);
+      }
     }
+  }
+
+  linkedReapers(): string[] {
+    return [...this.reaperContainers.keys()];
   }
 
   async listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }> {
