@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WardenError } from '../src/errors.js';
+import { createLogger } from '../src/log.js';
+import { Warden } from '../src/sandbox/warden.js';
+import { TEST_RUN_LABEL } from './support/labels.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
@@ -37,11 +40,15 @@ const ATTACK_ALL = `me=$$; for d in /proc/[0-9]*; do p=\${d#/proc/}; [ "$p" = "$
 /** A sh fork bomb that fills the pids cap and keeps it full. */
 const FORK_BOMB = 'bash -c "while :; do sleep 1000 & done" 2>/dev/null';
 
-async function ownerProcess(kind: 'plain' | 'allowlist' | 'attack'): Promise<{ kill: () => void; ids: string[] }> {
+async function ownerProcess(kind: 'plain' | 'allowlist' | 'attack'): Promise<{ kill: () => void; ids: string[]; link: string }> {
   const child = spawn('node', ['test/support/dead-owner.mjs', runId(), kind], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'error' } });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { kill: () => child.kill('SIGKILL'), ids: (JSON.parse(line.toString()) as { ids: string[] }).ids };
+  const out = JSON.parse(line.toString()) as { ids: string[]; link: string };
+  return { kill: () => child.kill('SIGKILL'), ...out };
 }
+
+/** The owner's reaper container, if it is there. */
+const reaperOf = async (link: string) => (await warden.runtime.list({ 'warden.reaper-for': link }))[0];
 
 /** Everything on the engine that belongs to a sandbox id: containers, networks, volumes. */
 async function leftovers(id: string): Promise<string[]> {
@@ -140,8 +147,39 @@ describe('nothing left behind when the owner dies', () => {
     const id = owner.ids[0]!;
     expect((await leftovers(id)).length).toBeGreaterThanOrEqual(4);
     owner.kill();
-    const ms = await until('nothing left', async () => (await leftovers(id)).length === 0, 10_000, 200);
-    console.log(`[dead-man] allowlist sandbox and companions removed ${ms} ms after kill -9`);
+    const ms = await until('nothing left', async () => (await leftovers(id)).length === 0 && !(await reaperOf(owner.link)), 10_000, 200);
+    console.log(`[dead-man] allowlist sandbox, companions and the reaper gone ${ms} ms after kill -9`);
+  });
+
+  it('a dead owner whose reaper was gone too is swept by the next Warden process (prune says what)', async () => {
+    const owner = await ownerProcess('plain');
+    const id = owner.ids[0]!;
+    const reaper = await reaperOf(owner.link);
+    expect(reaper?.state).toBe('running');
+    await warden.runtime.kill(reaper!.id, 'SIGKILL'); // as if it had been removed by hand
+    await until('reaper gone', async () => !(await reaperOf(owner.link)), 10_000);
+    owner.kill();
+    await until('sandbox stopped by the dead-man switch', async () => (await warden.runtime.list({ 'warden.id': id }))[0]?.state !== 'running', 10_000);
+    expect((await leftovers(id)).length).toBeGreaterThan(0); // stopped, but nobody removed it
+    // scoped to that owner: other test files of this run keep their stopped sandboxes
+    const report = await testWarden(`test-${runId()}-sweeper`).prune({ labels: { 'warden.test-run': runId(), 'warden.owner-link': owner.link } });
+    expect(report.containers.join(' ')).toContain(id);
+    expect(await leftovers(id)).toEqual([]);
+  });
+
+  it('prune removes exited sandboxes with their companions and lists them (CLI too)', async () => {
+    // its own label, so other test files of this run keep their stopped sandboxes
+    const scope = { [TEST_RUN_LABEL]: runId(), 'warden.test-case': `prune-${runId()}` };
+    const scoped = new Warden({ owner: `test-${runId()}-prune`, labels: scope, logger: createLogger('error') });
+    const sb = await scoped.create({ lifetime: 'persistent', network: 'allowlist', egress: { allow: ['example.invalid'] } });
+    await sb.stop({ timeoutMs: 1000 });
+    const running = pool.track(await scoped.create({}));
+    const r = await cli(['prune', '--json', '--label', `warden.test-case=prune-${runId()}`]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { sandboxes: string[] };
+    expect(report.sandboxes).toContain(sb.id);
+    expect(await leftovers(sb.id)).toEqual([]);
+    expect((await running.refreshInfo()).state).toBe('running');
   });
 
   it('even after the workload attacked every process it can see', async () => {

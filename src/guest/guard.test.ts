@@ -51,6 +51,7 @@ describe('warden-guard', () => {
   it.runIf(root)('without a deadline, background children outlive the command (a dev server)', async () => {
     const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--', 'sh', '-c', '(sleep 6162 >/dev/null 2>&1 &); exit 0'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
+    for (let i = 0; i < 40 && alive('sleep 6162').length === 0; i++) await new Promise((res) => setTimeout(res, 50)); // the child may not have exec'd yet
     expect(alive('sleep 6162')).toHaveLength(1);
     for (const pid of pidsOf('sleep 6162')) process.kill(pid, 'SIGKILL');
   });
@@ -72,6 +73,7 @@ describe('warden-guard', () => {
   it.runIf(root)('kill --id still finds what an ended exec left behind by its mark, read as the workload user', async () => {
     const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--id', 'gone1', '--', 'sh', '-c', '(setsid sh -c "exec sleep 6166" >/dev/null 2>&1 &); exit 0'], { encoding: 'utf8', env: { ...process.env, WARDEN_EXEC_ID: 'gone1' } });
     expect(r.status).toBe(0);
+    for (let i = 0; i < 40 && alive('sleep 6166').length === 0; i++) await new Promise((res) => setTimeout(res, 50)); // the child may not have exec'd yet
     expect(alive('sleep 6166')).toHaveLength(1);
     expect(execFileSync(guard, ['kill', '--id', 'gone1', '--signal', 'KILL', '--uid', '65534', '--gid', '65534'], { encoding: 'utf8' }).trim()).toBe('1');
     for (let i = 0; i < 40 && alive('sleep 6166').length > 0; i++) await new Promise((res) => setTimeout(res, 50));

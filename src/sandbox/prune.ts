@@ -29,7 +29,7 @@ export async function sweepDeadOwners(
   opts: { labels: Record<string, string>; liveLink: string; log: Logger },
 ): Promise<Omit<PruneReport, 'sandboxes' | 'durationMs'>> {
   const out = { containers: [] as string[], networks: [] as string[], volumes: [] as string[], errors: [] as string[] };
-  const filter = { ...opts.labels, [LABEL.ownerLink]: '' };
+  const filter = { [LABEL.ownerLink]: '', ...opts.labels }; // a given link narrows it to that owner
   const [live, containers, networks, volumes] = await Promise.all([
     runtime.liveReapers(LABEL.ownerLink),
     runtime.list({ [LABEL.managed]: 'true', ...filter }),

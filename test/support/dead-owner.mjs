@@ -22,5 +22,5 @@ if (kind === 'attack') {
   const r = await sbs[0].exec(['sh', '-c', 'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = $$ ] && continue; kill -9 "$p" 2>/dev/null; kill -STOP "$p" 2>/dev/null; done; (setsid sh -c "exec sleep 4646" >/dev/null 2>&1 &); echo done']);
   if (!r.stdout.includes('done')) throw new Error(`attack did not run: ${r.stderr}`);
 }
-process.stdout.write(`${JSON.stringify({ ids })}\n`);
+process.stdout.write(`${JSON.stringify({ ids, link: warden.ownerLink })}\n`);
 setInterval(() => {}, 1 << 30);
