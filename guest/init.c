@@ -186,6 +186,9 @@ int mode_init(int argc, char **argv) {
       }
     }
     reap_all();
-    if (drain_check >= 0 && !others_alive()) return 0;
+    if (drain_check >= 0 && !others_alive()) {
+      say_stopped("stopped gracefully (every process ended after SIGTERM)%.0lld%.0lld", 0LL, 0LL);
+      return 0;
+    }
   }
 }
