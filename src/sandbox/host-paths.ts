@@ -14,10 +14,16 @@ const within = (path: string, dir: string): boolean => path === dir || dir === '
  * Resolve and check a host path a spec wants mounted: it must exist, be of the expected kind, and
  * neither be nor contain something no policy may expose (the engine's socket and data root, /, /proc,
  * /etc, Warden's home, ...: `--mount /var/lib` would show every proxy's config with its keys), nor lie
- * inside the kernel's, the devices' or the engine's trees. `refused` adds paths of this host (the
- * engine's data root, Warden's home), refused the same way.
+ * inside the kernel's, the devices' or the engine's trees. `refused.trees` adds such trees of this
+ * host (the engine's data root); `refused.home` is Warden's home, refused with what it contains except
+ * its `agents/` state and `workspaces/` (the server's default workspace root).
  */
-export async function checkHostPath(field: string, input: string, kind: 'dir' | 'any', refused: readonly string[] = []): Promise<{ path: string; uid: number; gid: number }> {
+export async function checkHostPath(
+  field: string,
+  input: string,
+  kind: 'dir' | 'any',
+  refused: { trees?: readonly string[]; home?: string } = {},
+): Promise<{ path: string; uid: number; gid: number }> {
   const abs = isAbsolute(input) ? input : resolve(input);
   let real: string;
   try {
@@ -34,15 +40,20 @@ export async function checkHostPath(field: string, input: string, kind: 'dir' | 
   if (st.isSocket() || ENGINE_SOCKETS.includes(real) || real.endsWith('/docker.sock')) {
     throw new ValidationError(`${field}: '${input}' is an engine socket; no policy can mount it into a sandbox`, [{ path: field, message: 'engine socket' }]);
   }
-  const forbidden = [...FORBIDDEN_SOURCES, ...refused];
+  // Warden's home: never it nor a parent; inside it only its agent state (Warden mounts that itself), never the token, database or secrets
+  const home = refused.home;
+  const forbidden = [...FORBIDDEN_SOURCES, ...(refused.trees ?? []), ...(home ? [home] : [])];
   const contained = forbidden.find((p) => within(p, real));
   if (contained) {
     const what = contained === real ? `the host's ${real}` : `${real}, which contains ${contained},`;
     throw new ValidationError(`${field}: mounting ${what} is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
   }
-  const inside = [...FORBIDDEN_TREES, ...refused].find((p) => p !== '/' && within(real, p));
+  const inside = [...FORBIDDEN_TREES, ...(refused.trees ?? [])].find((p) => p !== '/' && within(real, p));
   if (inside) {
     throw new ValidationError(`${field}: ${real} lies inside ${inside}, which is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
+  }
+  if (home && within(real, home) && !within(real, `${home}/agents`) && !within(real, `${home}/workspaces`)) {
+    throw new ValidationError(`${field}: ${real} lies inside Warden's home ${home} (token, database, secrets), which is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
   }
   return { path: real, uid: st.uid, gid: st.gid };
 }

@@ -307,7 +307,7 @@ export class Warden implements SandboxOwner {
         })
       : Promise.resolve();
     seeded.catch(() => undefined); // awaited below; no unhandled rejection while egress is made
-    let egress: { network: string; proxyUrl: string } | undefined;
+    let egress: { network: string; proxyUrl: string; ready: Promise<void> } | undefined;
     try {
       egress =
         clean.network === 'allowlist'
@@ -342,8 +342,9 @@ export class Warden implements SandboxOwner {
         })
       : undefined;
     const made = await Promise.allSettled([
-      this.runtime.create(compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, guestVolume, ...(openNetwork ? { openNetwork } : {}), ...(egress ? { egress } : {}) })),
+      this.runtime.create(compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, guestVolume, ...(openNetwork ? { openNetwork } : {}), ...(egress ? { egress: { network: egress.network, proxyUrl: egress.proxyUrl } } : {}) })),
       preview,
+      egress?.ready,
     ]);
     const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (made[0].status === 'fulfilled' && !failed) {
@@ -675,12 +676,12 @@ export class Warden implements SandboxOwner {
   }
 
   /** Paths no mount may expose nor contain: the engine's data root and Warden's home, besides the fixed list. */
-  private refused: Promise<string[]> | undefined;
-  private refusedHostPaths(): Promise<string[]> {
+  private refused: Promise<{ trees: string[]; home: string }> | undefined;
+  private refusedHostPaths(): Promise<{ trees: string[]; home: string }> {
     this.refused ??= this.runtime
       .info()
-      .then((i) => [i.dataRoot, wardenHome()].filter((p): p is string => Boolean(p)))
-      .catch(() => [wardenHome()]);
+      .then((i) => ({ trees: i.dataRoot ? [i.dataRoot] : [], home: wardenHome() }))
+      .catch(() => ({ trees: [], home: wardenHome() }));
     return this.refused;
   }
 
