@@ -118,7 +118,7 @@ describe('keyless credentials', () => {
   });
 
   it('no secret is visible in the sandbox (env, files, processes), its labels, or the audit', async () => {
-    const inside = await sb.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; ps auxww; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -100; echo "$ANTHROPIC_API_KEY"'], { user: '0:0' });
+    const inside = await sb.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; ps auxww; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -100; echo "$ANTHROPIC_API_KEY"']); // as the workload user: the workload can never be root (ROOT_REFUSED without allowRoot)
     for (const s of [SECRET, GH_TOKEN, OPENAI_KEY]) {
       expect(inside.stdout).not.toContain(s);
       expect(JSON.stringify(sb.info.labels)).not.toContain(s);
