@@ -8,6 +8,9 @@ const FORBIDDEN_SOURCES = ['/', '/proc', '/sys', '/dev', '/boot', '/etc', '/var/
 /** Nothing inside these either (kernel and device interfaces, the engine's data). */
 const FORBIDDEN_TREES = ['/proc', '/sys', '/dev', '/boot', '/var/lib/docker', '/var/lib/containerd', '/run/containerd', '/run/docker', '/var/run/docker'];
 
+/** What Warden keeps in its home that no sandbox may see: the server token, the database (and its WAL), the server log. */
+const HOME_SECRETS = ['token', 'warden.db', 'server.log', 'secrets'];
+
 const within = (path: string, dir: string): boolean => path === dir || dir === '/' || path.startsWith(`${dir}/`);
 
 /**
@@ -15,8 +18,8 @@ const within = (path: string, dir: string): boolean => path === dir || dir === '
  * neither be nor contain something no policy may expose (the engine's socket and data root, /, /proc,
  * /etc, Warden's home, ...: `--mount /var/lib` would show every proxy's config with its keys), nor lie
  * inside the kernel's, the devices' or the engine's trees. `refused.trees` adds such trees of this
- * host (the engine's data root); `refused.home` is Warden's home, refused with what it contains except
- * its `agents/` state and `workspaces/` (the server's default workspace root).
+ * host (the engine's data root); `refused.home` is Warden's home: it and its parents are refused, and
+ * inside it the token, the database and the server log.
  */
 export async function checkHostPath(
   field: string,
@@ -40,7 +43,7 @@ export async function checkHostPath(
   if (st.isSocket() || ENGINE_SOCKETS.includes(real) || real.endsWith('/docker.sock')) {
     throw new ValidationError(`${field}: '${input}' is an engine socket; no policy can mount it into a sandbox`, [{ path: field, message: 'engine socket' }]);
   }
-  // Warden's home: never it nor a parent; inside it only its agent state (Warden mounts that itself), never the token, database or secrets
+  // Warden's home: never it nor a parent (its agent state and workspaces inside it may be mounted)
   const home = refused.home;
   const forbidden = [...FORBIDDEN_SOURCES, ...(refused.trees ?? []), ...(home ? [home] : [])];
   const contained = forbidden.find((p) => within(p, real));
@@ -52,8 +55,9 @@ export async function checkHostPath(
   if (inside) {
     throw new ValidationError(`${field}: ${real} lies inside ${inside}, which is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
   }
-  if (home && within(real, home) && !within(real, `${home}/agents`) && !within(real, `${home}/workspaces`)) {
-    throw new ValidationError(`${field}: ${real} lies inside Warden's home ${home} (token, database, secrets), which is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
+  const secret = home ? HOME_SECRETS.map((n) => `${home}/${n}`).find((p) => within(real, p) || real.startsWith(`${p}-`)) : undefined;
+  if (secret) {
+    throw new ValidationError(`${field}: ${real} is Warden's own state (${secret}), which is refused; mount a project directory instead`, [{ path: field, message: 'forbidden host path' }]);
   }
   return { path: real, uid: st.uid, gid: st.gid };
 }
