@@ -111,7 +111,10 @@ try {
   //    container. Everything crosses engine bridges; nothing leaves the machine.
   const UP = 'bench-upstream.test';
   const allowed = await warden.create({ network: 'allowlist', egress: { allow: [`${UP}:8080`] } });
-  const open = await warden.create({ network: 'open' });
+  // the direct path: a plain container on the engine's default bridge, next to the upstream (Warden's
+  // `open` sandboxes sit on warden-open with inter-container traffic off, so they cannot reach it)
+  const direct = await docker.createContainer({ ...hardened(`warden-bench-direct-${process.pid}`), HostConfig: { ...hardened('x').HostConfig, NetworkMode: 'bridge' } });
+  await direct.start();
   const upstream = await docker.createContainer({
     name: `warden-bench-upstream-${process.pid}`,
     Image: wardenImage('egress'),
@@ -131,9 +134,17 @@ try {
     if (r.exitCode !== 0) throw new Error(`curl ${args.join(' ')}: ${r.stderr}`);
     return Number(r.stdout) / 1e6;
   };
+  const curlDirect = async (url: string): Promise<number> => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (d: Buffer) => parts.push(d));
+    const code = await rawExec(direct, ['curl', '-sS', '-o', '/dev/null', '-w', '%{speed_download}', url], out);
+    if (code !== 0) throw new Error(`curl ${url}: exit ${code}`);
+    return Number(Buffer.concat(parts).toString()) / 1e6;
+  };
   const eg = { direct: [] as number[], http: [] as number[], tunnel: [] as number[] };
   for (let i = 0; i < 6; i++) {
-    const d = await curl(open, [`http://${upIp}:8080/big`]);
+    const d = await curlDirect(`http://${upIp}:8080/big`);
     const h = await curl(allowed, [`http://${UP}:8080/big`]);
     const t = await curl(allowed, ['--proxytunnel', `http://${UP}:8080/big`]);
     if (i === 0) continue; // warm-up
@@ -145,7 +156,42 @@ try {
     ['HTTP download 64 MiB, containers', `${median(eg.http).toFixed(0)} MB/s`, `${median(eg.direct).toFixed(0)} MB/s`, `${((median(eg.http) / median(eg.direct)) * 100).toFixed(0)}%`, median(eg.http) / median(eg.direct) >= 0.8 ? 'ok (>= 80%)' : 'UNDER 80% (proxy container: 1 CPU)'],
     ['CONNECT download 64 MiB, containers', `${median(eg.tunnel).toFixed(0)} MB/s`, `${median(eg.direct).toFixed(0)} MB/s`, `${((median(eg.tunnel) / median(eg.direct)) * 100).toFixed(0)}%`, median(eg.tunnel) / median(eg.direct) >= 0.8 ? 'ok (>= 80%)' : 'UNDER 80% (proxy container: 1 CPU)'],
   );
-  await Promise.all([allowed.remove({ force: true }), open.remove({ force: true }), upstream.remove({ force: true })]);
+  await Promise.all([allowed.remove({ force: true }), direct.remove({ force: true }), upstream.remove({ force: true })]);
+
+  // 6. stop for certain: panic of 50 sandboxes, and a dead owner (kill -9) until nothing of its
+  //    sandboxes is left on the engine, each against `docker rm -f` of as many plain containers
+  const N = 50;
+  const makeSandboxes = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 5) await Promise.all(Array.from({ length: Math.min(5, n - i) }, () => warden.create({ lifetime: 'persistent' })));
+  };
+  const makeRaw = async (n: number): Promise<string[]> => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i += 5) {
+      ids.push(...(await Promise.all(Array.from({ length: Math.min(5, n - i) }, async () => { const c = await docker.createContainer(hardened(`warden-bench-raw-${process.pid}-${seq++}`)); await c.start(); return c.id; }))));
+    }
+    return ids;
+  };
+  const rmF = async (ids: string[]): Promise<number> => time(async () => execFileSync(dockerCli, ['rm', '-f', ...ids], { stdio: 'ignore' }));
+  await makeSandboxes(N);
+  const panicMs = await time(() => warden.panic({ labels: LABELS }));
+  const rawPanicMs = await rmF(await makeRaw(N));
+  rows.push([`panic of ${N} sandboxes`, `${panicMs.toFixed(0)} ms`, '-', `${rawPanicMs.toFixed(0)} ms`, `${(panicMs / rawPanicMs).toFixed(3)} (vs docker rm -f)`, panicMs <= 2000 ? 'ok (<= 2 s)' : 'OVER 2 s']);
+
+  const D = 10;
+  const { spawn } = await import('node:child_process');
+  const owner = spawn('node', [fileURLToPath(new URL('./lib/bench-owner.mjs', import.meta.url)), String(process.pid), String(D)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve) => owner.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+  const ids = (JSON.parse(line) as { ids: string[] }).ids;
+  const leftOf = async (): Promise<number> => {
+    const per = await Promise.all(ids.map(async (id) => (await docker.listContainers({ all: true, filters: { label: [`warden.id=${id}`] } })).length));
+    return per.reduce((a, b) => a + b, 0);
+  };
+  const t0 = performance.now();
+  owner.kill('SIGKILL');
+  while ((await leftOf()) > 0) await new Promise((r) => setTimeout(r, 50));
+  const deadMs = performance.now() - t0;
+  const rawDeadMs = await rmF(await makeRaw(D));
+  rows.push([`owner kill -9 -> nothing of ${D} left`, `${deadMs.toFixed(0)} ms`, '-', `${rawDeadMs.toFixed(0)} ms`, `${(deadMs / rawDeadMs).toFixed(3)} (vs docker rm -f)`, deadMs <= 10_000 ? 'ok (<= 10 s)' : 'OVER 10 s']);
 } finally {
   const left = await docker.listContainers({ all: true, filters: { label: [`warden.bench=${process.pid}`] } });
   await Promise.all(left.map((l) => docker.getContainer(l.Id).remove({ force: true })));

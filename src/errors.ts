@@ -29,7 +29,8 @@ export type WardenErrorCode =
   | 'AGENT_API_UNREACHABLE'
   | 'AGENT_FAILED'
   | 'AGENT_CANCELLED'
-  | 'TEMPLATE_NOT_READY';
+  | 'TEMPLATE_NOT_READY'
+  | 'ROOT_REFUSED';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -103,4 +104,5 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   AGENT_FAILED: 'The agent CLI could not be started, or ended without a result; the message has its last output.',
   AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
   TEMPLATE_NOT_READY: "A template's dev server exited or did not answer in time; the message has its last log lines.",
+  ROOT_REFUSED: 'A workload as uid 0 was asked for without `allowRoot: true` in the sandbox spec (root would share the guard\'s identity).',
 };

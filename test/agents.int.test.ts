@@ -150,7 +150,7 @@ describe('claude sessions, cancel, secrecy and failures', () => {
     const last = (await fake.requests()).filter((q) => q.api === 'anthropic').at(-1)!;
     expect(last.prompts).toEqual(['first prompt: remember alpha', 'second prompt: what came before?']);
     // keyless: the real key is nowhere in the sandbox (env of every process, files, labels)
-    const inside = await session.sandbox!.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -2000'], { user: '0:0' });
+    const inside = await session.sandbox!.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -2000']); // as the workload user: the workload can never be root (ROOT_REFUSED without allowRoot)
     expect(inside.stdout).toContain('warden-placeholder-key');
     for (const s of Object.values(SECRET)) {
       expect(inside.stdout).not.toContain(s);
@@ -176,7 +176,7 @@ describe('claude sessions, cancel, secrecy and failures', () => {
       if (Date.now() > deadline) throw new Error(`the slow tool never started: ${JSON.stringify(run.eventsSoFar.map((e) => e.kind))}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const ps = async () => (await session.sandbox!.exec(['ps', '-eo', 'pid,args'], { user: '0:0' })).stdout;
+    const ps = async () => (await session.sandbox!.exec(['ps', '-eo', 'pid,args'])).stdout;
     expect(await ps()).toMatch(/sleep 600/);
     const t0 = Date.now();
     await run.cancel();

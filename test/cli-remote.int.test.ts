@@ -47,7 +47,7 @@ describe('CLI against a server (WARDEN_URL)', () => {
 
     const stats = await cli(['stats', '--json', sb.id], { env: remote() });
     expect(JSON.parse(stats.stdout).state).toBe('running');
-    expect((await cli(['top', sb.id], { env: remote() })).stdout).toMatch(/keeper/);
+    expect((await cli(['top', sb.id], { env: remote() })).stdout).toMatch(/init\s+\/\.warden\/warden-guard init/); // the guard is PID 1
 
     expect((await cli(['stop', '-t', '2s', sb.id], { env: remote() })).code).toBe(0);
     expect((await s.call('GET', `/api/v1/sandboxes/${sb.id}`)).body.sandbox.state).toBe('exited');

@@ -121,8 +121,11 @@ describe('Warden in Docker: production (compose.prod.yaml)', () => {
     const ephemeral = await dep.call('POST', '/api/v1/sandboxes', { resources: { memory: '128m' } });
     expect(ephemeral.status, JSON.stringify(ephemeral.body)).toBe(201);
     const eId: string = ephemeral.body.sandbox.id;
-    // both carry this deployment's labels (what docker-stop.sh and the suite teardown use)
-    expect(await containersWith(dep.instance)).toHaveLength(2);
+    // both carry this deployment's labels (what docker-stop.sh and the suite teardown use), and so does
+    // the server's reaper (it removes the server's ephemeral sandboxes if the server dies)
+    const reapers = (await docker('ps', '-aq', '--filter', `label=${dep.instance}`, '--filter', 'label=warden.role=reaper')).split('\n').filter(Boolean);
+    expect(reapers).toHaveLength(1);
+    expect(await containersWith(dep.instance)).toHaveLength(3);
 
     const w = await dep.call('POST', `/api/v1/sandboxes/${pId}/exec`, { cmd: ['sh', '-c', 'echo written-in-sandbox > /workspace/out.txt && id -u'] });
     expect(w.body.exitCode, JSON.stringify(w.body)).toBe(0);

@@ -36,7 +36,7 @@ https.createServer({ key: fs.readFileSync('/certs/server.key'), cert: fs.readFil
   const seen = { path: req.url, headers: req.headers };
   console.log(JSON.stringify(seen));
   res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(seen));
-}).listen(443);`;
+}).listen(443, () => console.log('listening'));`;
 
 beforeAll(async () => {
   certs = await mkdtemp(join(tmpdir(), 'warden-ca-'));
@@ -82,7 +82,8 @@ beforeAll(async () => {
     NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [FAKE] } } },
   });
   await upstream.start();
-  await new Promise((r) => setTimeout(r, 800));
+  // the fake provider answers once its Node has started (0.5-2 s on a loaded machine): wait for it, not a fixed time
+  for (let i = 0; i < 300 && !String(await upstream.logs({ stdout: true, stderr: false })).includes('listening'); i++) await new Promise((r) => setTimeout(r, 50));
 });
 afterAll(async () => {
   hostGateway?.close();
@@ -117,7 +118,7 @@ describe('keyless credentials', () => {
   });
 
   it('no secret is visible in the sandbox (env, files, processes), its labels, or the audit', async () => {
-    const inside = await sb.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; ps auxww; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -100; echo "$ANTHROPIC_API_KEY"'], { user: '0:0' });
+    const inside = await sb.exec(['sh', '-c', 'env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"; ps auxww; grep -rs . /home/agent /tmp /workspace 2>/dev/null | head -100; echo "$ANTHROPIC_API_KEY"']); // as the workload user: the workload can never be root (ROOT_REFUSED without allowRoot)
     for (const s of [SECRET, GH_TOKEN, OPENAI_KEY]) {
       expect(inside.stdout).not.toContain(s);
       expect(JSON.stringify(sb.info.labels)).not.toContain(s);

@@ -1,7 +1,9 @@
 import Docker from 'dockerode';
 import { listShims } from '../src/runtime/docker/orphan-shims.js';
 import { execFileSync } from 'node:child_process';
-import { release } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
@@ -56,7 +58,19 @@ describe('bad input: a clear error and nothing half-created', () => {
   });
 
   it('a container that fails to start is removed before the error propagates', async () => {
-    // An image with no shell: the container is created, then cannot start.
+    // a directory mounted over a file of the image: the engine creates the container, then cannot start it
+    const dir = await mkdtemp(join(tmpdir(), 'warden-over-file-'));
+    try {
+      const err = await warden.create({ mounts: [{ source: dir, target: '/etc/passwd' }] }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ENGINE_ERROR' });
+      expect((err as Error).message).toMatch(/starting container/);
+      expect(await leftovers()).toBe(1); // only the clash test's sandbox
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an image without a shell still gets a guarded sandbox (the guard needs nothing from the image)', async () => {
     const docker = new Docker();
     const tar = pack();
     tar.entry({ name: 'hello.txt' }, 'no shell here');
@@ -68,10 +82,12 @@ describe('bad input: a clear error and nothing half-created', () => {
       ),
     );
     try {
-      const err = await warden.create({ image: ref }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
-      expect((err as Error).message).toMatch(/has no \/bin\/sh: Warden's keeper process needs \/bin\/sh and sleep/);
-      expect(await leftovers()).toBe(1); // only the clash test's sandbox
+      const sb = await warden.create({ image: ref });
+      const r = await sb.exec(['sh', '-c', 'true']);
+      expect(r.exitCode).toBe(127);
+      expect(r.stderr).toMatch(/sh: No such file or directory/);
+      await warden.remove(sb.containerId, { force: true });
+      expect(await leftovers()).toBe(1);
     } finally {
       await docker.getImage(ref).remove({ force: true });
     }

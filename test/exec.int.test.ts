@@ -9,7 +9,7 @@ let sb: Sandbox;
 
 /** Processes in the sandbox whose command line matches (as seen by a fresh exec). */
 async function running(pattern: string): Promise<string[]> {
-  const r = await sb.exec(['ps', '-eo', 'pid,args'], { user: '0:0' });
+  const r = await sb.exec(['ps', '-eo', 'pid,args']);
   return r.stdout
     .split('\n')
     .map((l) => l.trim().replace(/^\d+\s+/, ''))

@@ -278,7 +278,7 @@ describe('HTTP API: lifecycle, monitoring, audit, metrics', () => {
     expect((await s.call('GET', `/api/v1/sandboxes/${sbId}/stats`)).body.stats.memoryLimitBytes).toBe(256 * 1024 ** 2);
     expect(['healthy', 'starting']).toContain((await s.call('GET', `/api/v1/sandboxes/${sbId}/health`)).body.health.status);
     const procs = (await s.call('GET', `/api/v1/sandboxes/${sbId}/processes`)).body.processes;
-    expect(procs.some((p: any) => p.role === 'keeper')).toBe(true);
+    expect(procs.some((p: any) => p.pid === 1 && p.role === 'init' && p.command.startsWith('/.warden/warden-guard init'))).toBe(true); // the guard
     expect((await s.call('GET', '/readyz')).body).toMatchObject({ status: 'ready', engine: true, reconciled: true });
     const m = await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.token}` } });
     const text = await m.text();

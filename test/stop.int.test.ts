@@ -85,7 +85,7 @@ describe('stop means stop', () => {
   });
 
   it('kill stops at once; remove --force leaves nothing, even execs started as root', async () => {
-    const sb = await pool.create({});
+    const sb = await pool.create({ allowRoot: true });
     const a = await sb.spawn(['sh', '-c', 'exec sleep 4251'], { user: '0:0' });
     const b = await sb.spawn(['sh', '-c', '(setsid sleep 4252 >/dev/null 2>&1 &)']);
     for (const p of [a, b]) p.stdout.resume(), p.stderr.resume();

@@ -10,6 +10,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImages } from './commands/images.js';
 import { registerPanic } from './commands/panic.js';
+import { registerPrune } from './commands/prune.js';
 import { registerSandboxCommands } from './commands/sandbox.js';
 import { registerWatch } from './commands/watch.js';
 import { registerUp } from './commands/up.js';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDoctor(program, ctx);
   registerDemo(program, ctx);
   registerPanic(program, ctx);
+  registerPrune(program, ctx);
   registerWatch(program, ctx);
   registerUp(program, ctx);
   registerAgent(program, ctx);

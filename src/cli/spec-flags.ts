@@ -15,14 +15,15 @@ export function addSpecFlags(cmd: Command): Command {
     .option('--memory <size>', 'memory cap, e.g. 512m, 2g (default 2g; swap equal)')
     .option('--cpus <n>', 'CPU quota in cores, e.g. 1.5 (default 2)')
     .option('--pids <n>', 'process limit (default 512)')
-    .option('--network <mode>', 'none (default) | allowlist | open')
+    .option('--network <mode>', "none (default) | allowlist (egress only to --allow/--preset, through a proxy) | open (any destination, the host's services included; other sandboxes are not reachable)")
     .option('--allow <pattern>', "with --network allowlist: allow HOST[:PORT], '*.suffix' or an IP (repeatable)", collect)
     .option('--preset <name>', 'with --network allowlist: a named allowlist: claude, gemini, codex, github, npm, pypi (repeatable)', collect)
     .option('--add-host <name:ip>', "how the egress proxy resolves NAME: an IPv4 or 'host-gateway' (repeatable)", collect)
-    .option('-p, --port <port>', 'publish a container port on 127.0.0.1 (repeatable; needs --network open)', collect)
+    .option('-p, --port <port>', 'publish a container port on 127.0.0.1 (repeatable); with --network allowlist egress stays confined (a preview forwarder publishes it), so prefer that to open', collect)
     .option('--mount <src:dst[:rw]>', 'extra mount, read-only unless :rw (repeatable)', collect)
     .option('--config-dir <dir>', 'host directory mounted read-only at /app/config')
-    .option('--user <uid[:gid]>', 'user to run as (default: workspace owner, or 1000)')
+    .option('--user <uid[:gid]>', 'user the workload runs as (default: workspace owner, or 1000); 0 needs --allow-root')
+    .option('--allow-root', 'let the workload run as uid 0: it then shares the guard\'s identity and can switch off max runtime, the dead-man switch, the disk quota and exec timeouts')
     .option('--runtime <name>', 'runc | runsc (gVisor)')
     .option('--lifetime <kind>', 'ephemeral | persistent')
     .option('--max-runtime <duration>', 'the sandbox stops itself after this long, e.g. 2h')
@@ -32,7 +33,7 @@ export function addSpecFlags(cmd: Command): Command {
 export interface SpecFlags {
   workspace?: string; image?: string; name?: string; key?: string; env?: string[]; memory?: string; cpus?: string;
   pids?: string; network?: string; allow?: string[]; preset?: string[]; addHost?: string[]; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
-  lifetime?: string; maxRuntime?: string; template?: string;
+  lifetime?: string; maxRuntime?: string; template?: string; allowRoot?: boolean;
 }
 
 function num(flag: string, v: string): number {
@@ -84,6 +85,7 @@ export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> 
   if (mounts.length) spec.mounts = mounts;
   set('configDir', f.configDir);
   set('user', f.user);
+  if (f.allowRoot) (spec as { allowRoot?: boolean }).allowRoot = true;
   set('runtime', f.runtime);
   set('lifetime', f.lifetime);
   set('maxRuntime', f.maxRuntime);

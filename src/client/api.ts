@@ -6,6 +6,7 @@ import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
+import type { PruneReport } from '../sandbox/prune.js';
 
 /**
  * What the CLI (and any program) needs of Warden, whether it talks to the engine directly (the SDK's
@@ -58,4 +59,6 @@ export interface WardenApi {
   remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   refresh(ref: string): Promise<SandboxApi>;
   panic(opts?: { labels?: Record<string, string> }): Promise<PanicReport>;
+  /** Remove exited/dead sandboxes and orphans; says what. */
+  prune(opts?: { labels?: Record<string, string> }): Promise<PruneReport>;
 }

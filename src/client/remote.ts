@@ -8,6 +8,7 @@ import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
+import type { PruneReport } from '../sandbox/prune.js';
 import type { FilesApi, ProcessApi, SandboxApi, WardenApi } from './api.js';
 
 export interface RemoteWardenOptions {
@@ -118,6 +119,10 @@ export class RemoteWarden implements WardenApi {
 
   async refresh(ref: string): Promise<RemoteSandbox> {
     return this.handle((await this.json<{ sandbox: SandboxInfo }>('POST', `/api/v1/sandboxes/${encodeURIComponent(ref)}/refresh`)).sandbox);
+  }
+
+  async prune(opts: { labels?: Record<string, string> } = {}): Promise<PruneReport> {
+    return (await this.json<{ report: PruneReport }>('POST', '/api/v1/prune', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }
 
   async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {

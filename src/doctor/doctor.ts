@@ -53,6 +53,14 @@ export async function runDoctor(runtime: ContainerRuntime): Promise<Check[]> {
         : `open on ${nets.map((n) => n.name).join(', ')}: the host has an address there`,
     hint: 'remove those networks (warden panic, or warden rm of their sandboxes); Warden creates sandbox networks with com.docker.network.bridge.inhibit_ipv4',
   });
+  checks.push({
+    name: 'network:open',
+    ok: true,
+    optional: true,
+    detail:
+      "sandboxes with network 'open' sit on warden-open, a bridge with inter-container traffic off: they cannot reach each other, but they reach every destination the host can, the host's own services included (anything listening on the bridge's gateway or on 0.0.0.0). Use 'allowlist' (with ports published by a preview forwarder) unless a sandbox needs that.",
+    hint: 'to shut host services off from open sandboxes, drop input from the warden-open bridge on the host firewall except established connections',
+  });
   const home = wardenHome();
   try {
     await mkdir(home, { recursive: true });

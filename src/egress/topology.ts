@@ -1,3 +1,4 @@
+import { companionHardening } from '../policy/hardening.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import type { SandboxSpec } from '../policy/spec.js';
@@ -79,14 +80,31 @@ async function createSandboxNetwork(runtime: ContainerRuntime, ctx: EgressContex
   throw new WardenError('ENGINE_ERROR', `no free /28 left in WARDEN_SUBNET_POOL (${pool.blocks} sandbox networks exist); remove some or use another range`);
 }
 
-/** Network and proxy for an allowlisted sandbox. On failure, what was made is removed. */
-export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec, ctx: EgressContext): Promise<{ network: string; proxyUrl: string }> {
+/**
+ * Resolves once the proxy listens (its first log line says `"ready":true`): a sandbox's first request
+ * must not race the proxy's start (a Node start takes 0.5-2 s on a loaded machine).
+ */
+export async function proxyReady(runtime: ContainerRuntime, proxyId: string, timeoutMs = 30_000): Promise<void> {
+  const t0 = Date.now();
+  for (let delay = 20; Date.now() - t0 < timeoutMs; delay = Math.min(delay * 2, 200)) {
+    const log = await runtime.logs(proxyId, 20);
+    if (log.includes('"ready":true')) return;
+    const c = await runtime.inspect(proxyId);
+    if (!c || c.state !== 'running') throw new WardenError('ENGINE_ERROR', `the egress proxy ${proxyId.slice(0, 12)} stopped before it listened: ${log.slice(-500) || 'no output'}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  throw new WardenError('ENGINE_ERROR', `the egress proxy ${proxyId.slice(0, 12)} did not listen within ${timeoutMs} ms`);
+}
+
+/** Network and proxy for an allowlisted sandbox. On failure, what was made is removed. `ready` resolves once the proxy listens. */
+export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec, ctx: EgressContext): Promise<{ network: string; proxyUrl: string; ready: Promise<void> }> {
   const routes = credentialRoutes(spec.egress.credentials, ctx.secrets); // fails before anything is made
   const egressNet = await egressNetworkId(runtime, ctx.labels);
   const network = await createSandboxNetwork(runtime, ctx);
+  let proxyId: string;
   try {
     const addHosts = { 'host.docker.internal': 'host-gateway', ...spec.egress.addHosts };
-    await runtime.create({
+    proxyId = (await runtime.create({
       name: proxyContainerName(ctx.id),
       image: PROXY_IMAGE,
       cmd: ['node', '/app/main.js'],
@@ -97,7 +115,7 @@ export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec,
         ...(ctx.tiedToOwner ? { WARDEN_TIED: '1' } : {}),
       },
       labels: { ...ctx.labels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id, [LABEL.role]: ROLE.proxy },
-      user: '65534:65534',
+      hardening: companionHardening('65534:65534'),
       workdir: '/',
       mounts: ctx.caFile ? [{ source: ctx.caFile, target: '/etc/warden/ca.pem', readOnly: true }] : [],
       tmpfs: [{ target: '/tmp', sizeBytes: 16 * 1024 * 1024, mode: '1777' }],
@@ -110,12 +128,14 @@ export async function createEgress(runtime: ContainerRuntime, spec: SandboxSpec,
       extraHosts: Object.entries(addHosts).map(([name, ip]) => `${name}:${ip}`),
       ports: [],
       tiedToOwner: ctx.tiedToOwner,
-    });
+    })).id;
   } catch (err) {
     await runtime.removeNetwork(network.id).catch(() => undefined);
     throw err;
   }
-  return { network: network.name, proxyUrl: `http://${PROXY_ALIAS}:${PROXY_PORT}` };
+  const ready = proxyReady(runtime, proxyId);
+  ready.catch(() => undefined); // awaited by the caller, alongside the sandbox's own start
+  return { network: network.name, proxyUrl: `http://${PROXY_ALIAS}:${PROXY_PORT}`, ready };
 }
 
 /** The proxy container of a sandbox, if it has one. */

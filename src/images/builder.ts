@@ -13,7 +13,8 @@ import { statusOf, translateEngineError } from '../runtime/docker/errors.js';
 import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from './catalog.js';
 import { contextFiles, contextHash, type ContextFile } from './context-hash.js';
 
-export const IMAGE_HASH_LABEL = 'warden.image.hash';
+import { IMAGE_HASH_LABEL } from './labels.js';
+export { IMAGE_HASH_LABEL };
 /** Bumped when how Warden builds images changes (labels, options), so the hash changes too. */
 const RECIPE = '2';
 
@@ -142,6 +143,9 @@ export class ImageBuilder {
     if (existing && existing.id !== built.id) {
       await this.docker.getImage(existing.id).remove().catch(() => undefined); // no dangling leftovers of ours
     }
+    // a multi-stage build leaves its build stage as a dangling image; ours carry warden.build-stage
+    const stages = await this.docker.listImages({ filters: { dangling: ['true'], label: ['warden.build-stage'] } }).catch(() => []);
+    await Promise.all(stages.map((i) => this.docker.getImage(i.Id).remove().catch(() => undefined)));
     const seconds = (Date.now() - t0) / 1000;
     opts.progress(`built ${image.ref} in ${seconds.toFixed(1)} s (${(built.size / 1e6).toFixed(0)} MB)`);
     return { ref: image.ref, id: built.id, hash, built: true, seconds, sizeBytes: built.size };

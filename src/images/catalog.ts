@@ -17,6 +17,8 @@ export interface CatalogImage {
 
 /** The repository's docker/ folder, from src/ (tsx) or dist/ alike. */
 export const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
+/** The repository's guest/ folder (Warden's code for inside sandboxes), from src/ or dist/ alike. */
+export const GUEST_SRC_DIR = fileURLToPath(new URL('../../guest/', import.meta.url));
 /** This package's compiled code (dist/), from src/ (tsx) or dist/ alike. */
 export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url));
 
@@ -30,7 +32,7 @@ export const HOST_CA_DIR = process.env.WARDEN_CA_DIR ?? '/etc/ssl/certs';
 export const IMAGE_TAG = process.env.WARDEN_IMAGE_TAG || 'latest';
 
 /** The reference of one of Warden's images by its short name (`sandbox` -> `warden-sandbox:latest`). */
-export function wardenImage(name: 'sandbox' | 'egress' | 'agents' | 'react-vite'): string {
+export function wardenImage(name: 'sandbox' | 'egress' | 'agents' | 'react-vite' | 'guest'): string {
   return `warden-${name}:${IMAGE_TAG}`;
 }
 
@@ -38,6 +40,12 @@ export const OFFLINE_BASE = 'warden-base:bookworm';
 export const PUBLIC_BASE = 'debian:bookworm-slim';
 
 export const CATALOG: CatalogImage[] = [
+  {
+    name: 'guest',
+    ref: wardenImage('guest'),
+    context: GUEST_SRC_DIR,
+    description: "Warden's guard (a static binary: PID 1, exec holders, tree kill, the per-owner reaper) and its shell helpers, FROM scratch; mounted read-only at /.warden in every sandbox.",
+  },
   {
     name: 'sandbox',
     ref: wardenImage('sandbox'),

@@ -2,6 +2,8 @@ import { credentialEnv } from '../egress/credentials.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
 import type { RuntimeContainerSpec } from '../runtime/runtime.js';
 import { LABEL } from './labels.js';
+import { sandboxHardening } from './hardening.js';
+import { GUEST_DIR, guardExec, guardInit } from '../guest/argv.js';
 import type { SandboxSpec } from './spec.js';
 
 /** Where things live inside every sandbox. */
@@ -18,52 +20,30 @@ export interface CompileContext {
   extraLabels: Record<string, string>;
   /** network 'allowlist': the sandbox's private network and the proxy's URL on it. */
   egress?: { network: string; proxyUrl: string };
+  /** The engine volume holding Warden's guest code (mounted read-only at /.warden). */
+  guestVolume: string;
+  /** network 'open': Warden's own bridge (inter-container traffic off). */
+  openNetwork?: string;
 }
 
-/**
- * The keeper: the sandbox's long-lived main process under the init. It ignores SIGTERM, so a graceful
- * stop can signal every other process first. When `maxRuntime` is set it simply ends then, and the init
- * takes every process of the sandbox with it, whether or not Warden is still alive.
- * Tied to its owner (ephemeral sandboxes: the dead-man switch), a background reader holds the
- * container's stdin, which the owning Warden process keeps attached: when that process dies, even by
- * kill -9, the engine closes stdin, the reader sees EOF and kills the keeper, and the sandbox stops.
- * With a disk quota on a host workspace, a watcher in the keeper's session measures it every
- * DISK_CHECK_SECONDS and stops the sandbox (reason in the container log) when it is over: overlay2 on
- * ext4 has no per-container quota, so this bounds the overshoot to what can be written in one interval.
- * No privileged helper is involved. Keeper processes run in the init's session (sid 1); every exec
- * has its own, which is how the drain tells them apart.
- */
-const KEEPER = `trap "" TERM INT HUP
-keeper=$$
-if [ "$2" -gt 0 ] 2>/dev/null; then
-  { while sleep "$3"; do
-      used=$(du -sxk /workspace 2>/dev/null | cut -f1)
-      if [ "\${used:-0}" -gt "$2" ]; then
-        echo "warden: stopped: the workspace holds \${used} KiB, over its disk quota of $2 KiB"
-        kill -s KILL "$keeper"
-      fi
-    done; } &
-fi
-if [ "$1" = tied ]; then
-  exec 3<&0
-  { while read -r _ <&3; do :; done; kill -s KILL "$keeper"; } &
-  exec sleep "$0" 3<&-
-fi
-exec sleep "$0"`;
-
-/** How often the in-sandbox watcher measures the workspace against its quota. */
+/** How often the guard measures a host workspace against its disk quota. */
 export const DISK_CHECK_SECONDS = 2;
 
-export function keeperCommand(maxRuntimeMs: number | undefined, tiedToOwner = false, diskQuotaBytes?: number): string[] {
-  const duration = maxRuntimeMs === undefined ? 'infinity' : `${Math.max(1, Math.ceil(maxRuntimeMs / 1000))}`;
-  const quotaKiB = diskQuotaBytes ? String(Math.floor(diskQuotaBytes / 1024)) : '0';
-  return ['/bin/sh', '-c', KEEPER, duration, tiedToOwner ? 'tied' : 'free', quotaKiB, String(DISK_CHECK_SECONDS)];
+/** A host workspace without `resources.disk` gets this quota (10 GiB; WardenOptions.defaultWorkspaceDisk changes it). */
+export const DEFAULT_WORKSPACE_DISK = 10 * 1024 ** 3;
+
+/**
+ * A tmpfs lives in the sandbox's memory: above the memory cap, filling it would end in an OOM kill
+ * instead of ENOSPC. Each tmpfs is therefore capped at half the memory cap.
+ */
+export function tmpfsSize(requested: number, memoryBytes: number): number {
+  return Math.max(1024 * 1024, Math.min(requested, Math.floor(memoryBytes / 2)));
 }
 
 /** A short hash of everything that decides what the sandbox may do; changes when the policy changes. */
 export function policyHash(spec: SandboxSpec, user: { uid: number; gid: number }): string {
-  const { image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, workspaceVolume } = spec;
-  return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user, workspaceVolume })).slice(0, 16);
+  const { image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, workspaceVolume, allowRoot } = spec;
+  return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user, workspaceVolume, ...(allowRoot ? { allowRoot } : {}) })).slice(0, 16);
 }
 
 /** The sandbox's name on its own allowlist network (the preview forwarder connects to it; a warm-pool claim renames the container, not this). */
@@ -100,11 +80,22 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
       ? [{ source: workspaceVolumeName(ctx.id), target: PATHS.workspace, readOnly: false, volume: { labels: { ...spec.labels, ...ctx.extraLabels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id } } }]
       : []),
   ];
+  const mem = spec.resources.memory;
   return {
     name: ctx.containerName,
     image: spec.image,
-    // a host workspace gets the in-sandbox quota watcher; a tmpfs workspace is simply that size
-    cmd: keeperCommand(spec.maxRuntime, spec.lifetime === 'ephemeral', spec.workspace ? spec.resources.disk : undefined),
+    // PID 1 is the guard (root, outside the workload's reach): max runtime, dead-man switch, and for a
+    // host workspace the disk quota (a tmpfs workspace is simply that size)
+    cmd: guardInit({
+      ...(spec.maxRuntime !== undefined ? { maxRuntimeMs: spec.maxRuntime } : {}),
+      tied: spec.lifetime === 'ephemeral',
+      ...(spec.workspace && spec.resources.disk ? { diskQuotaBytes: spec.resources.disk } : {}),
+      diskIntervalS: DISK_CHECK_SECONDS,
+      workspace: PATHS.workspace,
+    }),
+    hardening: sandboxHardening(ctx.user),
+    // the image's own health check runs as the workload user, through the guard
+    healthcheckPrefix: guardExec([], { uid, gid }),
     tiedToOwner: spec.lifetime === 'ephemeral',
     env: {
       HOME: PATHS.home,
@@ -114,18 +105,17 @@ export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeCont
       ...spec.env,
     },
     labels,
-    user: `${uid}:${gid}`,
     workdir: spec.workdir,
-    mounts,
+    mounts: [...mounts, { source: ctx.guestVolume, target: GUEST_DIR, readOnly: true, volume: { labels: {}, noCopy: true } }],
     tmpfs: [
-      { target: PATHS.tmp, sizeBytes: spec.resources.tmpSize, mode: '1777' },
-      { target: PATHS.home, sizeBytes: spec.resources.homeSize, mode: '0700', uid, gid },
-      ...(spec.workspace || spec.workspaceVolume ? [] : [{ target: PATHS.workspace, sizeBytes: spec.resources.disk ?? spec.resources.tmpSize, mode: '0700', uid, gid }]),
+      { target: PATHS.tmp, sizeBytes: tmpfsSize(spec.resources.tmpSize, mem), mode: '1777' },
+      { target: PATHS.home, sizeBytes: tmpfsSize(spec.resources.homeSize, mem), mode: '0700', uid, gid },
+      ...(spec.workspace || spec.workspaceVolume ? [] : [{ target: PATHS.workspace, sizeBytes: tmpfsSize(spec.resources.disk ?? spec.resources.tmpSize, mem), mode: '0700', uid, gid }]),
     ],
     memoryBytes: spec.resources.memory,
     nanoCpus: Math.round(spec.resources.cpus * 1e9),
     pidsLimit: spec.resources.pids,
-    network: spec.network === 'open' ? 'bridge' : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network, aliases: [SANDBOX_ALIAS] } : 'none',
+    network: spec.network === 'open' ? (ctx.openNetwork ? { name: ctx.openNetwork } : 'bridge') : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network, aliases: [SANDBOX_ALIAS] } : 'none',
     // an allowlisted sandbox is on an internal network, which the engine does not publish: its preview
     // forwarder publishes the ports instead (sandbox/preview.ts)
     ports: (spec.network === 'open' ? spec.ports : []).map((p) =>

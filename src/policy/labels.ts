@@ -19,4 +19,12 @@ export const LABEL = {
   poolHolder: 'warden.pool-holder',
   /** Set on Warden's helper objects (a sandbox's network, its egress proxy); sandboxes have none. */
   role: 'warden.role',
+  /**
+   * On everything made for an ephemeral sandbox (the sandbox, its proxy, forwarder, network, volume):
+   * the id of the owning process's link. Its reaper removes all of it when that process dies; a
+   * Warden process that finds objects of a link whose reaper is gone sweeps them.
+   */
+  ownerLink: 'warden.owner-link',
+  /** On Warden's guest volumes: the guest image's content hash. */
+  guest: 'warden.guest',
 } as const;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
 import { parseSpec } from './spec.js';
-import { compileSpec, keeperCommand } from './compile.js';
+import { compileSpec, tmpfsSize } from './compile.js';
 import { LABEL } from './labels.js';
 import { wardenImage } from '../images/catalog.js';
 
-const ctx = { id: 'sbx-1', containerName: 'warden-sbx-1', owner: 'me@host', createdAt: '2026-01-01T00:00:00Z', user: { uid: 1000, gid: 1000 }, extraLabels: { 'warden.test-run': 'x' } };
+const ctx = { id: 'sbx-1', containerName: 'warden-sbx-1', owner: 'me@host', createdAt: '2026-01-01T00:00:00Z', user: { uid: 1000, gid: 1000 }, extraLabels: { 'warden.test-run': 'x' }, guestVolume: 'warden-guest-test' };
 
 describe('sandbox spec', () => {
   it('applies secure defaults', () => {
@@ -59,8 +59,12 @@ describe('compileSpec', () => {
     expect(c.labels).toMatchObject({ [LABEL.managed]: 'true', [LABEL.id]: 'sbx-1', [LABEL.owner]: 'me@host', [LABEL.key]: 'proj', [LABEL.lifetime]: 'ephemeral', 'warden.test-run': 'x' });
     expect(c.labels[LABEL.policyHash]).toMatch(/^[0-9a-f]{16}$/);
     expect(JSON.stringify(c.labels)).not.toContain('secret');
-    expect(c).toMatchObject({ memoryBytes: 1024 ** 3, nanoCpus: 1.5e9, pidsLimit: 100, network: 'none', user: '1000:1000' });
-    expect(c.mounts).toEqual([{ source: '/w', target: '/workspace', readOnly: false }]);
+    expect(c).toMatchObject({ memoryBytes: 1024 ** 3, nanoCpus: 1.5e9, pidsLimit: 100, network: 'none' });
+    expect(c.hardening).toMatchObject({ containerUser: '0:0', workloadUser: { uid: 1000, gid: 1000 }, init: 'guard' });
+    expect(c.mounts).toEqual([
+      { source: '/w', target: '/workspace', readOnly: false },
+      { source: 'warden-guest-test', target: '/.warden', readOnly: true, volume: { labels: {}, noCopy: true } },
+    ]);
     expect(c.tmpfs.map((t) => t.target)).toEqual(['/tmp', '/home/agent']);
   });
 
@@ -68,9 +72,16 @@ describe('compileSpec', () => {
     expect(compileSpec(parseSpec({}), ctx).tmpfs.map((t) => t.target)).toContain('/workspace');
   });
 
-  it('makes the keeper end at maxRuntime', () => {
-    expect(keeperCommand(undefined)).toContain('infinity');
-    expect(keeperCommand(90_500)).toContain('91');
+  it('makes the guard (PID 1) end the sandbox at maxRuntime, tied to its owner when ephemeral', () => {
+    expect(compileSpec(parseSpec({}), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--tied']);
+    expect(compileSpec(parseSpec({ maxRuntime: 90_500, lifetime: 'persistent' }), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--max-runtime', '91']);
+    expect(compileSpec(parseSpec({ workspace: '/w', resources: { disk: '1m' } }), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--tied', '--disk-quota', '1024', '--disk-interval', '2', '--workspace', '/workspace']);
+  });
+
+  it('never sizes a tmpfs above half the memory cap (ENOSPC, not an OOM kill)', () => {
+    const c = compileSpec(parseSpec({ resources: { memory: '96m' } }), ctx);
+    expect(c.tmpfs.map((t) => t.sizeBytes)).toEqual([48 * 1024 ** 2, 48 * 1024 ** 2, 48 * 1024 ** 2]);
+    expect(tmpfsSize(16 * 1024 ** 2, 2 * 1024 ** 3)).toBe(16 * 1024 ** 2);
   });
 
   it('changes the policy hash when the policy changes, not when env does', () => {

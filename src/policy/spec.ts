@@ -89,7 +89,11 @@ export const SandboxSpecSchema = z
       .string()
       .regex(/^\d+(:\d+)?$/, 'use numeric uid or uid:gid, e.g. 1000:1000')
       .optional()
-      .describe('uid[:gid] to run as. Default: the owner of the workspace directory, or 1000:1000 when that is root.'),
+      .describe('uid[:gid] the workload runs as. Default: the owner of the workspace directory, or 1000:1000 when that is root. uid 0 needs allowRoot.'),
+    allowRoot: z
+      .boolean()
+      .optional()
+      .describe("Let the workload run as uid 0 (user '0' or an exec's user). Weakens the guarantees: a root workload shares the guard's uid and capabilities, so it can stop the max runtime, the dead-man switch, the disk quota and exec timeouts from inside. Default: false (refused with ROOT_REFUSED)."),
     workdir: containerPath.default('/workspace').describe('Working directory of commands. Default /workspace.'),
     resources: ResourcesSchema.default(ResourcesSchema.parse({})).describe('CPU, memory, pids and tmpfs caps.'),
     network: z

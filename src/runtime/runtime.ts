@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { HardeningProfile } from '../policy/hardening.js';
 
 /**
  * The runtime interface: what Warden needs from a container backend, in Warden's own types.
@@ -48,6 +49,8 @@ export interface ContainerRuntime {
   inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined>;
   listNetworks(labels: Record<string, string>): Promise<RuntimeNetwork[]>;
   removeVolume(name: string): Promise<void>;
+  /** Volumes carrying every given label, with their labels and creation time. */
+  listVolumes(labels: Record<string, string>): Promise<RuntimeVolume[]>;
   /**
    * Make sure the named volume exists and, when it is new, holds the image's content at `target` (what a
    * container mounting it would get), without starting anything. Lets slow seeding run alongside other work.
@@ -55,6 +58,16 @@ export interface ContainerRuntime {
   seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; /** Of the short-lived helper container. */ helperLabels: Record<string, string> }): Promise<void>;
   /** Kill runtime processes left behind by containers that no longer exist (0 where not possible). */
   reapOrphans(only?: string[]): Promise<number>;
+  /** An image's labels; undefined when it is not on the engine. */
+  imageLabels(ref: string): Promise<Record<string, string> | undefined>;
+  /**
+   * Make sure everything carrying `label` (key=value) is removed once this process dies, even by
+   * kill -9 and with no Warden process left (Docker: a reaper container tied to this process's life
+   * by an attached stdin; see guest/reap.c). Idempotent per label. Throws when the backend cannot.
+   */
+  armReaper(spec: { label: [string, string]; image: string; labels: Record<string, string> }): Promise<void>;
+  /** Reapers of this kind that are alive: the label value each one guards. */
+  liveReapers(labelKey: string): Promise<Set<string>>;
 }
 
 export interface RuntimeInfo {
@@ -68,7 +81,11 @@ export interface RuntimeInfo {
   storageDriver: string;
   cpus: number;
   memoryBytes: number;
+  /** Where the engine keeps its data on its host (Docker: DockerRootDir); no mount may expose it. */
+  dataRoot?: string;
 }
+
+export interface RuntimeVolume { name: string; labels: Record<string, string>; createdAt?: string }
 
 export interface RuntimeMount {
   /** Host path, or the volume's name when `volume` is set. */
@@ -76,7 +93,7 @@ export interface RuntimeMount {
   target: string;
   readOnly: boolean;
   /** A named engine volume (created with these labels when missing, seeded from the image's content at `target`). */
-  volume?: { labels: Record<string, string> };
+  volume?: { labels: Record<string, string>; /** Do not copy the image's content into a new volume (Warden's guest volume is seeded by seedVolume). */ noCopy?: boolean };
 }
 export interface RuntimeTmpfs { target: string; sizeBytes: number; mode: string; uid?: number; gid?: number }
 export interface RuntimePort { containerPort: number; hostPort?: number; hostIp: string }
@@ -88,7 +105,8 @@ export interface RuntimeContainerSpec {
   cmd: string[];
   env: Record<string, string>;
   labels: Record<string, string>;
-  user: string;
+  /** Identity, capabilities, seccomp, init, limits (policy/hardening.ts); mapped field by field by each backend. */
+  hardening: HardeningProfile;
   workdir: string;
   mounts: RuntimeMount[];
   tmpfs: RuntimeTmpfs[];
@@ -105,6 +123,8 @@ export interface RuntimeContainerSpec {
   extraHosts?: string[];
   ports: RuntimePort[];
   runtime?: string;
+  /** An image HEALTHCHECK is run through this argv prefix (the guard dropping to the workload user), never as the container's root. */
+  healthcheckPrefix?: string[];
   /**
    * Dead-man switch: the container must not outlive the process that created it. The runtime keeps a
    * link (Docker: an attached stdin) that the process's death breaks, and the keeper stops on that.
@@ -153,7 +173,7 @@ export interface RuntimeExec {
   stdin?: Writable;
   /** Resolves with the exit code once the process has exited and output is drained. */
   wait(): Promise<number>;
-  /** Drop the connection (does not stop the process; see sandbox/process-tree). */
+  /** Drop the connection (does not stop the process; see guest/exec.c and SandboxProcess.kill). */
   detach(): void;
 }
 
@@ -181,4 +201,5 @@ export interface RuntimeNetwork {
   subnet?: string;
   gateway?: string;
   noHostAddress: boolean;
+  createdAt?: string;
 }

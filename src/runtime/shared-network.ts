@@ -15,7 +15,10 @@ const inFlight = new Map<string, Promise<string>>();
  * engine), duplicates can still appear; every lookup then keeps the one with the lowest id and removes
  * the others that have nothing attached (the engine refuses to remove one in use), so they converge.
  */
-export function sharedNetworkId(runtime: ContainerRuntime, spec: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+export function sharedNetworkId(runtime: ContainerRuntime, input: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+  // shared by every owner: it carries none of one owner's labels (a dead owner's reaper must not take it)
+  const { [LABEL.owner]: _o, [LABEL.lifetime]: _l, [LABEL.ownerLink]: _k, [LABEL.id]: _i, ...labels } = input.labels;
+  const spec = { ...input, labels };
   const running = inFlight.get(spec.name);
   if (running) return running;
   const lookup = findOrCreate(runtime, spec).finally(() => inFlight.delete(spec.name));

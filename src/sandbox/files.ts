@@ -4,6 +4,7 @@ import { extract as tarExtract, pack as tarPack, type Header } from 'tar-stream'
 import { WardenError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { confinePath, prefixes } from './paths.js';
+import { GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
 
 export interface FileEntry {
   /** Absolute sandbox path, or relative to /workspace. */
@@ -19,12 +20,10 @@ export interface FileEntry {
   mode?: number;
 }
 
-/** Where files may go: writable roots, readable roots, and which roots are tmpfs (moved through an exec). */
+/** Where files may go: writable roots and readable roots. */
 export interface FileRoots {
   write: readonly string[];
   read: readonly string[];
-  /** tmpfs roots: the engine's archive API cannot see them, so tar runs inside the sandbox, as its user. */
-  viaExec: readonly string[];
 }
 
 /** Decode base64 content for a file entry; refuses what is not base64. */
@@ -36,28 +35,16 @@ export function fromBase64(path: string, base64: string, mode?: number): FileEnt
   return { path, content: Buffer.from(clean, 'base64'), ...(mode !== undefined ? { mode } : {}) };
 }
 
-/**
- * Runs inside the sandbox as its user: refuse if any given component is a symlink, then extract (x)
- * or archive (c) with tar. Exit 3: a symlink; 4: missing.
- */
-const EXEC_TAR = `
-op="$1"; root="$2"; target="$3"; shift 3
-for p in "$@"; do
-  if [ -L "$root/$p" ]; then echo "path '$root/$target' refused: $root/$p is a symbolic link (to $(readlink "$root/$p"))" >&2; exit 3; fi
-done
-if [ "$op" = x ]; then exec tar -x --no-same-owner -C "$root" -f -; fi
-if [ ! -e "$root/$target" ] && [ -n "$target" ]; then echo "$root/$target does not exist in the sandbox" >&2; exit 4; fi
-full="$root/$target"; exec tar -c -C "\${full%/*}/" -f - "\${full##*/}"
-`;
 
 type TarPack = ReturnType<typeof tarPack>;
 
 /**
- * Files in and out of a sandbox, confined to its roots. Bind-mounted roots (the workspace, extra
- * mounts) go through the engine's archive API; tmpfs roots (/tmp, home) through tar run inside the
- * sandbox as its user. Either way every component of a path is checked first and a symlink anywhere
- * on the way is refused, so an agent cannot redirect a host-side read or write by planting links.
- * Written files belong to the sandbox user.
+ * Files in and out of a sandbox, confined to its roots. Every move is a tar stream through an exec
+ * that the guard runs as the sandbox user (guest/files.sh), on tmpfs roots and bind mounts alike: no
+ * host-side check-then-use the sandbox could race, and whatever a path resolves to (a link planted a
+ * moment ago included), the write or read reaches only what the workload could reach itself. Links on
+ * the way are still refused up front, for a clear error. Written files belong to the sandbox user;
+ * hard links inside a copied tree stay hard links.
  */
 export class SandboxFiles {
   /** @internal */
@@ -79,10 +66,8 @@ export class SandboxFiles {
       byRoot.set(c.root, list);
     }
     for (const [root, items] of byRoot) {
-      const dirs = this.roots.viaExec.includes(root) ? new Set<string>() : await this.checkForWrite(root, items.map((i) => i.rel));
-      await this.putTar(root, items.flatMap((i) => prefixes(i.rel)), async (pack) => {
+      await this.putTar(root, items.flatMap((i) => [...prefixes(i.rel).slice(0, -1), `=${i.rel}`]), async (pack) => {
         const base = { uid: this.owner.uid, gid: this.owner.gid, mtime: new Date() };
-        for (const d of [...dirs].sort()) pack.entry({ ...base, name: d, type: 'directory', mode: 0o755 });
         // files get a sub-second mtime (PAX): a tar header's whole seconds would give two writes within one
         // second the same mtime, and watchers that compare mtimes (Vite's) would miss the second one
         for (const { rel, entry } of items) await addEntry(pack, { ...base, name: rel, mode: entry.mode ?? 0o644, pax: { mtime: preciseNow() } }, entry);
@@ -90,32 +75,10 @@ export class SandboxFiles {
     }
   }
 
-  /** Archive API roots: refuse links and non-directories on the way; return the parents to create. */
-  private async checkForWrite(root: string, rels: string[]): Promise<Set<string>> {
-    const missing = new Set<string>();
-    for (const rel of rels) {
-      const dirs = prefixes(rel).slice(0, -1);
-      const stats = await Promise.all([...dirs, rel].map((p) => this.runtime.statPath(this.containerId, `${root}/${p}`)));
-      stats.forEach((st, i) => {
-        const p = i < dirs.length ? dirs[i]! : rel;
-        if (!st) {
-          if (i < dirs.length) missing.add(p);
-          return;
-        }
-        if (st.isSymlink) throw new WardenError('PATH_REFUSED', `path '${root}/${rel}' refused: ${root}/${p} is a symbolic link (to ${st.linkTarget})`);
-        if (i < dirs.length && !st.isDir) throw new WardenError('PATH_REFUSED', `path '${root}/${rel}' refused: ${root}/${p} is not a directory`);
-        if (i === dirs.length && st.isDir) throw new WardenError('PATH_REFUSED', `path '${root}/${rel}' refused: it is a directory`);
-      });
-    }
-    return missing;
-  }
-
   /** Build a tar with `fill` and extract it into `root`. */
   private async putTar(root: string, checkRels: string[], fill: (pack: TarPack) => Promise<void>): Promise<void> {
     const pack = tarPack();
-    const done = this.roots.viaExec.includes(root)
-      ? this.execTar('x', root, '', [...new Set(checkRels)], pack as unknown as Readable).then((r) => r.wait())
-      : this.runtime.putArchive(this.containerId, root, pack as unknown as Readable);
+    const done = this.execTar('x', root, '', [...new Set(checkRels)], pack as unknown as Readable).then((r) => r.wait());
     try {
       await fill(pack);
       pack.finalize();
@@ -170,28 +133,30 @@ export class SandboxFiles {
     return this.tarOf(c.root, c.rel);
   }
 
-  /** Extract a tar stream into a directory of the sandbox; entries become the sandbox user's; links are skipped. */
+  /**
+   * Extract a tar stream into a directory of the sandbox; entries become the sandbox user's. Files,
+   * directories and hard links (to entries of the same archive) are kept; symbolic links and devices
+   * are skipped.
+   */
   async writeTar(dir: string, tar: Readable): Promise<void> {
     const c = confinePath(dir, this.roots.write);
-    if (!this.roots.viaExec.includes(c.root)) {
-      await this.refuseLinks(c.root, c.rel);
-      const st = c.rel ? await this.runtime.statPath(this.containerId, c.abs) : { isDir: true };
-      if (!st?.isDir) throw new WardenError('FILE_NOT_FOUND', `${c.abs} is not a directory in the sandbox`);
-    }
     const prefix = c.rel ? `${c.rel}/` : '';
+    const escapes = (name: string): boolean => name.split('/').includes('..') || name.startsWith('/');
     await this.putTar(c.root, prefixes(c.rel), async (pack) => {
       const ex = tarExtract();
       ex.on('entry', (header, stream, next) => {
-        if (header.type !== 'file' && header.type !== 'directory') {
+        const isLink = header.type === 'link';
+        if (header.type !== 'file' && header.type !== 'directory' && !isLink) {
           stream.resume();
           stream.on('end', next);
           return;
         }
-        if (header.name.split('/').includes('..') || header.name.startsWith('/')) {
+        if (escapes(header.name) || (isLink && (!header.linkname || escapes(header.linkname)))) {
           ex.destroy(new WardenError('PATH_REFUSED', `archive entry '${header.name}' escapes the destination`));
           return;
         }
-        const sink = pack.entry({ ...header, name: `${prefix}${header.name}`, uid: this.owner.uid, gid: this.owner.gid }, (err) => (err ? ex.destroy(err) : next()));
+        const renamed = { ...header, name: `${prefix}${header.name}`, ...(isLink ? { linkname: `${prefix}${header.linkname!}` } : {}) };
+        const sink = pack.entry({ ...renamed, uid: this.owner.uid, gid: this.owner.gid }, (err) => (err ? ex.destroy(err) : next()));
         stream.pipe(sink);
       });
       await pipeline(tar, ex);
@@ -199,26 +164,24 @@ export class SandboxFiles {
   }
 
   private async tarOf(root: string, rel: string): Promise<Readable> {
-    if (this.roots.viaExec.includes(root)) {
-      const r = await this.execTar('c', root, rel, prefixes(rel));
-      const out = new PassThrough();
-      r.stdout.pipe(out, { end: false });
-      void r.wait().then(
-        () => out.end(),
-        (err: unknown) => out.destroy(err as Error),
-      );
-      return out;
-    }
-    await this.refuseLinks(root, rel);
-    return this.runtime.getArchive(this.containerId, rel ? `${root}/${rel}` : root);
+    // no link anywhere on the way, the last component included
+    const r = await this.execTar('c', root, rel, [...prefixes(rel).slice(0, -1), ...(rel ? [`~${rel}`] : [])]);
+    const out = new PassThrough();
+    r.stdout.pipe(out, { end: false });
+    void r.wait().then(
+      () => out.end(),
+      (err: unknown) => out.destroy(err as Error),
+    );
+    return out;
   }
 
   /** tar inside the sandbox, as its user; wait() turns its refusals into WardenErrors. */
   private async execTar(op: 'x' | 'c', root: string, target: string, check: string[], stdin?: Readable): Promise<{ stdout: Readable; wait: () => Promise<void> }> {
+    const args = op === 'c' ? [op, root, target, ...check] : [op, root, ...check];
     const e = await this.runtime.exec(this.containerId, {
-      cmd: ['/bin/sh', '-c', EXEC_TAR, 'warden-files', op, root, target, ...check],
+      cmd: guardExec(['/bin/sh', GUEST_SCRIPTS.files, ...args], { uid: this.owner.uid, gid: this.owner.gid }),
       env: {},
-      user: `${this.owner.uid}:${this.owner.gid}`,
+      user: '0:0',
       stdin: stdin !== undefined,
     });
     if (stdin && e.stdin) stdin.pipe(e.stdin);
@@ -237,13 +200,6 @@ export class SandboxFiles {
     return { stdout: e.stdout, wait };
   }
 
-  private async refuseLinks(root: string, rel: string): Promise<void> {
-    const checks = await Promise.all(prefixes(rel).map(async (p) => ({ p, st: await this.runtime.statPath(this.containerId, `${root}/${p}`) })));
-    for (const { p, st } of checks) {
-      if (!st) throw new WardenError('FILE_NOT_FOUND', `${root}/${rel} does not exist in the sandbox (${root}/${p} is missing)`);
-      if (st.isSymlink) throw new WardenError('PATH_REFUSED', `path '${root}/${rel}' refused: ${root}/${p} is a symbolic link (to ${st.linkTarget})`);
-    }
-  }
 }
 
 /** Now as seconds with microseconds, for a PAX mtime record. */

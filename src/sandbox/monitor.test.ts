@@ -28,13 +28,14 @@ describe('parseStats', () => {
 });
 
 describe('parseProcesses', () => {
-  it('tells init, keeper and workload apart by session', () => {
+  it('tells the guard (PID 1, exec holders) from the workload, and leaves out its own ps', () => {
     const out = `    PID    PPID    SESS USER                             STAT %CPU   RSS ELAPSED COMMAND
-      1       0       1 agent                            Ss    0.0   700      10 /sbin/docker-init -- /bin/sh -c keeper
-      7       1       1 agent                            S     0.0  1700      10 sleep infinity
-     20       0      20 agent                            Ss    1.5  3000       4 bash -c npm test
-     30       0      30 agent                            R     0.0  2000       0 ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args`;
-    expect(parseProcesses(out).map((p) => [p.pid, p.role])).toEqual([[1, 'init'], [7, 'keeper'], [20, 'workload']]);
+      1       0       1 root                             Ss    0.0   700      10 /.warden/warden-guard init --tied
+     19       0      19 root                             Ss    0.0   300       4 /.warden/warden-guard exec --uid 1000 --gid 1000 --id ab -- bash -c npm test
+     20      19      20 agent                            Ss    1.5  3000       4 bash -c npm test
+     29       0      29 root                             Ss    0.0   300       0 /.warden/warden-guard exec --uid 1000 --gid 1000 -- ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args
+     30      29      30 agent                            R     0.0  2000       0 ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args`;
+    expect(parseProcesses(out).map((p) => [p.pid, p.role])).toEqual([[1, 'init'], [19, 'keeper'], [20, 'workload']]);
     expect(parseProcesses(out)[2]).toMatchObject({ command: 'bash -c npm test', rssBytes: 3000 * 1024, cpuPercent: 1.5, elapsedSeconds: 4 });
   });
 });

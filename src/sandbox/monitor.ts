@@ -1,6 +1,7 @@
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
 import { runInternal } from './internal-exec.js';
+import { GUARD, GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
 import type { ContainerRuntime, RuntimeContainer } from '../runtime/runtime.js';
 
 /** A sandbox's resource use, read from its own cgroup (fast: one exec, no engine stats round of ~1 s). */
@@ -34,25 +35,10 @@ export interface SandboxProcessRow {
   rssBytes: number;
   elapsedSeconds: number;
   command: string;
-  /** init (pid 1), keeper (Warden's main process) or workload (what commands started). */
+  /** init (pid 1, Warden's guard), keeper (the guard's exec holders) or workload (what commands started). */
   role: 'init' | 'keeper' | 'workload';
 }
 
-const STATS_SCRIPT = `
-cg=/sys/fs/cgroup
-rd() { cat "$1" 2>/dev/null | head -n 1; }
-cpu() { v=$(rd $cg/cpuacct/cpuacct.usage); [ -n "$v" ] && { echo "$v"; return; }; v=$(grep '^usage_usec' $cg/cpu.stat 2>/dev/null | cut -d' ' -f2); [ -n "$v" ] && echo $((v*1000)); }
-t0=$(date +%s%N); u0=$(cpu); sleep 0.2; t1=$(date +%s%N); u1=$(cpu)
-echo "cpu $u0 $t0 $u1 $t1"
-echo "quota $(rd $cg/cpu/cpu.cfs_quota_us) $(rd $cg/cpu/cpu.cfs_period_us) $(rd $cg/cpu.max)"
-echo "mem $(rd $cg/memory/memory.usage_in_bytes)$(rd $cg/memory.current) $(rd $cg/memory/memory.limit_in_bytes)$(rd $cg/memory.max) $(grep -E '^(total_inactive_file|inactive_file) ' $cg/memory/memory.stat $cg/memory.stat 2>/dev/null | head -n1 | cut -d' ' -f2)"
-echo "oom $(grep -E '^oom_kill ' $cg/memory/memory.oom_control $cg/memory.events 2>/dev/null | head -n1 | cut -d' ' -f2)"
-echo "pids $(rd $cg/pids/pids.current)$(rd $cg/pids.current) $(rd $cg/pids/pids.max)$(rd $cg/pids.max)"
-echo "procs $(ls -d /proc/[0-9]* 2>/dev/null | wc -l)"
-awk 'NR>2 && $1 != "lo:" { rx+=$2; tx+=$10 } END { print "net", rx+0, tx+0 }' /proc/net/dev 2>/dev/null
-df -Pk /workspace /tmp "$HOME" 2>/dev/null | awk 'NR>1 { print "df", $6, $3, $2 }'
-echo "du $(timeout 5 du -sxk /workspace 2>/dev/null | cut -f1)"
-`;
 
 const num = (s: string | undefined): number | undefined => {
   if (s === undefined || s === '' || s === 'max') return undefined;
@@ -121,15 +107,17 @@ export function parseStats(out: string, base: Pick<SandboxStats, 'state' | 'ageM
   return s;
 }
 
+/** Run a reading command as the sandbox user, through the guard (guest/exec.c). */
 async function run(runtime: ContainerRuntime, c: RuntimeContainer, cmd: string[]): Promise<string> {
-  return (await runInternal(runtime, c.id, cmd, c.labels[LABEL.user] ?? '1000:1000', 20_000)).stdout;
+  const [uid, gid] = (c.labels[LABEL.user] ?? '1000:1000').split(':').map(Number);
+  return (await runInternal(runtime, c.id, guardExec(cmd, { uid: uid ?? 1000, gid: gid ?? uid ?? 1000 }), '0:0', 20_000)).stdout;
 }
 
 export async function readStats(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxStats> {
   const created = c.labels[LABEL.createdAt] ?? c.createdAt;
   const base = { state: c.state, ageMs: Math.max(0, Date.now() - Date.parse(created)) };
   if (c.state !== 'running') return { ...base, disk: [] };
-  return parseStats(await run(runtime, c, ['/bin/sh', '-c', STATS_SCRIPT]), base);
+  return parseStats(await run(runtime, c, ['/bin/sh', GUEST_SCRIPTS.stats]), base);
 }
 
 /** Parse `ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args`. Pure, unit-tested. */
@@ -141,7 +129,7 @@ export function parseProcesses(out: string): SandboxProcessRow[] {
     const pid = Number(m[1]);
     const session = Number(m[3]);
     const command = m[9]!;
-    if (command.startsWith('ps -eo pid,ppid,sess')) continue; // ourselves
+    if (command.startsWith('ps -eo pid,ppid,sess') || (command.startsWith(GUARD) && command.includes(' -- ps -eo pid,ppid,sess'))) continue; // ourselves
     rows.push({
       pid,
       ppid: Number(m[2]),
@@ -151,7 +139,8 @@ export function parseProcesses(out: string): SandboxProcessRow[] {
       rssBytes: Number(m[7]) * 1024,
       elapsedSeconds: Number(m[8]),
       command,
-      role: pid === 1 ? 'init' : session === 1 ? 'keeper' : 'workload',
+      // the guard: PID 1 and the holders of execs (root, /.warden/warden-guard); everything else is the workload's
+      role: pid === 1 ? 'init' : command.startsWith(`${GUARD} `) || (session === 1 && m[4] === 'root') ? 'keeper' : 'workload',
     });
   }
   return rows;

@@ -1,3 +1,4 @@
+import { companionHardening } from '../policy/hardening.js';
 import { LABEL } from '../policy/labels.js';
 import type { ContainerRuntime, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
 import { PROXY_IMAGE } from '../egress/topology.js';
@@ -74,7 +75,7 @@ export async function createPreview(runtime: ContainerRuntime, ctx: PreviewConte
     cmd: ['node', '-e', FORWARDER, ctx.target, ...ctx.ports.map((p) => String(p.containerPort))],
     env: ctx.tiedToOwner ? { WARDEN_TIED: '1' } : {},
     labels: { ...ctx.labels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id, [LABEL.role]: ROLE_PREVIEW },
-    user: '65534:65534',
+    hardening: companionHardening('65534:65534'),
     workdir: '/',
     mounts: [],
     tmpfs: [{ target: '/tmp', sizeBytes: 4 * 1024 * 1024, mode: '1777' }],

@@ -4,7 +4,26 @@ import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
 import { runInternal } from './internal-exec.js';
-import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
+import { EXEC_MARK, guardExec, guardKill } from '../guest/argv.js';
+
+/** The guard's own deadline trails Warden's timer by this much, so Warden (when alive) reports the timeout itself. */
+const GUARD_DEADLINE_SLACK_MS = 1000;
+
+/** The sandbox's workload identity and whether root may be asked for (spec allowRoot). */
+export interface WorkloadIdentity { uid: number; gid: number; allowRoot: boolean }
+
+/** The uid:gid an exec runs as: the sandbox's, or `user` when given (uid 0 only with allowRoot). */
+export function execUser(id: WorkloadIdentity, user: string | undefined): { uid: number; gid: number } {
+  if (user === undefined) return { uid: id.uid, gid: id.gid };
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(user);
+  if (!m) throw new WardenError('INVALID_ARGUMENT', `user '${user}' is not uid or uid:gid (numbers), e.g. 1000:1000`);
+  const uid = Number(m[1]);
+  const gid = m[2] !== undefined ? Number(m[2]) : uid;
+  if ((uid === 0 || gid === 0) && !id.allowRoot) {
+    throw new WardenError('ROOT_REFUSED', `a command as ${user} would run with root's identity, which is the guard's (it could stop the sandbox's time, disk and exec limits); run it as the sandbox user, or create the sandbox with allowRoot: true`);
+  }
+  return { uid, gid };
+}
 
 export interface SpawnOptions {
   /** Working directory inside the sandbox (default: the sandbox's workdir). */
@@ -47,7 +66,7 @@ export class SandboxProcess {
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly containerId: string,
-    private readonly user: string,
+    private readonly user: { uid: number; gid: number },
     execId: string,
     private readonly rt: RuntimeExec,
     opts: SpawnOptions,
@@ -81,34 +100,32 @@ export class SandboxProcess {
   }
 
   /** @internal create a marked exec */
-  static async start(runtime: ContainerRuntime, containerId: string, cmd: string[], user: string, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
+  /**
+   * Start a command through the guard (guest/exec.c): the exec itself runs as root, the guard drops to
+   * the workload user, holds everything the command starts (child subreaper) and, with a timeout, kills
+   * the whole tree at the deadline itself, so the timeout holds at the pids cap and with Warden gone.
+   * @internal
+   */
+  static async start(runtime: ContainerRuntime, containerId: string, cmd: string[], identity: WorkloadIdentity, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
       throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['bash', '-lc', 'npm test']");
     }
     if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the command was aborted before it started');
+    const { uid, gid } = execUser(identity, opts.user);
     const execId = randomBytes(8).toString('hex');
     const rt = await runtime.exec(containerId, {
-      cmd,
+      cmd: guardExec(cmd, {
+        uid,
+        gid,
+        id: execId,
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs + GUARD_DEADLINE_SLACK_MS } : {}),
+      }),
       env: { ...(opts.env ?? {}), [EXEC_MARK]: execId },
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      user: opts.user ?? user,
+      user: '0:0',
       stdin: opts.stdin === true,
     });
-    const proc = new SandboxProcess(runtime, containerId, opts.user ?? user, execId, rt, opts, log);
-    if (opts.timeoutMs !== undefined) proc.armDeadline(opts.timeoutMs);
-    return proc;
-  }
-
-  /** The timeout also lives inside the sandbox, so it holds if this process dies. */
-  private armDeadline(timeoutMs: number): void {
-    const watch = `${this.id}-watch`;
-    const started = this.runtime
-      .execDetached(this.containerId, { cmd: deadlineCommand(this.id, timeoutMs), env: { [EXEC_MARK]: watch }, user: this.user })
-      .then(() => true, (err: unknown) => (this.log.debug({ err, exec: this.id }, 'in-sandbox deadline not set (the sandbox is gone or stopping)'), false));
-    void this.exited.finally(async () => {
-      if (!(await started)) return;
-      await runInternal(this.runtime, this.containerId, killTreeCommand(watch, 'KILL'), this.user, 5_000).catch(() => undefined);
-    }).catch(() => undefined);
+    return new SandboxProcess(runtime, containerId, { uid, gid }, execId, rt, opts, log);
   }
 
   /**
@@ -127,7 +144,7 @@ export class SandboxProcess {
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
     try {
-      const r = await runInternal(this.runtime, this.containerId, killTreeCommand(this.id, signal), this.user);
+      const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, signal, this.user), '0:0');
       return Number.parseInt(r.stdout.trim(), 10) || 0;
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;

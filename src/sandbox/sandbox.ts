@@ -9,7 +9,8 @@ import type { EgressRecord } from '../egress/proxy.js';
 import { fromBase64, SandboxFiles, type FileEntry } from './files.js';
 import { reachablePorts } from './preview.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
-import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
+import { execUser, runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions, type WorkloadIdentity } from './process.js';
+import { guardExec } from '../guest/argv.js';
 import { sandboxKey } from './naming.js';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
@@ -102,9 +103,8 @@ export class Sandbox {
     const mounts = spec.mounts ?? [];
     const writable = [PATHS.workspace, PATHS.tmp, PATHS.home, ...mounts.filter((m) => !m.readOnly).map((m) => m.target)];
     const read = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
-    const viaExec = [PATHS.tmp, PATHS.home, ...(spec.workspace || spec.workspaceVolume ? [] : [PATHS.workspace])];
     this.owner.touch?.(this.current.id);
-    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, { write: writable, read, viaExec });
+    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, { write: writable, read });
   }
 
   get id(): string { return this.current.id; }
@@ -121,14 +121,16 @@ export class Sandbox {
     return this.current;
   }
 
-  private get userSpec(): string {
-    return `${this.current.user.uid}:${this.current.user.gid}`;
+  /** Who the workload runs as, and whether this sandbox lets a command ask for root (spec allowRoot). */
+  private get identity(): WorkloadIdentity {
+    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
+    return { uid: this.current.user.uid, gid: this.current.user.gid, allowRoot: spec.allowRoot === true };
   }
 
   /** Start a command with streamed stdout/stderr, stdin and signals. `cmd` is an argv array. */
   spawn(cmd: string[], opts: SpawnOptions = {}): Promise<SandboxProcess> {
     this.owner.touch?.(this.current.id);
-    return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.userSpec, opts, this.log.child({ sandbox: this.id }));
+    return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.identity, opts, this.log.child({ sandbox: this.id }));
   }
 
   /**
@@ -148,7 +150,11 @@ export class Sandbox {
    */
   async startBackground(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<void> {
     this.owner.touch?.(this.current.id);
-    await this.runtime.execDetached(this.current.containerId, { cmd, env: opts.env ?? {}, user: this.userSpec, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
+      throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['sh', '-c', 'npm run dev']");
+    }
+    const { uid, gid } = execUser(this.identity, undefined);
+    await this.runtime.execDetached(this.current.containerId, { cmd: guardExec(cmd, { uid, gid, ...(opts.cwd ? { cwd: opts.cwd } : {}) }), env: opts.env ?? {}, user: '0:0' });
   }
 
   /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */

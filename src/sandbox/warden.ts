@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { compileSpec, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
+import { compileSpec, DEFAULT_WORKSPACE_DISK, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
@@ -17,7 +18,12 @@ import { checkHostPath } from './host-paths.js';
 import { createPreview, findPreview, reachablePorts, removePreview } from './preview.js';
 import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './host-path-map.js';
 import { runInternal } from './internal-exec.js';
-import { drainCommand, signalAllCommand } from './process-tree.js';
+import { GUEST_DIR, guardSignalAll, guestVolumeName } from '../guest/argv.js';
+import { wardenImage } from '../images/catalog.js';
+import { IMAGE_HASH_LABEL } from '../images/labels.js';
+import { sharedNetworkId } from '../runtime/shared-network.js';
+import { wardenHome } from '../config/home.js';
+import { prune, sweepDeadOwners, type PruneReport } from './prune.js';
 import { Sandbox, storedSpec, toSandboxInfo, type SandboxInfo, type SandboxOwner } from './sandbox.js';
 import { isReadyPoolMember, keyedName, poolMemberName, sandboxKey } from './naming.js';
 import { WarmPool, type WarmPoolOptions } from './pool.js';
@@ -49,6 +55,8 @@ export interface WardenOptions {
    * `undefined`/`[]`: Warden runs on the engine's host.
    */
   hostPathMap?: HostPathMap;
+  /** The disk quota of a host workspace whose spec sets none (default 10 GiB). */
+  defaultWorkspaceDisk?: number;
 }
 
 /** What panic() did. */
@@ -80,7 +88,8 @@ export interface ListFilter {
   labels?: Record<string, string>;
 }
 
-// (declaration merging: the template option sits apart from the fields above so merges stay simple)
+/** Warden's own bridge for network 'open': inter-container traffic off, so open sandboxes cannot reach each other. */
+export const OPEN_NETWORK = 'warden-open';
 const DEFAULT_UID = 1000;
 const DEFAULT_STOP_MS = 30_000;
 
@@ -107,6 +116,14 @@ export class Warden implements SandboxOwner {
   private readonly pools = new Map<string, WarmPool>();
   /** Claims from pools run one at a time (see claim()). */
   private claims: Promise<unknown> = Promise.resolve();
+  /**
+   * This process's link id: on everything made for its ephemeral sandboxes (LABEL.ownerLink), and the
+   * label its reaper removes when the process dies.
+   */
+  readonly ownerLink = randomBytes(8).toString('hex');
+  private readonly defaultWorkspaceDisk: number;
+  private guest: Promise<string> | undefined;
+  private swept = false;
 
   constructor(opts: WardenOptions = {}) {
     this.log = opts.logger ?? createLogger();
@@ -115,6 +132,7 @@ export class Warden implements SandboxOwner {
     this.extraLabels = opts.labels ?? {};
     this.egress = opts.egress ?? {};
     this.hostPathMap = opts.hostPathMap ?? parseHostPathMap(process.env.WARDEN_HOST_PATH_MAP);
+    this.defaultWorkspaceDisk = opts.defaultWorkspaceDisk ?? DEFAULT_WORKSPACE_DISK;
     if (opts.handleSignals) this.installSignalHandlers();
   }
 
@@ -150,11 +168,10 @@ export class Warden implements SandboxOwner {
     const t0 = Date.now();
     const labels = { [LABEL.managed]: 'true', ...(opts.labels ?? {}) };
     const errors: string[] = [];
-    const containers = await this.runtime.list(labels);
+    const [containers, other] = await Promise.all([this.runtime.list(labels), this.runtime.listOther(labels)]);
     await Promise.all(
       containers.map((c) => this.runtime.remove(c.id, { force: true }).catch((err: unknown) => void errors.push(`${c.name}: ${(err as Error).message}`))),
     );
-    const other = await this.runtime.listOther(labels);
     await Promise.all(other.networks.map((n) => this.runtime.removeNetwork(n).catch((err: unknown) => void errors.push(`network ${n}: ${(err as Error).message}`))));
     await Promise.all(other.volumes.map((v) => this.runtime.removeVolume(v).catch((err: unknown) => void errors.push(`volume ${v}: ${(err as Error).message}`))));
     const left = (await this.runtime.list(labels)).length;
@@ -162,6 +179,43 @@ export class Warden implements SandboxOwner {
     const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, orphanShims, durationMs: Date.now() - t0, left, errors };
     this.log.warn(report, 'panic: emergency stop done');
     return report;
+  }
+
+  /**
+   * Remove exited and dead sandboxes (with their proxy, forwarder, network and volume), companions
+   * whose sandbox is gone, and everything of owners that died (their reaper is gone). `labels`
+   * narrows it (a tenant, a test run). Says what it removed.
+   */
+  async prune(opts: { labels?: Record<string, string> } = {}): Promise<PruneReport> {
+    const guestVolume = await this.guestVolume().catch(() => undefined);
+    return prune(this.runtime, { labels: opts.labels ?? {}, liveLink: this.ownerLink, removeSandbox: (id) => this.remove(id, { force: true }), log: this.log, ...(guestVolume ? { guestVolume } : {}) });
+  }
+
+  /** The engine volume with Warden's guest code (the guard), seeded once per guest image. */
+  private guestVolume(): Promise<string> {
+    this.guest ??= (async () => {
+      const ref = wardenImage('guest');
+      const hash = (await this.runtime.imageLabels(ref))?.[IMAGE_HASH_LABEL];
+      if (!hash) throw new WardenError('IMAGE_NOT_FOUND', `Warden's guest image ${ref} is not on this engine (it holds the guard every sandbox runs); build it with \`warden images build guest\``);
+      const name = guestVolumeName(hash);
+      await this.runtime.seedVolume({ name, image: ref, target: GUEST_DIR, labels: { [LABEL.guest]: hash }, helperLabels: { ...this.extraLabels, [LABEL.managed]: 'true', [LABEL.role]: 'volume-seed' } });
+      return name;
+    })();
+    this.guest.catch(() => (this.guest = undefined));
+    return this.guest;
+  }
+
+  /** This process's reaper (removes its ephemeral sandboxes when it dies); once per process. */
+  private async armReaper(): Promise<void> {
+    if (!this.swept) {
+      this.swept = true;
+      // leftovers of owners that died before their reaper could act (or before reapers existed)
+      void sweepDeadOwners(this.runtime, { labels: this.extraLabels, liveLink: this.ownerLink, log: this.log }).catch((err: unknown) => this.log.warn({ err }, 'sweeping dead owners failed'));
+    }
+    await this.runtime.armReaper({ label: [LABEL.ownerLink, this.ownerLink], image: wardenImage('guest'), labels: { ...this.extraLabels, [LABEL.owner]: this.owner } }).catch((err: unknown) => {
+      if (err instanceof WardenError && err.code === 'IMAGE_NOT_FOUND') throw err;
+      this.log.warn({ err }, 'no reaper: ephemeral sandboxes of this process are stopped, not removed, if it dies (prune removes them)');
+    });
   }
 
   /**
@@ -233,8 +287,14 @@ export class Warden implements SandboxOwner {
     // a key's name is the same for every caller: the engine's name uniqueness makes one-sandbox-per-key atomic
     const containerName = name ?? (resolved.name ? `warden-${resolved.name}` : resolved.key ? keyedName(resolved.key) : `warden-${id}`);
     const { workspaceOwner: _owner, ...clean } = resolved;
-    const extraLabels = { ...this.extraLabels, ...labels };
     const tiedToOwner = clean.lifetime === 'ephemeral';
+    const extraLabels = { ...this.extraLabels, ...labels, ...(tiedToOwner ? { [LABEL.ownerLink]: this.ownerLink } : {}) };
+    // the reaper first: nothing of an ephemeral sandbox exists before something removes it when this process dies
+    const [guestVolume, openNetwork] = await Promise.all([
+      this.guestVolume(),
+      clean.network === 'open' ? sharedNetworkId(this.runtime, { name: OPEN_NETWORK, internal: false, icc: false, labels: { ...extraLabels, [LABEL.role]: 'open-network' } }) : undefined,
+      tiedToOwner ? this.armReaper() : undefined,
+    ]);
     // a new workspace volume is seeded from the image (seconds for a template's node_modules) while the
     // egress network and proxy are made
     const seeded = clean.workspaceVolume
@@ -242,12 +302,12 @@ export class Warden implements SandboxOwner {
           name: workspaceVolumeName(id),
           image: clean.image,
           target: PATHS.workspace,
-          labels: { ...clean.labels, ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id },
+          labels: { ...clean.labels, ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id, [LABEL.owner]: owner, [LABEL.lifetime]: clean.lifetime },
           helperLabels: { ...extraLabels, [LABEL.managed]: 'true', [LABEL.id]: id, [LABEL.role]: 'volume-seed' },
         })
       : Promise.resolve();
     seeded.catch(() => undefined); // awaited below; no unhandled rejection while egress is made
-    let egress: { network: string; proxyUrl: string } | undefined;
+    let egress: { network: string; proxyUrl: string; ready: Promise<void> } | undefined;
     try {
       egress =
         clean.network === 'allowlist'
@@ -282,8 +342,9 @@ export class Warden implements SandboxOwner {
         })
       : undefined;
     const made = await Promise.allSettled([
-      this.runtime.create(compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, ...(egress ? { egress } : {}) })),
+      this.runtime.create(compileSpec(clean, { id, containerName, owner, createdAt: new Date().toISOString(), user, extraLabels, guestVolume, ...(openNetwork ? { openNetwork } : {}), ...(egress ? { egress: { network: egress.network, proxyUrl: egress.proxyUrl } } : {}) })),
       preview,
+      egress?.ready,
     ]);
     const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (made[0].status === 'fulfilled' && !failed) {
@@ -407,16 +468,9 @@ export class Warden implements SandboxOwner {
     const c = await this.mustInspectRef(ref);
     if (c.state !== 'running') return;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_MS;
-    // SIGTERM to root's processes (root has no CAP_KILL, so only its own), while the user's drain
-    // signals the user's and waits for every workload process, whoever owns it.
-    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
-    await Promise.all([
-      this.runScript(c, user, drainCommand(timeoutMs), timeoutMs + 10_000),
-      user.startsWith('0:') ? undefined : this.runScript(c, '0:0', signalAllCommand('SIGTERM')),
-    ]).catch((err: unknown) =>
-      this.log.warn({ err, container: c.id }, 'graceful drain failed; stopping hard'),
-    );
-    await this.runtime.stop(c.id, 0);
+    // the engine sends SIGTERM to PID 1, the guard, which sends SIGTERM to every process and ends once
+    // none is left; the engine SIGKILLs it (and with it the whole sandbox) when the grace runs out
+    await this.runtime.stop(c.id, timeoutMs);
     const [proxy, preview] = await Promise.all([findProxy(this.runtime, c.labels[LABEL.id] ?? ''), findPreview(this.runtime, c.labels[LABEL.id] ?? '')]);
     await Promise.all([proxy && this.runtime.stop(proxy.id, 0), preview && this.runtime.stop(preview.id, 0)]);
     this.log.info({ sandbox: c.labels[LABEL.id] }, 'sandbox stopped');
@@ -433,17 +487,8 @@ export class Warden implements SandboxOwner {
       await Promise.all([proxy && this.runtime.kill(proxy.id, 'SIGKILL'), preview && this.runtime.kill(preview.id, 'SIGKILL')]);
       return;
     }
-    await this.asUsers(c, signalAllCommand(signal));
-  }
-
-  /** Run a script as the sandbox user and as root (each may only signal its own processes). */
-  private async asUsers(c: RuntimeContainer, cmd: string[]): Promise<void> {
-    const user = c.labels[LABEL.user] ?? `${DEFAULT_UID}:${DEFAULT_UID}`;
-    await Promise.all([this.runScript(c, user, cmd), user.startsWith('0:') ? undefined : this.runScript(c, '0:0', cmd)]);
-  }
-
-  private async runScript(c: RuntimeContainer, user: string, cmd: string[], timeoutMs?: number): Promise<void> {
-    await runInternal(this.runtime, c.id, cmd, user, timeoutMs);
+    // the guard (root, CAP_KILL) signals every workload process, whoever's they are
+    await runInternal(this.runtime, c.id, guardSignalAll(signal), '0:0');
   }
 
   /** Remove a sandbox: stopped gracefully first (or killed at once with `force`). Safe to call twice. */
@@ -613,23 +658,39 @@ export class Warden implements SandboxOwner {
     const out: SandboxSpec & { workspaceOwner?: { uid: number; gid: number } } = { ...spec, mounts: [...spec.mounts] };
     // checked where Warden stands (exists, kind, owner, not forbidden), then given to the engine as the
     // host's path (identity unless Warden runs in a container with WARDEN_HOST_PATH_MAP)
+    const refused = await this.refusedHostPaths();
     const host = async (field: string, p: string, kind: 'dir' | 'any'): Promise<{ path: string; uid: number; gid: number }> => {
-      const local = await checkHostPath(field, p, kind);
+      const local = await checkHostPath(field, p, kind, refused);
       return { ...local, path: toHostPath(field, local.path, this.hostPathMap) };
     };
     if (spec.workspace) {
       const w = await host('workspace', spec.workspace, 'dir');
       out.workspace = w.path;
       out.workspaceOwner = { uid: w.uid, gid: w.gid };
+      // a host workspace is never uncapped: overlay2 on ext4 has no quota, the guard measures it
+      if (out.resources.disk === undefined) out.resources = { ...out.resources, disk: this.defaultWorkspaceDisk };
     }
     if (spec.configDir) out.configDir = (await host('configDir', spec.configDir, 'dir')).path;
     out.mounts = await Promise.all(spec.mounts.map(async (m, i) => ({ ...m, source: (await host(`mounts.${i}.source`, m.source, 'any')).path })));
     return out;
   }
 
+  /** Paths no mount may expose nor contain: the engine's data root and Warden's home, besides the fixed list. */
+  private refused: Promise<{ trees: string[]; home: string }> | undefined;
+  private refusedHostPaths(): Promise<{ trees: string[]; home: string }> {
+    this.refused ??= this.runtime
+      .info()
+      .then((i) => ({ trees: i.dataRoot ? [i.dataRoot] : [], home: wardenHome() }))
+      .catch(() => ({ trees: [], home: wardenHome() }));
+    return this.refused;
+  }
+
   private async resolveUser(spec: SandboxSpec & { workspaceOwner?: { uid: number; gid: number } }): Promise<{ uid: number; gid: number }> {
     if (spec.user) {
       const [uid, gid] = spec.user.split(':').map(Number);
+      if ((uid === 0 || gid === 0) && !spec.allowRoot) {
+        throw new WardenError('ROOT_REFUSED', `user '${spec.user}': a workload as root would share the guard's identity and capabilities, so it could switch off the max runtime, the dead-man switch, the disk quota and exec timeouts. Run as a non-root uid (the default), or set allowRoot: true to accept that.`);
+      }
       return { uid: uid!, gid: gid ?? uid! };
     }
     const o = spec.workspaceOwner;

@@ -15,7 +15,7 @@ export async function checkApiPaths(spec: { workspace?: string | undefined; conf
     const real = await realpath(abs).catch(() => abs);
     const rel = relative(realRoot, real);
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      throw new ValidationError(`${field}: '${p}' is outside this server's workspace root ${root}; give a path under it (or relative to it)`, [{ path: field, message: 'outside the workspace root' }]);
+      throw new ValidationError(`${field}: '${p}' is outside this server's workspace root ${root}; give a path under it (or relative to it), or start the server with --workspace-root DIR (WARDEN_WORKSPACE_ROOT) to allow another directory`, [{ path: field, message: 'outside the workspace root' }]);
     }
     return abs;
   };

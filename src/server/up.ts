@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { instanceFromEnv } from '../config/env.js';
 import { wardenHome } from '../config/home.js';
@@ -51,8 +53,11 @@ export async function startServer(o: UpOptions): Promise<RunningServer> {
   const store = WardenStore.open(dataDir);
   const inst = instanceFromEnv(env);
   const warden = new Warden({ logger: o.log, owner: inst.owner ?? `warden-server@${hostname()}`, labels: inst.labels });
-  const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT;
-  const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, ...(workspaceRoot ? { workspaceRoot } : {}) });
+  // host paths from API clients: under --workspace-root / WARDEN_WORKSPACE_ROOT, else under the data
+  // dir's workspaces/ (never anywhere on the host by default; `--workspace-root /` is the explicit opt-out)
+  const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT ?? join(dataDir, 'workspaces');
+  await mkdir(workspaceRoot, { recursive: true }).catch(() => undefined);
+  const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, workspaceRoot });
   await server.start();
   await server.app.listen({ host: o.host, port: o.port });
   // warm pools fill in the background: the server answers at once

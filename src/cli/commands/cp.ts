@@ -1,23 +1,23 @@
 import type { Command } from 'commander';
-import { createReadStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { extract as tarFsExtract, pack as tarFsPack } from 'tar-fs';
+import { lstat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
+import { extractToHost, packHostTree, writeHostFile } from '../host-tree.js';
+import * as tarStream from 'tar-stream';
 
 const REMOTE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]*):(.*)$/;
 
+/** A real directory (not a link to one): the host side never follows links (host-tree.ts). */
 async function isDir(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
+  return lstat(p).then((s) => s.isDirectory(), () => false);
 }
 
 /** `warden cp SRC DST`: one side is ID:PATH. Files and directories, both directions. */
 export function registerCp(program: Command, ctx: { warden: () => WardenApi }): void {
   program
     .command('cp')
-    .description('copy files between the host and a sandbox: warden cp ./src ID:/workspace/  |  warden cp ID:/workspace/out ./out')
+    .description('copy files between the host and a sandbox: warden cp ./src ID:/workspace/  |  warden cp ID:/workspace/out ./out  (hard links kept; host-side symbolic links are never followed)')
     .argument('<src>')
     .argument('<dst>')
     .action(async (src: string, dst: string) => {
@@ -27,14 +27,17 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
       if (d) {
         const sb = await ctx.warden().get(d[1]!);
         const local = resolve(src);
-        const st = await stat(local).catch(() => undefined);
+        const st = await lstat(local).catch(() => undefined);
         if (!st) throw new WardenError('INVALID_ARGUMENT', `${src} does not exist on the host`);
+        if (st.isSymbolicLink()) throw new WardenError('PATH_REFUSED', `${src} is a symbolic link; copy what it points to by its own path`);
         const target = d[2] || '/workspace';
-        if (st.isDirectory()) {
-          await sb.files.writeTar(target, tarFsPack(dirname(local), { entries: [basename(local)] }) as unknown as NodeJS.ReadableStream as never);
+        if (st.isDirectory() || target.endsWith('/')) {
+          // a directory, or a file into a directory: a tar named by the base name
+          await sb.files.writeTar(target, packHostTree(local));
         } else {
-          const dest = target.endsWith('/') ? `${target}${basename(local)}` : target;
-          await sb.files.write([{ path: dest, stream: createReadStream(local), size: st.size, mode: st.mode & 0o777 }]);
+          // a file to a file path: the tar's one entry renamed to the target's base name
+          const dir = target.slice(0, target.lastIndexOf('/')) || '/';
+          await sb.files.writeTar(dir, renameOnly(packHostTree(local), basename(target)));
         }
         return;
       }
@@ -42,12 +45,25 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
       const tar = await sb.files.readTar(s![2]!);
       const local = resolve(dst);
       if (await isDir(local)) {
-        await pipeline(tar, tarFsExtract(local, { ignore: (_n, h) => h?.type !== 'file' && h?.type !== 'directory' }));
+        await extractToHost(tar, local);
         return;
       }
       tar.destroy(); // a single file to a host path that is not a directory: read it whole
       const buf = await sb.files.read(s![2]!);
-      await mkdir(dirname(local), { recursive: true });
-      await writeFile(local, buf);
+      await writeHostFile(local, buf);
     });
+}
+
+/** A one-file tar with its entry renamed. */
+function renameOnly(tar: import('node:stream').Readable, name: string): import('node:stream').Readable {
+  const { extract, pack } = tarStream;
+  const out = pack();
+  const ex = extract();
+  ex.on('entry', (h, stream, next) => {
+    stream.pipe(out.entry({ ...h, name }, (err) => (err ? ex.destroy(err) : next())));
+  });
+  ex.on('finish', () => out.finalize());
+  ex.on('error', (err) => out.destroy(err));
+  tar.pipe(ex);
+  return out as unknown as import('node:stream').Readable;
 }

@@ -29,7 +29,8 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
   ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; keep?: boolean; json?: boolean }) => {
     const timeoutMs = duration('timeout', f.timeout);
     const warden = ctx.warden();
-    const sb = await warden.create(specFromFlags(f, { lifetime: 'ephemeral' }));
+    // --keep: the sandbox outlives this CLI process (an ephemeral one would be removed with it)
+    const sb = await warden.create(specFromFlags(f, { lifetime: f.keep ? 'persistent' : 'ephemeral' }));
     let removed = false;
     const cleanup = async (): Promise<void> => {
       if (!f.keep && !removed) {

@@ -24,7 +24,7 @@ export function registerUp(program: Command, ctx: { log: () => Logger; setExit: 
     .description('run the Warden server: HTTP API under /api/v1, dashboard at /, state in WARDEN_HOME (token: WARDEN_TOKEN or WARDEN_HOME/token)')
     .option('--host <addr>', 'address to bind (0.0.0.0 only inside a container or behind a firewall)', process.env.WARDEN_HOST ?? '127.0.0.1')
     .option('--port <n>', 'port', process.env.WARDEN_PORT ?? '7070')
-    .option('--workspace-root <dir>', 'host paths given through the API must lie under this directory (default WARDEN_WORKSPACE_ROOT)')
+    .option('--workspace-root <dir>', 'host paths given through the API must lie under this directory (default WARDEN_WORKSPACE_ROOT, else WARDEN_HOME/workspaces)')
     .option('--pool <template:size>', 'keep SIZE sandboxes of TEMPLATE warm, so a keyed create/ensure gets one at once (repeatable; default WARDEN_POOL)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--detach', 'start in the background and return once it answers')
     .action(async (f: UpFlags) => {

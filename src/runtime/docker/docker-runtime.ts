@@ -14,11 +14,14 @@ import type {
   RuntimeNetwork,
   RuntimeNetworkSpec,
   RuntimePathStat,
+  RuntimeVolume,
 } from '../runtime.js';
 import { demuxBuffer, demuxDockerStream } from './demux.js';
 import { reapOrphanShims } from './orphan-shims.js';
 import { statusOf, translateEngineError } from './errors.js';
-import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
+import { fromInspect, fromListItem, toCreateOptions, type ImageHealthcheck } from './mapping.js';
+import { stat } from 'node:fs/promises';
+import { wardenSeccompProfile } from '../../policy/seccomp.js';
 
 const GO_MODE_DIR = 2 ** 31;
 const GO_MODE_SYMLINK = 2 ** 27;
@@ -47,6 +50,7 @@ export class DockerRuntime implements ContainerRuntime {
         storageDriver: info.Driver,
         cpus: info.NCPU,
         memoryBytes: info.MemTotal,
+        ...(info.DockerRootDir ? { dataRoot: info.DockerRootDir } : {}),
       };
     } catch (err) {
       throw translateEngineError(err, 'asking the engine for its info');
@@ -56,7 +60,9 @@ export class DockerRuntime implements ContainerRuntime {
   async create(spec: RuntimeContainerSpec): Promise<RuntimeContainer> {
     let container: Docker.Container;
     try {
-      container = await this.docker.createContainer(toCreateOptions(spec));
+      // a sandbox image's own HEALTHCHECK would run as the container's user (root): it is rewritten to run as the workload
+      const hc = spec.hardening.workloadUser ? await this.imageHealthcheck(spec.image) : undefined;
+      container = await this.docker.createContainer(toCreateOptions(spec, hc));
     } catch (err) {
       if (statusOf(err) === 404) {
         throw new WardenError(
@@ -71,10 +77,6 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `creating container ${spec.name}`);
     }
     try {
-      // The keeper needs a shell; an image without one would die right after start, racing the inspect.
-      if (spec.cmd[0]?.startsWith('/') && !(await this.statPath(container.id, spec.cmd[0]))) {
-        throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' has no ${spec.cmd[0]}: Warden's keeper process needs /bin/sh and sleep in the image`);
-      }
       for (const n of spec.extraNetworks ?? []) {
         await this.docker.getNetwork(n.name).connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases ?? [] } });
       }
@@ -85,7 +87,7 @@ export class DockerRuntime implements ContainerRuntime {
         const logs = demuxBuffer((await container.logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.alloc(0))) as Buffer);
         throw new WardenError(
           'ENGINE_ERROR',
-          `starting container ${spec.name}: it exited at once (exit ${info.State.ExitCode}): ${printable(logs) || 'no output'}. The image needs /bin/sh and sleep for Warden's keeper process.`,
+          `starting container ${spec.name}: it exited at once (exit ${info.State.ExitCode}): ${printable(logs) || 'no output'}.`,
         );
       }
       return fromInspect(info);
@@ -121,9 +123,114 @@ export class DockerRuntime implements ContainerRuntime {
     sock.on('error', (err) => this.log.debug({ err, container: id }, 'owner link error'));
     sock.on('close', () => {
       if (this.links.get(id) === sock) this.links.delete(id);
+      const guarded = this.reaperContainers.get(id);
+      if (guarded !== undefined) {
+        // the reaper is gone (removed by panic or by hand): the next tied container arms a new one
+        this.reaperContainers.delete(id);
+        this.reapers.delete(guarded);
+      }
     });
     (sock as Duplex & { unref?: () => void }).unref?.();
     this.links.set(id, sock);
+  }
+
+  private async imageHealthcheck(ref: string): Promise<ImageHealthcheck | undefined> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      return (i.Config as { Healthcheck?: ImageHealthcheck } | undefined)?.Healthcheck;
+    } catch {
+      return undefined; // a missing image fails the create itself, with the right message
+    }
+  }
+
+  async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+    try {
+      return (await this.docker.getImage(ref).inspect()).Config?.Labels ?? {};
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw translateEngineError(err, `inspecting image ${ref}`);
+    }
+  }
+
+  /** Reapers started by this process, by the label value they guard; and their containers. */
+  private readonly reapers = new Map<string, Promise<void>>();
+  private readonly reaperContainers = new Map<string, string>();
+
+  armReaper(spec: { label: [string, string]; image: string; labels: Record<string, string> }): Promise<void> {
+    const key = spec.label[1];
+    const running = this.reapers.get(key);
+    if (running) return running;
+    const started = this.startReaper(spec);
+    this.reapers.set(key, started);
+    started.catch(() => this.reapers.delete(key));
+    return started;
+  }
+
+  /**
+   * The reaper container: Warden's guest image running `warden-guard reap`, no network, no
+   * capabilities, read-only, the engine socket bind-mounted (its path on the engine's host:
+   * WARDEN_ENGINE_SOCKET_HOST when Warden runs in a container and mounts it elsewhere), removed by
+   * the engine when it exits, tied to this process by its attached stdin like a sandbox.
+   */
+  private async startReaper(spec: { label: [string, string]; image: string; labels: Record<string, string> }): Promise<void> {
+    const modem = this.docker.modem as { socketPath?: unknown; getSocketPath?: () => Promise<string | undefined> };
+    const local = typeof modem.socketPath === 'string' ? modem.socketPath : modem.socketPath ? await modem.getSocketPath?.() : undefined;
+    if (!local) throw new WardenError('ENGINE_ERROR', 'the engine is reached over TCP: no reaper can hold its socket, so ephemeral sandboxes of a dead owner are only stopped (the next Warden process or `warden prune` removes them)');
+    const st = await stat(local).catch(() => undefined);
+    const hostSocket = process.env.WARDEN_ENGINE_SOCKET_HOST ?? local;
+    const [k, v] = spec.label;
+    let c: Docker.Container;
+    try {
+      c = await this.docker.createContainer({
+        name: `warden-reaper-${v}`,
+        Image: spec.image,
+        Entrypoint: ['/.warden/warden-guard'],
+        Cmd: ['reap', '--socket', '/run/warden/engine.sock', '--label', `${k}=${v}`],
+        Labels: { ...spec.labels, 'warden.managed': 'true', 'warden.role': 'reaper', 'warden.reaper-for': v },
+        // the socket's owner: root, or a rootless engine's user
+        User: st ? `${st.uid}:${st.gid}` : '0:0',
+        AttachStdin: true,
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdout: false,
+        AttachStderr: false,
+        Tty: false,
+        NetworkDisabled: true,
+        HostConfig: {
+          AutoRemove: true,
+          NetworkMode: 'none',
+          ReadonlyRootfs: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges:true', `seccomp=${JSON.stringify(wardenSeccompProfile())}`],
+          Memory: 32 * 1024 * 1024,
+          MemorySwap: 32 * 1024 * 1024,
+          PidsLimit: 16,
+          Ulimits: [{ Name: 'core', Soft: 0, Hard: 0 }],
+          Mounts: [{ Type: 'bind', Source: hostSocket, Target: '/run/warden/engine.sock', ReadOnly: false }],
+        },
+      });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' is not on this engine; build it with \`warden images build guest\``, { cause: err });
+      throw translateEngineError(err, 'creating the reaper');
+    }
+    try {
+      await this.link(c.id);
+      this.reaperContainers.set(c.id, v);
+      await c.start();
+    } catch (err) {
+      this.reaperContainers.delete(c.id);
+      this.unlink(c.id);
+      await c.remove({ force: true }).catch(() => undefined);
+      throw translateEngineError(err, 'starting the reaper');
+    }
+  }
+
+  async liveReapers(labelKey: string): Promise<Set<string>> {
+    void labelKey;
+    const items = await this.docker.listContainers({ all: false, filters: { label: ['warden.role=reaper'] } }).catch((err: unknown) => {
+      throw translateEngineError(err, 'listing reapers');
+    });
+    return new Set(items.map((c) => c.Labels?.['warden.reaper-for'] ?? '').filter(Boolean));
   }
 
   /** Kill leaked shims of containers the engine no longer has (see orphan-shims.ts). */
@@ -134,7 +241,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   linked(): string[] {
-    return [...this.links.keys()];
+    return [...this.links.keys()].filter((id) => !this.reaperContainers.has(id));
   }
 
   unlink(id?: string): void {
@@ -142,7 +249,17 @@ export class DockerRuntime implements ContainerRuntime {
       if (id !== undefined && cid !== id && !cid.startsWith(id)) continue;
       this.links.delete(cid);
       sock.destroy();
+      // a reaper whose link closed does its job and exits: the next tied container needs a new one
+      const guarded = this.reaperContainers.get(cid);
+      if (guarded !== undefined) {
+        this.reaperContainers.delete(cid);
+        this.reapers.delete(guarded);
+      }
     }
+  }
+
+  linkedReapers(): string[] {
+    return [...this.reaperContainers.keys()];
   }
 
   async listOther(labels: Record<string, string>): Promise<{ networks: string[]; volumes: string[] }> {
@@ -232,6 +349,16 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       if (statusOf(err) === 404) throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' is not on this engine; build it with \`warden images build\``, { cause: err });
       throw translateEngineError(err, `seeding volume ${spec.name}`);
+    }
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<RuntimeVolume[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    try {
+      const { Volumes } = await this.docker.listVolumes({ filters: { label } });
+      return (Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {}, ...((v as { CreatedAt?: string }).CreatedAt ? { createdAt: (v as { CreatedAt?: string }).CreatedAt! } : {}) }));
+    } catch (err) {
+      throw translateEngineError(err, 'listing volumes');
     }
   }
 
@@ -444,6 +571,7 @@ function toNetwork(n: Docker.NetworkInspectInfo): RuntimeNetwork {
     ...(cfg?.Subnet ? { subnet: cfg.Subnet } : {}),
     ...(cfg?.Gateway ? { gateway: cfg.Gateway } : {}),
     noHostAddress: n.Options?.['com.docker.network.bridge.inhibit_ipv4'] === 'true',
+    ...(n.Created ? { createdAt: n.Created } : {}),
   };
 }
 

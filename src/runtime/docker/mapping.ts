@@ -1,8 +1,18 @@
 import type Docker from 'dockerode';
 import type { ContainerState, PortBinding, RuntimeContainer, RuntimeContainerSpec } from '../runtime.js';
 
-/** Warden's container spec -> the Engine API's create body. All hardening not chosen per spec is fixed here. */
-export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCreateOptions {
+/** How the image's own HEALTHCHECK looks (Config.Healthcheck of the image), when it has one. */
+export interface ImageHealthcheck { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number }
+
+/**
+ * Warden's container spec -> the Engine API's create body. Every confinement field comes from
+ * `spec.hardening` (policy/hardening.ts); golden tests (mapping.test.ts) pin the whole body.
+ * An image HEALTHCHECK runs as the container's user (root, with the guard's capabilities) unless
+ * rewritten: with `healthcheckPrefix` it runs through the guard as the workload user, and without one
+ * on a sandbox it is switched off.
+ */
+export function toCreateOptions(spec: RuntimeContainerSpec, imageHealthcheck?: ImageHealthcheck): Docker.ContainerCreateOptions {
+  const h = spec.hardening;
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of spec.ports) {
@@ -22,8 +32,9 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
     Cmd: spec.cmd.slice(1),
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     Labels: spec.labels,
-    User: spec.user,
+    User: h.containerUser,
     WorkingDir: spec.workdir,
+    ...healthcheck(spec, imageHealthcheck),
     ExposedPorts: exposed,
     AttachStdin: spec.tiedToOwner,
     AttachStdout: false,
@@ -35,13 +46,14 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
       ? { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: spec.network.aliases ?? [] } } } }
       : {}),
     HostConfig: {
-      Init: true,
-      ReadonlyRootfs: true,
+      Init: h.init === 'engine',
+      ReadonlyRootfs: h.readOnlyRoot,
       CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: ['no-new-privileges:true'],
+      CapAdd: [...h.capabilities],
+      SecurityOpt: [...(h.noNewPrivileges ? ['no-new-privileges:true'] : []), `seccomp=${JSON.stringify(h.seccomp)}`],
       Privileged: false,
-      IpcMode: 'private',
+      IpcMode: h.ipc,
+      Ulimits: [{ Name: 'core', Soft: h.rlimits.core, Hard: h.rlimits.core }],
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,
       NanoCpus: spec.nanoCpus,
@@ -49,7 +61,7 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
       Tmpfs: tmpfs,
       Mounts: spec.mounts.map((m) =>
         m.volume
-          ? ({ Type: 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly, VolumeOptions: { NoCopy: false, Labels: m.volume.labels } } as Docker.MountSettings)
+          ? ({ Type: 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly, VolumeOptions: { NoCopy: m.volume.noCopy === true, Labels: m.volume.labels } } as Docker.MountSettings)
           : ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly } as Docker.MountSettings),
       ),
       NetworkMode: typeof spec.network === 'string' ? spec.network : spec.network.name,
@@ -61,6 +73,15 @@ export function toCreateOptions(spec: RuntimeContainerSpec): Docker.ContainerCre
       ...(spec.runtime ? { Runtime: spec.runtime } : {}),
     },
   };
+}
+
+/** The image's health check, run through the guard as the workload user; off on a sandbox when it cannot be. */
+function healthcheck(spec: RuntimeContainerSpec, image?: ImageHealthcheck): { Healthcheck?: Docker.HealthConfig } {
+  const test = image?.Test;
+  if (!spec.hardening.workloadUser || !test || test.length === 0 || test[0] === 'NONE') return {};
+  const argv = test[0] === 'CMD' ? test.slice(1) : test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : undefined;
+  if (!argv || !spec.healthcheckPrefix) return { Healthcheck: { Test: ['NONE'] } };
+  return { Healthcheck: { ...image, Test: ['CMD', ...spec.healthcheckPrefix, ...argv] } };
 }
 
 const STATES = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);

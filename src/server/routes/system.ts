@@ -19,6 +19,14 @@ export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { report };
   });
 
+  r.post('/prune', { schema: { tags: ['system'], summary: 'Remove exited and dead sandboxes (with their proxy, forwarder, network, volume), orphaned companions and what dead owners left; says what', body: PanicBody } }, async (req) => {
+    const report = await ctx.warden.prune({ labels: { ...(req.body.labels ?? {}), ...ctx.panicScope } });
+    ctx.store.audit.action({ actor: actorOf(req), action: 'prune', detail: report });
+    ctx.metrics.actions.inc({ action: 'prune' });
+    await ctx.reconciler.sync().catch(() => undefined);
+    return { report };
+  });
+
   r.get('/pools', { schema: { tags: ['system'], summary: 'Warm pools (warden up --pool / WARDEN_POOL): size and members ready or being made' } }, async () => ({
     pools: await Promise.all(
       ctx.warden.warmPools().map(async (p) => {

@@ -1,0 +1,218 @@
+/*
+ * `warden-guard exec --uid U --gid G [--cwd DIR] [--timeout-ms N] [--id ID] [--tty] -- argv...`
+ *
+ * Every workload command starts here, as root (the exec's user is 0 with Warden's few capabilities).
+ * The guard makes itself a child subreaper, so every process the command starts, in any session and
+ * whatever it does to its environment, stays in this process's subtree while it lives (orphans are
+ * re-parented here, not to PID 1). It forks the command, which starts a new session (and takes the pty
+ * as its controlling terminal with --tty), drops to U:G (supplementary groups: G only) and execs argv;
+ * under no-new-privileges and with an empty inheritable/ambient set, the command has no capabilities
+ * left after execve. The guard waits; the command's exit code is the exec's own (128+N for a signal).
+ * With --timeout-ms it kills the whole subtree at the deadline (frozen, then SIGKILLed until nothing is
+ * left), with no fork needed, so it holds at the pids cap and with Warden gone. When the command
+ * exits, the guard exits too: background children the command left (a dev server) live on under PID 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard.h"
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Exit codes of the guard itself, as shells use them. */
+enum { EXIT_USAGE = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127, EXIT_TIMEOUT = 137 };
+
+static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, sigset_t *oldmask) {
+  sigprocmask(SIG_SETMASK, oldmask, NULL);
+  signal(SIGHUP, SIG_DFL);
+  if (setsid() < 0) {
+    warnf("exec: setsid: %s", strerror(errno));
+    _exit(EXIT_CANNOT_RUN);
+  }
+  if (tty && ioctl(0, TIOCSCTTY, 0) < 0) warnf("exec: cannot take the terminal: %s", strerror(errno));
+  gid_t groups[1] = {gid};
+  if (setgroups(1, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    warnf("exec: cannot switch to %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+    _exit(EXIT_CANNOT_RUN);
+  }
+  if (uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+    warnf("exec: still root after dropping privileges");
+    _exit(EXIT_CANNOT_RUN);
+  }
+  if (cwd && chdir(cwd) != 0) {
+    warnf("exec: cannot change to %s: %s", cwd, strerror(errno));
+    _exit(EXIT_CANNOT_RUN);
+  }
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  execvp(argv[0], argv);
+  int e = errno;
+  fprintf(stderr, "%s: %s\n", argv[0], strerror(e));
+  _exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
+}
+
+int mode_exec(int argc, char **argv) {
+  long long uid = -1, gid = -1, timeout_ms = -1;
+  const char *cwd = NULL, *id = NULL;
+  int tty = 0, i = 0;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--uid") == 0 && v) uid = parse_num(v), i++;
+    else if (strcmp(a, "--gid") == 0 && v) gid = parse_num(v), i++;
+    else if (strcmp(a, "--cwd") == 0 && v) cwd = v, i++;
+    else if (strcmp(a, "--timeout-ms") == 0 && v) timeout_ms = parse_num(v), i++;
+    else if (strcmp(a, "--id") == 0 && v) id = v, i++; /* `kill` finds us by it, in our command line */
+    else if (strcmp(a, "--tty") == 0) tty = 1;
+    else {
+      warnf("exec: unknown argument '%s'", a);
+      return EXIT_USAGE;
+    }
+  }
+  if (uid < 0 || gid < 0 || i >= argc) {
+    warnf("exec: usage: exec --uid U --gid G [--cwd DIR] [--timeout-ms N] [--id ID] [--tty] -- argv...");
+    return EXIT_USAGE;
+  }
+  char **cmd = argv + i;
+  struct rlimit core = {0, 0};
+  setrlimit(RLIMIT_CORE, &core);
+  /*
+   * gVisor (runsc) does not implement child subreapers (EINVAL): there the tree is what the kernel's
+   * parent links and the exec's mark still tie to us, and a child that both leaves with setsid and
+   * wipes its environment escapes this exec's deadline (not stop, kill or max runtime).
+   */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno != EINVAL) {
+    warnf("exec: cannot become a subreaper: %s", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  /* nobody but root can signal us; ignore what a stop sends everyone (the command gets it too) */
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  if (tty) {
+    /* give up the pty as our controlling terminal so the command's new session can take it */
+    signal(SIGHUP, SIG_IGN);
+    if (ioctl(0, TIOCNOTTY) != 0 && errno != ENOTTY) warnf("exec: cannot release the terminal: %s", strerror(errno));
+  }
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    warnf("exec: signalfd: %s", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    warnf("exec: cannot start the command: %s (pids cap reached?)", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  if (pid == 0) {
+    close(sfd);
+    child((uid_t)uid, (gid_t)gid, cwd, tty, cmd, &old);
+  }
+  long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+  for (;;) {
+    int status;
+    pid_t w;
+    while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (w == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    long long wait = deadline >= 0 ? deadline - now_ms() : -1;
+    if (deadline >= 0 && wait <= 0) {
+      mark_reader_uid = uid;
+      mark_reader_gid = gid;
+      kill_tree(getpid(), id, SIGKILL);
+      /* every descendant is dead: collect them (the command included) and report the timeout */
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+      return EXIT_TIMEOUT;
+    }
+    struct pollfd p = {sfd, POLLIN, 0};
+    if (poll(&p, 1, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait)) > 0) {
+      struct signalfd_siginfo si;
+      (void)!read(sfd, &si, sizeof si);
+    }
+  }
+}
+
+/*
+ * `warden-guard kill --id ID [--signal SIG] [--uid U --gid G]`: signal the tree of the exec holder
+ * with that id, and processes of U:G that still carry the exec's mark after their holder ended.
+ */
+int mode_kill(int argc, char **argv) {
+  const char *id = NULL, *signame = "TERM";
+  for (int i = 0; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--id") == 0) id = argv[i + 1];
+    else if (strcmp(argv[i], "--signal") == 0) signame = argv[i + 1];
+    else if (strcmp(argv[i], "--uid") == 0) mark_reader_uid = parse_num(argv[i + 1]);
+    else if (strcmp(argv[i], "--gid") == 0) mark_reader_gid = parse_num(argv[i + 1]);
+  }
+  int sig = signal_by_name(signame);
+  if (!id || !*id || sig < 0) {
+    warnf("kill: usage: kill --id ID [--signal SIG]");
+    return EXIT_USAGE;
+  }
+  struct proc *ps;
+  size_t n;
+  if (proc_list(&ps, &n) != 0) return 1;
+  pid_t holder = 0;
+  for (size_t i = 0; i < n && !holder; i++) {
+    /* only a root process running this binary can be a holder: the workload cannot fake one */
+    if (proc_is_holder_of(ps[i].pid, id) && proc_uid(ps[i].pid) == 0 && proc_is_guard(ps[i].pid)) holder = ps[i].pid;
+  }
+  free(ps);
+  /* with the holder gone (the command ended), processes that kept the exec's mark are still found */
+  int count = kill_tree(holder ? holder : -1, id, sig);
+  printf("%d\n", count);
+  return 0;
+}
+
+/*
+ * `warden-guard signal --signal SIG`: every process of the workload (all but PID 1, this process and
+ * the guard's own exec holders) gets SIG. Prints how many.
+ */
+int mode_signal(int argc, char **argv) {
+  const char *signame = argc >= 2 && strcmp(argv[0], "--signal") == 0 ? argv[1] : "TERM";
+  int sig = signal_by_name(signame);
+  if (sig < 0) {
+    warnf("signal: unknown signal '%s'", signame);
+    return EXIT_USAGE;
+  }
+  struct proc *ps;
+  size_t n;
+  if (proc_list(&ps, &n) != 0) return 1;
+  int count = 0;
+  pid_t self = getpid();
+  for (size_t i = 0; i < n; i++) {
+    pid_t p = ps[i].pid;
+    if (p == 1 || p == self || ps[i].state == 'Z') continue;
+    if (proc_uid(p) == 0 && proc_is_guard(p)) continue;
+    if (kill(p, sig) == 0) count++;
+  }
+  free(ps);
+  printf("%d\n", count);
+  return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * warden-guard: the code Warden runs inside every sandbox (and the per-owner reaper beside them).
+ * One static binary, several modes (see main.c). It never links NSS, never reads configuration
+ * the workload can write, and never forks on a path that must work at the pids cap.
+ */
+#ifndef WARDEN_GUARD_H
+#define WARDEN_GUARD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Where the guest volume is mounted in every sandbox (read-only). */
+#define GUARD_DIR "/.warden"
+#define GUARD_PATH GUARD_DIR "/warden-guard"
+
+/* One process as read from /proc/<pid>/stat. */
+struct proc {
+  pid_t pid;
+  pid_t ppid;
+  char state; /* R S D Z T t X ... */
+};
+
+/* Every process in this PID namespace (malloc'd array, *n entries). Returns 0 or -1. */
+int proc_list(struct proc **out, size_t *n);
+/* The real uid of a process, or -1. */
+long proc_uid(pid_t pid);
+/* 1 when the process runs this very binary (its /proc/<pid>/exe is ours). */
+int proc_is_guard(pid_t pid);
+/* 1 when /proc/<pid>/cmdline is exactly GUARD exec ... --id <id> ... */
+int proc_is_holder_of(pid_t pid, const char *id);
+/* 1 when /proc/<pid>/environ holds WARDEN_EXEC_ID=<id>. */
+int proc_has_mark(pid_t pid, const char *id);
+
+/*
+ * Signal every live descendant of `root` (not root itself), plus, when `mark` is set, every process
+ * whose environment carries WARDEN_EXEC_ID=<mark>. The set is frozen first (SIGSTOP, repeated until no
+ * new process appears), then signalled, then thawed, so no parent sees a child die and reacts before
+ * its own signal lands. With SIGKILL it repeats until nothing of the set is left alive.
+ * Needs no fork. Returns how many processes were signalled.
+ */
+int kill_tree(pid_t root, const char *mark, int sig);
+/* The uid whose processes' environments the mark scan reads (-1: as we are). */
+extern long mark_reader_uid, mark_reader_gid;
+
+/* A signal by name (TERM, SIGTERM, 15); -1 when unknown. */
+int signal_by_name(const char *name);
+
+int mode_init(int argc, char **argv);
+int mode_exec(int argc, char **argv);
+int mode_kill(int argc, char **argv);
+int mode_signal(int argc, char **argv);
+int mode_reap(int argc, char **argv);
+
+/* Print to stderr with a "warden-guard: " prefix. */
+void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parse a non-negative decimal; -1 on error. */
+long long parse_num(const char *s);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * `warden-guard init`: PID 1 of every sandbox, running as root with only the capabilities Warden adds
+ * back (KILL, SETUID, SETGID, DAC_READ_SEARCH). The workload runs as another uid with none, so it can
+ * neither signal, stop nor trace this process. It:
+ *  - reaps every orphan (the kernel re-parents them here);
+ *  - ends the sandbox at --max-runtime (returning from PID 1 kills the whole PID namespace);
+ *  - with --tied, holds the container's stdin, which the owning Warden process keeps attached: EOF
+ *    means the owner died (even by kill -9), and the sandbox ends (the dead-man switch);
+ *  - with --disk-quota, measures --workspace every --disk-interval seconds from a thread made at
+ *    start (no fork needed at the pids cap; DAC_READ_SEARCH sees into directories the workload hid
+ *    with chmod) and ends the sandbox when it holds more;
+ *  - on SIGTERM (a graceful stop), sends SIGTERM to every other process and ends once none is left;
+ *    the engine's stop timeout SIGKILLs it after the grace.
+ * The reason it ends is written to the container log as one line "warden: stopped: ...".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard.h"
+
+static void say_stopped(const char *fmt, long long a, long long b) {
+  char line[256];
+  int n = snprintf(line, sizeof line, "warden: stopped: ");
+  n += snprintf(line + n, sizeof line - (size_t)n, fmt, a, b);
+  if (n > 0 && (size_t)n < sizeof line - 1) line[n++] = '\n';
+  (void)!write(1, line, (size_t)n);
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- disk quota: a thread that walks the workspace like du -sx ---- */
+
+static const char *disk_root;
+static long long disk_quota_kib, disk_interval_s;
+static long long disk_used_blocks; /* 512-byte blocks */
+
+static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)path;
+  (void)flag;
+  (void)ftw;
+  /* a file with several links is counted once in total, whichever of its names is met */
+  disk_used_blocks += st->st_nlink > 1 && !S_ISDIR(st->st_mode) ? st->st_blocks / (long long)st->st_nlink : st->st_blocks;
+  return 0;
+}
+
+static void *disk_watch(void *arg) {
+  (void)arg;
+  for (;;) {
+    struct timespec ts = {(time_t)disk_interval_s, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    disk_used_blocks = 0;
+    /* FTW_PHYS: links are not followed; FTW_MOUNT: other filesystems are not counted */
+    nftw(disk_root, count_entry, 32, FTW_PHYS | FTW_MOUNT);
+    long long kib = disk_used_blocks / 2;
+    if (kib > disk_quota_kib) {
+      say_stopped("the workspace holds %lld KiB, over its disk quota of %lld KiB", kib, disk_quota_kib);
+      _exit(137); /* ends PID 1, and with it every process of the sandbox */
+    }
+  }
+  return NULL;
+}
+
+/* ---- PID 1 ---- */
+
+static int others_alive(void) {
+  struct proc *ps;
+  size_t n;
+  if (proc_list(&ps, &n) != 0) return 1;
+  int left = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ps[i].pid != 1 && ps[i].state != 'Z' && ps[i].state != 'X') left++;
+  }
+  free(ps);
+  return left;
+}
+
+static void reap_all(void) {
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+}
+
+int mode_init(int argc, char **argv) {
+  long long max_runtime_s = -1;
+  int tied = 0;
+  disk_root = "/workspace";
+  disk_interval_s = 2;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--max-runtime") == 0 && v) max_runtime_s = parse_num(v), i++;
+    else if (strcmp(a, "--tied") == 0) tied = 1;
+    else if (strcmp(a, "--disk-quota") == 0 && v) disk_quota_kib = parse_num(v), i++;
+    else if (strcmp(a, "--disk-interval") == 0 && v) disk_interval_s = parse_num(v), i++;
+    else if (strcmp(a, "--workspace") == 0 && v) disk_root = v, i++;
+    else {
+      warnf("init: unknown argument '%s'", a);
+      return 2;
+    }
+  }
+  if (getpid() != 1) warnf("init: not PID 1 (pid %d): orphans are not reaped here", (int)getpid());
+  struct rlimit core = {0, 0};
+  setrlimit(RLIMIT_CORE, &core);
+
+  /* every signal we act on arrives through a signalfd; everything else is ignored (PID 1 gets no default actions anyway) */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    warnf("init: signalfd: %s", strerror(errno));
+    return 1;
+  }
+
+  if (disk_quota_kib > 0) {
+    if (disk_interval_s <= 0) disk_interval_s = 2;
+    pthread_t t;
+    /* made now, while the sandbox is empty: it never needs a new task later, even at the pids cap */
+    if (pthread_create(&t, NULL, disk_watch, NULL) != 0) {
+      warnf("init: cannot start the disk watcher");
+      return 1;
+    }
+  }
+
+  /* stdin: the owner link when tied; otherwise it is /dev/null and not watched */
+  int in_fd = tied ? 0 : -1;
+  long long deadline = max_runtime_s >= 0 ? now_ms() + max_runtime_s * 1000 : -1;
+  long long drain_check = -1;
+  char buf[4096];
+  for (;;) {
+    long long now = now_ms();
+    if (deadline >= 0 && now >= deadline) {
+      say_stopped("reached its maxRuntime of %lld s%.0lld", max_runtime_s, 0LL);
+      return 0;
+    }
+    long long wait = -1;
+    if (deadline >= 0) wait = deadline - now;
+    if (drain_check >= 0 && (wait < 0 || wait > 100)) wait = 100;
+    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {in_fd, POLLIN, 0}};
+    int nfds = in_fd >= 0 ? 2 : 1;
+    int r = poll(fds, (nfds_t)nfds, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait));
+    if (r < 0 && errno != EINTR) {
+      warnf("init: poll: %s", strerror(errno));
+      return 1;
+    }
+    if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t got = read(in_fd, buf, sizeof buf);
+      if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
+        say_stopped("its owner process is gone (the owner link closed)%.0lld%.0lld", 0LL, 0LL);
+        return 137;
+      }
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM && drain_check < 0) {
+          /* graceful stop: every other process gets SIGTERM (root with CAP_KILL reaches them all) */
+          kill(-1, SIGTERM);
+          drain_check = now_ms();
+        }
+        if (si.ssi_signo == SIGCHLD) reap_all();
+        /* one read per wakeup is enough: the fd is blocking, so do not loop on it */
+        break;
+      }
+    }
+    reap_all();
+    if (drain_check >= 0 && !others_alive()) {
+      say_stopped("stopped gracefully (every process ended after SIGTERM)%.0lld%.0lld", 0LL, 0LL);
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/*
+ * warden-guard: Warden's code inside sandboxes. Modes:
+ *   init   PID 1: reaper of orphans, max runtime, dead-man switch, disk quota, graceful drain
+ *   exec   the holder of one workload command: subreaper, privilege drop, deadline
+ *   kill   signal one exec's whole tree          signal  signal every workload process
+ *   reap   the per-owner reaper container's job (removes a dead owner's ephemeral objects)
+ *   version
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "guard.h"
+
+#ifndef GUARD_VERSION
+#define GUARD_VERSION "dev"
+#endif
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: warden-guard init|exec|kill|signal|reap|version ...\n");
+    return 125;
+  }
+  const char *mode = argv[1];
+  if (strcmp(mode, "init") == 0) return mode_init(argc - 2, argv + 2);
+  if (strcmp(mode, "exec") == 0) return mode_exec(argc - 2, argv + 2);
+  if (strcmp(mode, "kill") == 0) return mode_kill(argc - 2, argv + 2);
+  if (strcmp(mode, "signal") == 0) return mode_signal(argc - 2, argv + 2);
+  if (strcmp(mode, "reap") == 0) return mode_reap(argc - 2, argv + 2);
+  if (strcmp(mode, "version") == 0) {
+    printf("warden-guard %s\n", GUARD_VERSION);
+    return 0;
+  }
+  fprintf(stderr, "warden-guard: unknown mode '%s'\n", mode);
+  return 125;
+}

@@ -1,0 +1,96 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The guard (guest/*.c) built with the host's gcc exactly as guest/Dockerfile builds it (-Wall -Wextra
+ * -Werror, static), and its exec holder and tree kill tried on the host, where this test runs as root
+ * like the guard in a sandbox (the engine tests attack it inside real sandboxes). The shell helpers
+ * are linted with Debian's shellcheck.
+ */
+const GUEST = fileURLToPath(new URL('../../guest/', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'warden-guard-'));
+const guard = join(dir, 'warden-guard');
+const root = process.getuid?.() === 0;
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const alive = (pattern: string): string[] =>
+  execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.startsWith(pattern));
+
+beforeAll(() => {
+  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c'], { cwd: GUEST, stdio: 'pipe' });
+});
+/** Pids of host processes whose command line is exactly `args` (ours, started by these tests). */
+const pidsOf = (args: string): number[] =>
+  execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.endsWith(` ${args}`) && l.split(' ').slice(1).join(' ') === args).map((l) => Number.parseInt(l, 10));
+afterAll(() => {
+  for (const args of ['sleep 6161', 'sleep 6162', 'sleep 6163', 'sleep 6164', 'sleep 6165', 'sleep 6166']) for (const pid of pidsOf(args)) process.kill(pid, 'SIGKILL');
+});
+
+describe('warden-guard', () => {
+  it('builds with -Wall -Wextra -Werror and reports its version', () => {
+    expect(execFileSync(guard, ['version'], { encoding: 'utf8' })).toMatch(/^warden-guard /);
+  });
+
+  it.runIf(root)('exec drops to the given uid with no capabilities, and its exit code is the command\'s', () => {
+    const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--', 'sh', '-c', 'id -u; id -G; grep -E "^Cap(Eff|Prm)" /proc/self/status; exit 7'], { encoding: 'utf8' });
+    expect(r.status).toBe(7);
+    expect(r.stdout).toMatch(/^65534\n65534\nCapPrm:\s+0+\nCapEff:\s+0+\n$/);
+  });
+
+  it.runIf(root)('a deadline kills the whole tree, a child that left with setsid env -i included', () => {
+    const t0 = Date.now();
+    const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--timeout-ms', '800', '--', 'sh', '-c', '(setsid env -i sh -c "exec sleep 6161" >/dev/null 2>&1 &); sleep 600'], { encoding: 'utf8' });
+    expect(r.status).toBe(137);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(alive('sleep 6161')).toEqual([]);
+  });
+
+  it.runIf(root)('without a deadline, background children outlive the command (a dev server)', async () => {
+    const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--', 'sh', '-c', '(sleep 6162 >/dev/null 2>&1 &); exit 0'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    for (let i = 0; i < 40 && alive('sleep 6162').length === 0; i++) await new Promise((res) => setTimeout(res, 50)); // the child may not have exec'd yet
+    expect(alive('sleep 6162')).toHaveLength(1);
+    for (const pid of pidsOf('sleep 6162')) process.kill(pid, 'SIGKILL');
+  });
+
+  it.runIf(root)('kill --id signals the tree of that exec only, and the holder reports the signal', async () => {
+    const held = spawn(guard, ['exec', '--uid', '65534', '--gid', '65534', '--id', 'abc123', '--', 'sh', '-c', '(setsid env -i sh -c "exec sleep 6163" >/dev/null 2>&1 &); exec sleep 6164'], { stdio: 'ignore' });
+    const other = spawn(guard, ['exec', '--uid', '65534', '--gid', '65534', '--id', 'other', '--', 'sleep', '6165'], { stdio: 'ignore' });
+    for (let i = 0; i < 50 && (alive('sleep 6163').length === 0 || alive('sleep 6164').length === 0 || alive('sleep 6165').length === 0); i++) await new Promise((r) => setTimeout(r, 50));
+    const n = Number(execFileSync(guard, ['kill', '--id', 'abc123', '--signal', 'TERM'], { encoding: 'utf8' }).trim());
+    expect(n).toBeGreaterThanOrEqual(2); // both sleeps (and the subshell between them if it has not exited yet)
+    const code = await new Promise<number | null>((res) => held.on('exit', (c) => res(c)));
+    expect(code).toBe(143);
+    // the signal is sent; on a loaded machine the process may take a moment to act on it
+    for (let i = 0; i < 40 && alive('sleep 6163').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(alive('sleep 6163')).toEqual([]);
+    expect(alive('sleep 6165')).toHaveLength(1);
+    other.kill('SIGKILL');
+    execFileSync(guard, ['kill', '--id', 'other', '--signal', 'KILL']);
+  });
+
+  it.runIf(root)('kill --id still finds what an ended exec left behind by its mark, read as the workload user', async () => {
+    const r = spawnSync(guard, ['exec', '--uid', '65534', '--gid', '65534', '--id', 'gone1', '--', 'sh', '-c', '(setsid sh -c "exec sleep 6166" >/dev/null 2>&1 &); exit 0'], { encoding: 'utf8', env: { ...process.env, WARDEN_EXEC_ID: 'gone1' } });
+    expect(r.status).toBe(0);
+    for (let i = 0; i < 40 && alive('sleep 6166').length === 0; i++) await new Promise((res) => setTimeout(res, 50)); // the child may not have exec'd yet
+    expect(alive('sleep 6166')).toHaveLength(1);
+    expect(execFileSync(guard, ['kill', '--id', 'gone1', '--signal', 'KILL', '--uid', '65534', '--gid', '65534'], { encoding: 'utf8' }).trim()).toBe('1');
+    for (let i = 0; i < 40 && alive('sleep 6166').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(alive('sleep 6166')).toEqual([]);
+  });
+
+  it('refuses unknown arguments and missing users with usage errors', () => {
+    expect(spawnSync(guard, ['exec', '--', 'true']).status).toBe(125);
+    expect(spawnSync(guard, ['exec', '--bogus']).status).toBe(125);
+    expect(spawnSync(guard, ['nope']).status).toBe(125);
+  });
+
+  it.runIf(has('shellcheck'))('its shell helpers pass shellcheck', () => {
+    const r = spawnSync('shellcheck', ['-s', 'sh', 'files.sh', 'stats.sh'], { cwd: GUEST, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
