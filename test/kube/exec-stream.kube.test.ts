@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openExec, type ExecStream } from '../../src/runtime/kubernetes/exec-stream.js';
-import { killTreeCommand } from '../../src/sandbox/process-tree.js';
+import { readFileSync } from 'node:fs';
 import { execText, hardenedPod, kubeClient, kubeSkipReason, runPod, streamText, testNamespace } from './support/kube.js';
 
 /**
@@ -177,7 +177,7 @@ describe.skipIf(skip)(`exec over the v5 websocket on a real cluster${skip ? ` (s
     const marked = async (): Promise<number> =>
       Number((await execText(kc, ns, pod, sh(`grep -lsxzF WARDEN_EXEC_ID=${id} /proc/[0-9]*/environ | wc -l`))).stdout.trim());
     expect(await marked()).toBe(4); // bash and its three sleeps outlived the socket
-    const killed = await execText(kc, ns, pod, killTreeCommand(id, 'KILL'));
+    const killed = await execText(kc, ns, pod, ['/bin/sh', '-c', readFileSync(new URL('./support/kill-marked.sh', import.meta.url), 'utf8'), 'kill-marked', id]);
     expect(Number(killed.stdout.trim())).toBe(4);
     await vi.waitFor(async () => expect(await marked()).toBe(0), { timeout: 10_000, interval: 100 });
   });
