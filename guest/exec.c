@@ -2,18 +2,21 @@
  * `warden-guard exec --uid U --gid G [--cwd DIR] [--timeout-ms N] [--id ID] [--tty] -- argv...`
  *
  * Every workload command starts here, as root (the exec's user is 0 with Warden's few capabilities).
- * The guard makes itself a child subreaper, so every process the command starts, in any session and
- * whatever it does to its environment, stays in this process's subtree while it lives (orphans are
- * re-parented here, not to PID 1). It forks the command, which starts a new session (and takes the pty
- * as its controlling terminal with --tty), drops to U:G (supplementary groups: G only) and execs argv;
- * under no-new-privileges and with an empty inheritable/ambient set, the command has no capabilities
- * left after execve. The guard waits; the command's exit code is the exec's own (128+N for a signal).
- * With --timeout-ms it kills the whole subtree at the deadline (frozen, then SIGKILLed until nothing is
- * left), with no fork needed, so it holds at the pids cap and with Warden gone. When the command
- * exits, the guard exits too: background children the command left (a dev server) live on under PID 1.
+ * This process (the engine's exec) forks the holder and exits with the command's exit code (128+N for
+ * a signal), so the exec ends when the command does. The holder makes itself a child subreaper, so
+ * every process the command starts, in any session and whatever it does to its environment, stays in
+ * the holder's subtree while it lives (orphans are re-parented to it, not to PID 1). It forks the
+ * command, which starts a new session (and takes the pty as its controlling terminal with --tty), drops
+ * to U:G (supplementary groups: G only) and execs argv; under no-new-privileges and with an empty
+ * inheritable/ambient set, the command has no capabilities left after execve. The holder stays as long
+ * as anything of the command lives: with --timeout-ms it kills the whole subtree at the deadline
+ * (frozen, then SIGKILLed until nothing is left), also what the command left running after it exited,
+ * with no fork needed, so it holds at the pids cap and with Warden gone; without a deadline, background
+ * children (a dev server) live on under it and `kill --id` still reaches all of them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -67,6 +70,94 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
   _exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
 }
 
+/*
+ * The holder (forked by the exec's own process): child subreaper, parent of the command, holder of
+ * everything it starts for as long as any of it lives. Reports the command's exit code through `report`
+ * (the exec's own process exits with it, so the engine's exec ends when the command does), then keeps
+ * holding what the command left behind: with a deadline it kills all of it at the deadline; without one
+ * it lingers, so `kill` still finds background processes that left their session and wiped their
+ * environment. Exits when nothing of the command is left.
+ */
+static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id, long long timeout_ms, char **cmd, int report,
+                  char *modearg) {
+  /* our command line now reads `warden-guard hold ... --id ID`: `kill` targets this process's subtree */
+  if (modearg && strlen(modearg) == 4) memcpy(modearg, "hold", 4);
+  /*
+   * gVisor (runsc) does not implement child subreapers (EINVAL): there the tree is what the kernel's
+   * parent links and the exec's mark still tie to us, and a child that both leaves with setsid and
+   * wipes its environment escapes this exec's deadline (not stop, kill or max runtime).
+   */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno != EINVAL) {
+    warnf("exec: cannot become a subreaper: %s", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    warnf("exec: signalfd: %s", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    warnf("exec: cannot start the command: %s (pids cap reached?)", strerror(errno));
+    return EXIT_CANNOT_RUN;
+  }
+  if (pid == 0) {
+    close(sfd);
+    close(report);
+    child(uid, gid, cwd, tty, cmd, &old);
+  }
+  /* the exec's streams belong to the command: holding them would keep the engine's exec open */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+  int reported = 0;
+  for (;;) {
+    int status;
+    pid_t w;
+    while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (w == pid && !reported) {
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        (void)!write(report, &code, sizeof code);
+        close(report);
+        reported = 1;
+      }
+    }
+    if (w < 0 && errno == ECHILD) return 0; /* nothing of the command is left */
+    long long wait = deadline >= 0 ? deadline - now_ms() : -1;
+    if (deadline >= 0 && wait <= 0) {
+      mark_reader_uid = uid;
+      mark_reader_gid = gid;
+      kill_tree(getpid(), id, SIGKILL);
+      /* every descendant is dead: collect them (the command included) and report the timeout */
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+      if (!reported) {
+        int code = EXIT_TIMEOUT;
+        (void)!write(report, &code, sizeof code);
+      }
+      return 0;
+    }
+    struct pollfd p = {sfd, POLLIN, 0};
+    if (poll(&p, 1, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait)) > 0) {
+      struct signalfd_siginfo si;
+      (void)!read(sfd, &si, sizeof si);
+    }
+  }
+}
+
 int mode_exec(int argc, char **argv) {
   long long uid = -1, gid = -1, timeout_ms = -1;
   const char *cwd = NULL, *id = NULL;
@@ -82,7 +173,7 @@ int mode_exec(int argc, char **argv) {
     else if (strcmp(a, "--gid") == 0 && v) gid = parse_num(v), i++;
     else if (strcmp(a, "--cwd") == 0 && v) cwd = v, i++;
     else if (strcmp(a, "--timeout-ms") == 0 && v) timeout_ms = parse_num(v), i++;
-    else if (strcmp(a, "--id") == 0 && v) id = v, i++; /* `kill` finds us by it, in our command line */
+    else if (strcmp(a, "--id") == 0 && v) id = v, i++; /* `kill` finds the holder by it, in its command line */
     else if (strcmp(a, "--tty") == 0) tty = 1;
     else {
       warnf("exec: unknown argument '%s'", a);
@@ -96,66 +187,51 @@ int mode_exec(int argc, char **argv) {
   char **cmd = argv + i;
   struct rlimit core = {0, 0};
   setrlimit(RLIMIT_CORE, &core);
-  /*
-   * gVisor (runsc) does not implement child subreapers (EINVAL): there the tree is what the kernel's
-   * parent links and the exec's mark still tie to us, and a child that both leaves with setsid and
-   * wipes its environment escapes this exec's deadline (not stop, kill or max runtime).
-   */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno != EINVAL) {
-    warnf("exec: cannot become a subreaper: %s", strerror(errno));
-    return EXIT_CANNOT_RUN;
-  }
   /* nobody but root can signal us; ignore what a stop sends everyone (the command gets it too) */
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGQUIT);
-  sigprocmask(SIG_BLOCK, &set, &old);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
   if (tty) {
-    /* give up the pty as our controlling terminal so the command's new session can take it */
-    signal(SIGHUP, SIG_IGN);
+    /* we lead the exec's session: give up the pty so the command's new session can take it */
     if (ioctl(0, TIOCNOTTY) != 0 && errno != ENOTTY) warnf("exec: cannot release the terminal: %s", strerror(errno));
   }
-  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (sfd < 0) {
-    warnf("exec: signalfd: %s", strerror(errno));
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGQUIT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) != 0) {
+    warnf("exec: pipe: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
-  pid_t pid = fork();
-  if (pid < 0) {
+  pid_t h = fork();
+  if (h < 0) {
     warnf("exec: cannot start the command: %s (pids cap reached?)", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
-  if (pid == 0) {
-    close(sfd);
-    child((uid_t)uid, (gid_t)gid, cwd, tty, cmd, &old);
+  if (h == 0) {
+    close(pfd[0]);
+    _exit(holder((uid_t)uid, (gid_t)gid, cwd, tty, id, timeout_ms, cmd, pfd[1], argv[-1]));
   }
-  long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
-  for (;;) {
-    int status;
-    pid_t w;
-    while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (w == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    long long wait = deadline >= 0 ? deadline - now_ms() : -1;
-    if (deadline >= 0 && wait <= 0) {
-      mark_reader_uid = uid;
-      mark_reader_gid = gid;
-      kill_tree(getpid(), id, SIGKILL);
-      /* every descendant is dead: collect them (the command included) and report the timeout */
-      while (waitpid(-1, NULL, WNOHANG) > 0) {
-      }
-      return EXIT_TIMEOUT;
-    }
-    struct pollfd p = {sfd, POLLIN, 0};
-    if (poll(&p, 1, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait)) > 0) {
-      struct signalfd_siginfo si;
-      (void)!read(sfd, &si, sizeof si);
-    }
+  close(pfd[1]);
+  /* wait for the command's exit code; the holder lives on for what the command left behind */
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGQUIT);
+  sigaddset(&block, SIGHUP);
+  sigprocmask(SIG_BLOCK, &block, NULL);
+  int code;
+  ssize_t r;
+  do r = read(pfd[0], &code, sizeof code);
+  while (r < 0 && errno == EINTR);
+  if (r != (ssize_t)sizeof code) {
+    warnf("exec: the holder ended without the command's exit code");
+    return EXIT_CANNOT_RUN;
   }
+  return code;
 }
 
 /*

@@ -133,11 +133,11 @@ int proc_is_holder_of(pid_t pid, const char *id) {
   ssize_t n = read_small(path, buf, sizeof buf - 1);
   if (n <= 0) return 0;
   buf[n] = 0;
-  /* argv: <guard> exec [options] --id <id> ... -- argv */
+  /* argv: <guard> hold [options] --id <id> ... -- argv (the exec's holder renames "exec" to "hold") */
   const char *arg = buf, *end = buf + n;
   int idx = 0, is_exec = 0;
   while (arg < end) {
-    if (idx == 1) is_exec = strcmp(arg, "exec") == 0;
+    if (idx == 1) is_exec = strcmp(arg, "hold") == 0;
     if (idx >= 1 && strcmp(arg, "--") == 0) return 0;
     if (is_exec && strcmp(arg, "--id") == 0) {
       const char *val = arg + strlen(arg) + 1;

@@ -130,6 +130,26 @@ describe('exec timeouts kill everything the exec started', () => {
     await until('escapee killed', async () => hostProcs('sleep 4747').length === 0, 5_000);
   });
 
+  it('including what the command left running after it exited (the deadline still covers it)', async () => {
+    const sb = await pool.create({});
+    // the command returns at once; its escapee left the session, wiped its environment and ignores SIGTERM
+    const r = await sh(sb, '(setsid env -i sh -c "trap \\"\\" TERM; exec sleep 4848" >/dev/null 2>&1 &); exit 0', { timeoutMs: 1500 });
+    expect(r.exitCode).toBe(0);
+    expect(hostProcs('sleep 4848').length).toBe(1);
+    await until('escapee killed at the deadline', async () => hostProcs('sleep 4848').length === 0, 6_000);
+  });
+
+  it('kill() of an exec reaches what it left running, whatever its session and environment', async () => {
+    const sb = await pool.create({});
+    const p = await sb.spawn(['sh', '-c', '(setsid env -i sh -c "exec sleep 4949" >/dev/null 2>&1 &); exit 3']);
+    p.stdout.resume();
+    p.stderr.resume();
+    expect((await p.wait()).exitCode).toBe(3);
+    expect(hostProcs('sleep 4949').length).toBe(1); // no timeout: background work outlives the command
+    expect(await p.kill('SIGKILL')).toBe(1);
+    await until('escapee killed', async () => hostProcs('sleep 4949').length === 0, 5_000);
+  });
+
   it('at the pids cap (a fork bomb), with no new exec possible', async () => {
     const sb = await pool.create({ resources: { pids: 48 } });
     const t0 = Date.now();
