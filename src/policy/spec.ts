@@ -3,6 +3,7 @@ import { ValidationError } from '../errors.js';
 import { buildRules } from '../egress/policy.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { wardenImage } from '../images/catalog.js';
+import { NO_CONTROL_RE } from './refs.js';
 
 /** The image sandboxes use when a spec names none. Built by `warden images build`. */
 export const DEFAULT_IMAGE = wardenImage('sandbox');
@@ -19,11 +20,14 @@ const sizeString = (what: string, example: string) =>
       return n;
     });
 
-/** A duration as people write it ('30s', '5m', '1h30m') or milliseconds, parsed to milliseconds. */
+/**
+ * A duration as people write it ('30s', '5m', '1h30m', '250ms'), parsed to milliseconds. A bare number
+ * means seconds (`60` = one minute), as in docker and coreutils; fields in milliseconds end in `Ms`.
+ */
 export const DurationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const n = parseDuration(v);
   if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h or milliseconds` });
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h, 250ms (a bare number is seconds; at most a year)` });
     return z.NEVER;
   }
   return n;
@@ -67,16 +71,22 @@ export const ResourcesSchema = z
   .strict();
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** An image reference (name[:tag][@digest], optionally a registry): no empty, `.` or `..` path segments. */
+export const IMAGE_RE = /^(?!.*\/\/)(?!(?:.*\/)?\.{1,2}(?:[/:@]|$))[a-zA-Z0-9][a-zA-Z0-9._\-/:@]{0,254}$/;
 
 export const SandboxSpecSchema = z
   .object({
-    image: z.string().min(1).default(DEFAULT_IMAGE).describe(`Image to run. Default ${DEFAULT_IMAGE}.`),
+    image: z
+      .string()
+      .regex(IMAGE_RE, 'must be an image reference such as warden-sandbox:latest or registry.example.com/team/app:1.2')
+      .default(DEFAULT_IMAGE)
+      .describe(`Image to run. Default ${DEFAULT_IMAGE}.`),
     name: z
       .string()
       .regex(NAME_RE, 'use 1-63 letters, digits, _ . - starting with a letter or digit')
       .optional()
       .describe('Human name; the container is named warden-<name>. Default: derived from key or id.'),
-    key: z.string().min(1).max(200).optional().describe('Project or session key; ensure() reuses the sandbox with this key.'),
+    key: z.string().min(1).max(200).regex(NO_CONTROL_RE, 'must not contain control characters').optional().describe('Project or session key; ensure() reuses the sandbox with this key.'),
     workspace: z.string().min(1).optional().describe('Host directory mounted read-write at /workspace.'),
     configDir: z.string().min(1).optional().describe('Host directory mounted read-only at /app/config.'),
     mounts: z.array(MountSchema).default([]).describe('Extra mounts, read-only unless readOnly: false.'),

@@ -4,6 +4,7 @@ import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { compileSpec, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
+import { checkSandboxRef } from '../policy/refs.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
@@ -379,7 +380,7 @@ export class Warden implements SandboxOwner {
 
   /** Like get(), but undefined when there is none. */
   async find(ref: string): Promise<Sandbox | undefined> {
-    if (!ref) return undefined;
+    checkSandboxRef(ref); // never an Engine API path of the caller's making
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
     const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
     if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role]) return undefined;
@@ -471,6 +472,8 @@ export class Warden implements SandboxOwner {
     const key = sandboxKey(c); // a claimed pool member's is in its name; the new container gets the label
     const spec = parseSpec({
       ...stored,
+      // the label holds the parsed spec (milliseconds); a bare number would be read as seconds
+      ...(typeof stored.maxRuntime === 'number' ? { maxRuntime: `${stored.maxRuntime}ms` } : {}),
       ...(key ? { key } : {}),
       ...(stored.workspace ? { workspace: local(stored.workspace) } : {}),
       ...(stored.configDir ? { configDir: local(stored.configDir) } : {}),

@@ -12,7 +12,7 @@ type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const ms = parseDuration(v);
-  if (ms === undefined) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a duration; use e.g. 30s, 5m or 1h`);
+  if (ms === undefined) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a duration; use e.g. 30s, 5m or 1h (a bare number is seconds)`);
   return ms;
 }
 
