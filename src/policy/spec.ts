@@ -4,6 +4,7 @@ import { buildRules } from '../egress/policy.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { wardenImage } from '../images/catalog.js';
 import { NO_CONTROL_RE } from './refs.js';
+import { EnvSchema } from './limits.js';
 
 /** The image sandboxes use when a spec names none. Built by `warden images build`. */
 export const DEFAULT_IMAGE = wardenImage('sandbox');
@@ -90,8 +91,7 @@ export const SandboxSpecSchema = z
     workspace: z.string().min(1).optional().describe('Host directory mounted read-write at /workspace.'),
     configDir: z.string().min(1).optional().describe('Host directory mounted read-only at /app/config.'),
     mounts: z.array(MountSchema).default([]).describe('Extra mounts, read-only unless readOnly: false.'),
-    env: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string())
+    env: EnvSchema
       .default({})
       .describe('Environment of every command in the sandbox.'),
     labels: z.record(z.string(), z.string()).default({}).describe('Extra container labels (keys starting with warden. are reserved).'),

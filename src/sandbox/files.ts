@@ -113,6 +113,7 @@ export class SandboxFiles {
   /** Build a tar with `fill` and extract it into `root`. */
   private async putTar(root: string, checkRels: string[], fill: (pack: TarPack) => Promise<void>): Promise<void> {
     const pack = tarPack();
+    pack.on('error', () => undefined); // a failed fill destroys it; that error is thrown below, not emitted into the void
     const done = this.roots.viaExec.includes(root)
       ? this.execTar('x', root, '', [...new Set(checkRels)], pack as unknown as Readable).then((r) => r.wait())
       : this.runtime.putArchive(this.containerId, root, pack as unknown as Readable);
@@ -182,6 +183,7 @@ export class SandboxFiles {
     await this.putTar(c.root, prefixes(c.rel), async (pack) => {
       const ex = tarExtract();
       ex.on('entry', (header, stream, next) => {
+        stream.on('error', () => undefined); // a refused or broken archive destroys the entry: its error is the extract's
         if (header.type !== 'file' && header.type !== 'directory') {
           stream.resume();
           stream.on('end', next);
@@ -221,7 +223,21 @@ export class SandboxFiles {
       user: `${this.owner.uid}:${this.owner.gid}`,
       stdin: stdin !== undefined,
     });
-    if (stdin && e.stdin) stdin.pipe(e.stdin);
+    if (stdin && e.stdin) {
+      const sink = e.stdin;
+      // by hand rather than pipe(): a source that fails must END the command's stdin (pipe() would
+      // destroy it, and the engine never sees an EOF): tar inside then sees a truncated archive and
+      // exits, so wait() settles instead of waiting for bytes that never come
+      stdin.on('data', (c: Buffer) => {
+        if (!sink.write(c)) {
+          stdin.pause();
+          sink.once('drain', () => stdin.resume());
+        }
+      });
+      stdin.once('end', () => sink.end());
+      stdin.once('error', () => sink.end());
+      if (stdin.destroyed) sink.end(); // failed while the exec was being made
+    }
     const errs: Buffer[] = [];
     e.stderr.on('data', (d: Buffer) => errs.push(d));
     if (op === 'x') e.stdout.resume();

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import { checkSignal } from '../policy/limits.js';
 import { runInternal } from './internal-exec.js';
 import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
 
@@ -126,6 +127,7 @@ export class SandboxProcess {
 
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
+    signal = checkSignal(signal);
     try {
       const r = await runInternal(this.runtime, this.containerId, killTreeCommand(this.id, signal), this.user);
       return Number.parseInt(r.stdout.trim(), 10) || 0;

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../log.js';
 import { compileSpec, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
 import { checkSandboxRef } from '../policy/refs.js';
+import { checkSignal } from '../policy/limits.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
@@ -425,9 +426,10 @@ export class Warden implements SandboxOwner {
 
   /** SIGKILL (default) stops the whole sandbox at once; another signal goes to every process in it. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    signal = checkSignal(signal); // SIGFOO is an error, not a no-op
     const c = await this.mustInspectRef(ref);
     if (c.state !== 'running') return;
-    if (signal === 'SIGKILL' || signal === 'KILL' || signal === '9') {
+    if (signal === 'SIGKILL') {
       await this.runtime.kill(c.id, 'SIGKILL');
       await this.waitNotRunning(c.id);
       const [proxy, preview] = await Promise.all([findProxy(this.runtime, c.labels[LABEL.id] ?? ''), findPreview(this.runtime, c.labels[LABEL.id] ?? '')]);

@@ -12,6 +12,7 @@ import { EventBus } from './bus.js';
 import type { ServerContext } from './context.js';
 import { ExecManager } from './exec-manager.js';
 import { errorBody, errorHandler } from './http-errors.js';
+import { parseJsonBody } from './json-body.js';
 import { createMetrics } from './metrics.js';
 import { Reconciler } from './reconcile.js';
 import { agentRoutes } from './routes/agents.js';
@@ -82,6 +83,14 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   app.setErrorHandler(errorHandler(opts.log));
   app.setNotFoundHandler((req, reply) => void reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; GET /openapi.json lists the routes`)));
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';

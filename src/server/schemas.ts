@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { ArgvSchema, EnvSchema, SignalSchema } from '../policy/limits.js';
+import { SandboxRefSchema } from '../policy/refs.js';
 import { SandboxSpecSchema } from '../policy/spec.js';
 
-/** `:id` in every sandbox route: a sandbox id, name or container id. */
-export const SandboxParams = z.object({ id: z.string().min(1).max(200).describe('Sandbox id, name or container id') });
+/** `:id` in every sandbox route: a sandbox id, name or container id (one schema with the SDK and the CLI). */
+export const SandboxParams = z.object({ id: SandboxRefSchema });
 export const ExecParams = z.object({ execId: z.string().regex(/^x[0-9a-f]{12}$/, 'an exec id looks like x0123456789ab').describe('Exec id from the exec start event') });
 
 /** Create/ensure body: a sandbox spec plus the project it belongs to. */
@@ -20,22 +22,22 @@ export const ListQuery = z
   .object({
     state: z.enum(['created', 'running', 'paused', 'restarting', 'exited', 'dead', 'removing', 'vanished', 'removed']).optional().describe('Only sandboxes in this state.'),
     owner: z.string().optional(),
-    project: z.string().optional(),
-    key: z.string().optional(),
+    project: z.string().max(128).optional(),
+    key: z.string().max(200).optional(),
     label: oneOrMany.describe('k=v, repeatable: only sandboxes carrying every such label.'),
     includeVanished: z.enum(['true', 'false']).optional().describe('Also list sandboxes whose container is gone (default false).'),
   })
   .strict();
 
 export const StopBody = z.object({ timeoutMs: z.number().int().min(0).max(600_000).optional().describe('Grace period before SIGKILL (default 30 s).') }).strict().default({});
-export const KillBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGKILL or TERM').default('SIGKILL') }).strict().default({ signal: 'SIGKILL' });
+export const KillBody = z.object({ signal: SignalSchema.default('SIGKILL') }).strict().default({ signal: 'SIGKILL' });
 export const RemoveQuery = z.object({ force: z.enum(['true', 'false']).optional().describe('Kill instead of stopping gracefully first.') }).strict();
 
 export const ExecBody = z
   .object({
-    cmd: z.array(z.string()).min(1).describe("argv, e.g. ['bash', '-lc', 'npm test'] (never one joined string)"),
-    cwd: z.string().startsWith('/').optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    cmd: ArgvSchema.describe("argv, e.g. ['bash', '-lc', 'npm test'] (never one joined string)"),
+    cwd: z.string().startsWith('/').max(4096).optional(),
+    env: EnvSchema.optional(),
     user: z.string().regex(/^\d+(:\d+)?$/).optional(),
     timeoutMs: z.number().int().positive().max(24 * 3600_000).optional().describe('Kill the whole process tree after this long.'),
     stdin: z.string().optional().describe('Buffered exec: data written to stdin, which is then closed.'),
@@ -50,7 +52,7 @@ export const StreamExecBody = ExecBody.omit({ stdin: true, stdinEncoding: true }
   .extend({ stdin: z.boolean().default(false).describe('Keep stdin open: write with POST /api/v1/execs/{execId}/stdin.'), encoding: OutputEncoding })
   .strict();
 
-export const SignalBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default('SIGTERM') }).strict();
+export const SignalBody = z.object({ signal: SignalSchema.default('SIGTERM') }).strict();
 export const StdinBody = z.object({ data: z.string().default(''), encoding: z.enum(['utf8', 'base64']).default('utf8'), eof: z.boolean().default(false) }).strict();
 
 export const FilesBody = z

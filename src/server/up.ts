@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { Warden } from '../sandbox/warden.js';
 import { WardenStore } from '../store/store.js';
 import { buildServer, type WardenServer } from './build.js';
+import { installProcessGuard } from './process-guard.js';
 import { resolveToken, type TokenSource } from './token.js';
 
 export interface UpOptions {
@@ -53,6 +54,7 @@ export async function startServer(o: UpOptions): Promise<RunningServer> {
   const warden = new Warden({ logger: o.log, owner: inst.owner ?? `warden-server@${hostname()}`, labels: inst.labels });
   const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT;
   const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, ...(workspaceRoot ? { workspaceRoot } : {}) });
+  const unguard = installProcessGuard(o.log, (kind) => server.ctx.metrics.faults.inc({ kind }));
   await server.start();
   await server.app.listen({ host: o.host, port: o.port });
   // warm pools fill in the background: the server answers at once
@@ -72,6 +74,7 @@ export async function startServer(o: UpOptions): Promise<RunningServer> {
         const n = await warden.shutdown({ timeoutMs: 5_000 });
         o.log.info({ removed: n }, 'server stopped; its ephemeral sandboxes were removed');
         store.close();
+        unguard();
       })()),
   };
 }

@@ -60,7 +60,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const live = runs.get(req.params.runId);
     if (!rec && !live) throw new WardenError('SANDBOX_NOT_FOUND', `no agent run '${req.params.runId}'`);
     let result: unknown;
-    if (live && rec?.endedAt) result = await live.result().catch((err: unknown) => ({ error: (err as Error).message }));
+    if (live && rec?.endedAt) result = await live.result().catch((err: unknown) => ({ error: { code: err instanceof WardenError ? err.code : 'AGENT_FAILED', message: (err as Error).message } }));
     return { run: rec ?? { runId: req.params.runId, starting: true }, events: ctx.store.agentRuns.events(req.params.runId), ...(result ? { result } : {}) };
   });
 

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { WardenError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { MAX_BUFFERED_BYTES, type ExecRequest } from '../exec-manager.js';
+import { ArgvSchema, EnvSchema, SignalSchema } from '../../policy/limits.js';
+import { checkSandboxRef } from '../../policy/refs.js';
 import { ExecBody, ExecParams, OutputEncoding, SandboxParams, SignalBody, StdinBody, StreamExecBody } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { actorOf } from './sandboxes.js';
@@ -12,9 +14,9 @@ import { actorOf } from './sandboxes.js';
 const WsStart = z
   .object({
     type: z.literal('start'),
-    cmd: z.array(z.string()).min(1),
-    cwd: z.string().startsWith('/').optional(),
-    env: z.record(z.string(), z.string()).optional(),
+    cmd: ArgvSchema,
+    cwd: z.string().startsWith('/').max(4096).optional(),
+    env: EnvSchema.optional(),
     user: z.string().regex(/^\d+(:\d+)?$/).optional(),
     timeoutMs: z.number().int().positive().optional(),
     stdin: z.boolean().default(true),
@@ -24,7 +26,7 @@ const WsStart = z
 const WsMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stdin'), data: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') }),
   z.object({ type: z.literal('eof') }),
-  z.object({ type: z.literal('signal'), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/) }),
+  z.object({ type: z.literal('signal'), signal: SignalSchema }),
 ]);
 
 const toReq = (b: { cmd: string[]; cwd?: string | undefined; env?: Record<string, string> | undefined; user?: string | undefined; timeoutMs?: number | undefined }, stdin: boolean): ExecRequest => ({
@@ -116,6 +118,11 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
       send({ type: 'error', code: err instanceof WardenError ? err.code : 'INVALID_ARGUMENT', message: (err as Error).message });
       socket.close(1011);
     };
+    // a client's broken frame (bad UTF-8, oversized) is an 'error' on the socket: close it, never crash
+    socket.on('error', (err) => {
+      ctx.log.debug({ err }, 'exec WebSocket error');
+      socket.terminate();
+    });
     socket.on('message', (raw: Buffer) => {
       let msg: unknown;
       try {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ServerContext } from '../context.js';
-import { PanicBody } from '../schemas.js';
+import { PanicBody, SandboxParams } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { actorOf } from './sandboxes.js';
 
@@ -36,8 +36,8 @@ export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
     sse.onClose(unsub);
   });
 
-  r.get('/sandboxes/:id/output', { schema: { tags: ['system'], summary: "A sandbox's recent and live command output (SSE), with gap-free sequence numbers" } }, async (req, reply) => {
-    const ref = (req.params as { id: string }).id;
+  r.get('/sandboxes/:id/output', { schema: { tags: ['system'], summary: "A sandbox's recent and live command output (SSE), with gap-free sequence numbers", params: SandboxParams } }, async (req, reply) => {
+    const ref = req.params.id;
     const id = ctx.store.sandboxes.get(ref)?.id ?? (await ctx.warden.get(ref)).id;
     const sse = openSse(req, reply);
     let last = 0;
