@@ -90,6 +90,7 @@ export class RemoteWarden implements WardenApi {
   }
 
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    if (filter.allInstances) throw new WardenError('INVALID_ARGUMENT', `a server shows its own instance only; for every instance's sandboxes run this on the engine's host without WARDEN_URL`);
     const q = new URLSearchParams();
     if (filter.owner) q.set('owner', filter.owner);
     if (filter.key) q.set('key', filter.key);
@@ -120,7 +121,8 @@ export class RemoteWarden implements WardenApi {
     return this.handle((await this.json<{ sandbox: SandboxInfo }>('POST', `/api/v1/sandboxes/${encodeURIComponent(ref)}/refresh`)).sandbox);
   }
 
-  async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
+  async panic(opts: { labels?: Record<string, string>; allInstances?: boolean } = {}): Promise<PanicReport> {
+    if (opts.allInstances) throw new WardenError('INVALID_ARGUMENT', `a server stops its own instance only; for every instance run \`warden panic --all-instances\` on the engine's host without WARDEN_URL`);
     return (await this.json<{ report: PanicReport }>('POST', '/api/v1/panic', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }
 }

@@ -158,7 +158,7 @@ export const SandboxSpecSchema = z
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: (err as Error).message });
     }
-    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0 || spec.egress.credentials.length > 0)) {
+    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0 || spec.egress.credentials.length > 0 || Object.keys(spec.egress.addHosts).length > 0)) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: `an egress allowlist needs network: 'allowlist' (it is '${spec.network}')` });
     }
     const targets = new Set<string>(['/workspace', '/app/config', '/tmp']);

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WardenError } from '../errors.js';
+import { ValidationError, WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { compileSpec, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
@@ -11,6 +11,8 @@ import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId } from '../util/ids.js';
+import { instanceName } from '../config/env.js';
+import { formatBytes } from '../util/units.js';
 import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalog.js';
@@ -32,6 +34,12 @@ export interface WardenOptions {
   owner?: string;
   /** Labels added to every object this instance creates (e.g. a test run id). */
   labels?: Record<string, string>;
+  /**
+   * The Warden instance (deployment) this object acts for: it labels everything it creates
+   * `warden.instance=<instance>` and sees, controls and panics only sandboxes of that instance (those
+   * made before the label existed count as `default`). Default `WARDEN_INSTANCE`, else `default`.
+   */
+  instance?: string;
   logger?: Logger;
   /**
    * On SIGTERM/SIGINT, remove the ephemeral sandboxes this process owns before exiting (default false:
@@ -79,7 +87,28 @@ export interface ListFilter {
   owner?: string;
   lifetime?: 'ephemeral' | 'persistent';
   state?: ContainerState;
+  /** Only sandboxes carrying every one of these labels (`{ 'warden.project': 'p1' }`). */
   labels?: Record<string, string>;
+  /** Every instance's sandboxes, not only this Warden's (the engine's admin view). */
+  allInstances?: boolean;
+}
+
+const LIST_FILTER_KEYS = new Set(['key', 'owner', 'lifetime', 'state', 'labels', 'allInstances']);
+
+/** A list filter with a misspelt or unknown field is an error, never an unfiltered answer. */
+function checkListFilter(filter: unknown): ListFilter {
+  if (filter === undefined) return {};
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new WardenError('INVALID_ARGUMENT', 'list(filter): the filter is an object such as { labels: { team: "a" }, state: "running" }');
+  for (const k of Object.keys(filter)) {
+    if (!LIST_FILTER_KEYS.has(k)) {
+      throw new WardenError('INVALID_ARGUMENT', `list(filter): unknown field '${k}'${k === 'label' ? "; labels are filtered with labels: { key: 'value' } (label=k=v is the HTTP query's spelling)" : ''}; known: ${[...LIST_FILTER_KEYS].join(', ')}`);
+    }
+  }
+  const f = filter as ListFilter;
+  if (f.labels !== undefined && (typeof f.labels !== 'object' || f.labels === null || Object.values(f.labels).some((v) => typeof v !== 'string'))) {
+    throw new WardenError('INVALID_ARGUMENT', "list(filter): labels is an object of strings, e.g. { 'warden.project': 'p1' }");
+  }
+  return f;
 }
 
 // (declaration merging: the template option sits apart from the fields above so merges stay simple)
@@ -99,6 +128,8 @@ const DEFAULT_STOP_MS = 30_000;
 export class Warden implements SandboxOwner {
   readonly runtime: ContainerRuntime;
   readonly owner: string;
+  /** The instance this Warden acts for (label warden.instance). */
+  readonly instance: string;
   private readonly extraLabels: Record<string, string>;
   private readonly egress: { secrets?: Record<string, string>; caFile?: string };
   private readonly log: Logger;
@@ -114,7 +145,8 @@ export class Warden implements SandboxOwner {
     this.log = opts.logger ?? createLogger();
     this.runtime = opts.runtime ?? new DockerRuntime(connectDocker(), this.log);
     this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
-    this.extraLabels = opts.labels ?? {};
+    this.instance = opts.instance ?? instanceName();
+    this.extraLabels = { ...(opts.labels ?? {}), [LABEL.instance]: this.instance };
     this.egress = opts.egress ?? {};
     this.hostPathMap = opts.hostPathMap ?? parseHostPathMap(process.env.WARDEN_HOST_PATH_MAP);
     if (opts.handleSignals) this.installSignalHandlers();
@@ -145,21 +177,23 @@ export class Warden implements SandboxOwner {
   }
 
   /**
-   * Emergency stop: kill and remove every Warden-labelled container on the engine (any owner), then
-   * its networks and volumes. `labels` narrows it (e.g. one tenant or test run).
+   * Emergency stop: kill and remove every Warden sandbox of this instance (any owner; every instance
+   * with `allInstances`), then its networks and volumes. `labels` narrows it (e.g. one tenant or test run).
    */
-  async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
+  async panic(opts: { labels?: Record<string, string>; allInstances?: boolean } = {}): Promise<PanicReport> {
     const t0 = Date.now();
     const labels = { [LABEL.managed]: 'true', ...(opts.labels ?? {}) };
     const errors: string[] = [];
-    const containers = await this.runtime.list(labels);
+    const containers = (await this.runtime.list(labels)).filter((c) => opts.allInstances || this.mine(c));
+    // networks and volumes always carried their instance label; unlabelled ones go only in an all-instances panic
+    const otherLabels = opts.allInstances ? labels : { ...labels, [LABEL.instance]: this.instance };
     await Promise.all(
       containers.map((c) => this.runtime.remove(c.id, { force: true }).catch((err: unknown) => void errors.push(`${c.name}: ${(err as Error).message}`))),
     );
-    const other = await this.runtime.listOther(labels);
+    const other = await this.runtime.listOther(otherLabels);
     await Promise.all(other.networks.map((n) => this.runtime.removeNetwork(n).catch((err: unknown) => void errors.push(`network ${n}: ${(err as Error).message}`))));
     await Promise.all(other.volumes.map((v) => this.runtime.removeVolume(v).catch((err: unknown) => void errors.push(`volume ${v}: ${(err as Error).message}`))));
-    const left = (await this.runtime.list(labels)).length;
+    const left = (await this.runtime.list(labels)).filter((c) => opts.allInstances || this.mine(c)).length;
     const orphanShims = await this.runtime.reapOrphans(containers.map((c) => c.id)).catch(() => 0);
     const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, orphanShims, durationMs: Date.now() - t0, left, errors };
     this.log.warn(report, 'panic: emergency stop done');
@@ -223,7 +257,27 @@ export class Warden implements SandboxOwner {
     return this.activity.get(id);
   }
 
+  /** The engine's size (memory, CPUs), read once: a cap above it is a typo the engine would take. */
+  private engineSize: Promise<{ memoryBytes: number; cpus: number }> | undefined;
+
+  private async checkEngineFits(spec: SandboxSpec): Promise<void> {
+    this.engineSize ??= this.runtime.info().then((i) => ({ memoryBytes: i.memoryBytes, cpus: i.cpus }));
+    const size = await this.engineSize.catch((err: unknown) => {
+      this.engineSize = undefined;
+      throw err;
+    });
+    const issues: Array<{ path: string; message: string }> = [];
+    if (size.memoryBytes > 0 && spec.resources.memory > size.memoryBytes) {
+      issues.push({ path: 'resources.memory', message: `${formatBytes(spec.resources.memory)} is more than the engine has (${formatBytes(size.memoryBytes)}); ask for at most that, e.g. 2g` });
+    }
+    if (size.cpus > 0 && spec.resources.cpus > size.cpus) {
+      issues.push({ path: 'resources.cpus', message: `${spec.resources.cpus} is more than the engine's ${size.cpus} CPUs; ask for at most ${size.cpus}` });
+    }
+    if (issues.length) throw new ValidationError(`invalid sandbox spec: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+
   private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner, name?: string): Promise<Sandbox> {
+    await this.checkEngineFits(spec);
     const resolved = await this.resolveHostPaths(spec);
     const user = await this.resolveUser(resolved);
     if (resolved.runtime === 'runsc') {
@@ -384,19 +438,20 @@ export class Warden implements SandboxOwner {
     checkSandboxRef(ref); // never an Engine API path of the caller's making
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
     const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
-    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role]) return undefined;
+    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role] || !this.mine(c)) return undefined;
     return this.handle(c);
   }
 
   /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    filter = checkListFilter(filter);
     const labels: Record<string, string> = { [LABEL.managed]: 'true', ...(filter.labels ?? {}) };
     if (filter.owner) labels[LABEL.owner] = filter.owner;
     if (filter.lifetime) labels[LABEL.lifetime] = filter.lifetime;
     const items = await this.runtime.list(labels);
     return items
       // by key in memory: a claimed pool member has its key in its name, not its labels
-      .filter((c) => !c.labels[LABEL.role] && (!filter.state || c.state === filter.state) && (!filter.key || sandboxKey(c) === filter.key))
+      .filter((c) => !c.labels[LABEL.role] && (filter.allInstances || this.mine(c)) && (!filter.state || c.state === filter.state) && (!filter.key || sandboxKey(c) === filter.key))
       .map(toSandboxInfo)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
@@ -581,11 +636,20 @@ export class Warden implements SandboxOwner {
     return undefined;
   }
 
+  /** Whether an engine object belongs to this Warden's instance (unlabelled ones are `default`'s). */
+  private mine(c: { labels: Record<string, string> }): boolean {
+    return (c.labels[LABEL.instance] ?? 'default') === this.instance;
+  }
+
   /** The sandbox container of a key: by label, or a claimed pool member by its name. */
   private async findByKey(key: string): Promise<RuntimeContainer | undefined> {
-    const [byLabel] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: key });
+    const [byLabel] = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: key })).filter((c) => this.mine(c));
     if (byLabel) return byLabel;
     const byName = await this.runtime.inspect(keyedName(key));
+    if (byName && !this.mine(byName)) {
+      // the key's container name is engine-wide: never hand out (or clobber) another instance's sandbox
+      throw new WardenError('NAME_CONFLICT', `key '${key}' is taken on this engine by another Warden instance; keys are engine-wide, so use another key (e.g. prefix it with your instance)`);
+    }
     return byName && byName.labels[LABEL.managed] === 'true' && !byName.labels[LABEL.role] && sandboxKey(byName) === key ? byName : undefined;
   }
 

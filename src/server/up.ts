@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { TEMPLATES } from '../templates/catalog.js';
 import { instanceFromEnv } from '../config/env.js';
 import { wardenHome } from '../config/home.js';
 import { WardenError } from '../errors.js';
@@ -27,8 +29,18 @@ export function parsePools(text: string | undefined): Array<{ template: string; 
   return text.split(',').map((part) => {
     const m = /^\s*([a-z0-9-]+)(?::(\d+))?\s*$/.exec(part);
     if (!m) throw new WardenError('INVALID_ARGUMENT', `warm pool '${part}' is not TEMPLATE[:SIZE]; write e.g. react-vite:2`);
-    return { template: m[1]!, size: m[2] === undefined ? 1 : Number(m[2]) };
+    if (!TEMPLATES[m[1]!]) throw new WardenError('INVALID_ARGUMENT', `warm pool '${part}': no template '${m[1]}'; known: ${Object.keys(TEMPLATES).join(', ')}`);
+    const size = m[2] === undefined ? 1 : Number(m[2]);
+    if (size > 50) throw new WardenError('INVALID_ARGUMENT', `warm pool '${part}': a size of ${size} is more than 50; keep a few warm, e.g. ${m[1]}:2`);
+    return { template: m[1]!, size };
   });
+}
+
+/** The workspace root must be an existing directory: a typo would refuse every API path, or worse, none. */
+export async function checkWorkspaceRoot(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st) throw new WardenError('INVALID_ARGUMENT', `workspace root '${dir}' does not exist; create it (mkdir -p ${dir}) or point --workspace-root / WARDEN_WORKSPACE_ROOT at the directory holding the projects`);
+  if (!st.isDirectory()) throw new WardenError('INVALID_ARGUMENT', `workspace root '${dir}' is not a directory; point --workspace-root / WARDEN_WORKSPACE_ROOT at the directory holding the projects`);
 }
 
 export interface RunningServer {
@@ -48,17 +60,20 @@ export interface RunningServer {
 export async function startServer(o: UpOptions): Promise<RunningServer> {
   const env = o.env ?? process.env;
   const dataDir = o.dataDir ?? wardenHome(env);
+  // every setting is checked before anything starts: a server never runs with half its configuration
+  const pools = o.pools ?? parsePools(env.WARDEN_POOL);
+  const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT;
+  if (workspaceRoot) await checkWorkspaceRoot(workspaceRoot);
   const tok = resolveToken(dataDir, env);
   const store = WardenStore.open(dataDir);
   const inst = instanceFromEnv(env);
   const warden = new Warden({ logger: o.log, owner: inst.owner ?? `warden-server@${hostname()}`, labels: inst.labels });
-  const workspaceRoot = o.workspaceRoot ?? env.WARDEN_WORKSPACE_ROOT;
   const server = await buildServer({ warden, store, token: tok.token, log: o.log, panicScope: inst.labels, ...(workspaceRoot ? { workspaceRoot } : {}) });
   const unguard = installProcessGuard(o.log, (kind) => server.ctx.metrics.faults.inc({ kind }));
   await server.start();
   await server.app.listen({ host: o.host, port: o.port });
   // warm pools fill in the background: the server answers at once
-  for (const p of o.pools ?? parsePools(env.WARDEN_POOL)) warden.pool(p);
+  for (const p of pools) warden.pool(p);
   const addr = server.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   let stopping: Promise<void> | undefined;
