@@ -70,6 +70,8 @@ export interface AgentOptions {
   hostHome?: string;
   /** After SIGINT on cancel, how long the CLI may take to save its session. Default 3000 ms. */
   cancelGraceMs?: number;
+  /** Labels added to the agent's sandboxes beside the spec's (a server's project or token scope; may use warden.). */
+  labels?: Record<string, string>;
 }
 
 function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, what: string): z.output<T> {
@@ -217,7 +219,8 @@ export class Agent {
       ...(how.key ? { key: how.key } : {}),
     };
     parseSpec(spec); // fail before anything is made, naming the field
-    const sb = how.key ? await this.warden.ensure(spec) : await this.warden.create(spec);
+    const made = { labels: this.opts.labels ?? {} };
+    const sb = how.key ? await this.warden.ensure(spec, made) : await this.warden.create(spec, made);
     try {
       if (git.token === 'askpass') await installAskpass(sb);
       await this.checkReachable(sb, auth);

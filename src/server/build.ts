@@ -20,8 +20,10 @@ import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { Sampler } from './sampler.js';
-import { bearer, tokenMatches } from './token.js';
+import { authorize, resolvePrincipal, setPrincipal } from './auth.js';
+import { bearer } from './token.js';
 
 /** The dashboard's static files (no data in them: everything they show comes from the token-guarded API). */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
@@ -95,7 +97,24 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
     if (PUBLIC.some((re) => re.test(path))) return;
-    if (!tokenMatches(bearer(req.headers.authorization), opts.token)) {
+    const principal = resolvePrincipal(bearer(req.headers.authorization), opts.token, opts.store);
+    if (principal) {
+      setPrincipal(req, principal);
+      try {
+        authorize(principal, req.method, req.routeOptions.url ?? path);
+      } catch (err) {
+        const body = errorBody('FORBIDDEN', (err as Error).message);
+        if (req.headers.upgrade) {
+          reply.hijack();
+          const text = JSON.stringify(body);
+          req.raw.socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+          return;
+        }
+        await reply.code(403).send(body);
+      }
+      return;
+    }
+    {
       const body = JSON.stringify(errorBody('UNAUTHORIZED', 'missing or wrong bearer token: send "Authorization: Bearer <token>"'));
       if (req.headers.upgrade) {
         // a refused WebSocket upgrade: answer on the raw socket and close it (no upgraded connection may linger)
@@ -143,6 +162,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       fileRoutes(api, ctx);
       systemRoutes(api, ctx);
       agentRoutes(api, ctx);
+      tokenRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );

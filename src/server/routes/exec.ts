@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { checkSandboxRef } from '../../policy/refs.js';
 import { ExecBody, ExecParams, OutputEncoding, SandboxParams, SignalBody, StdinBody, StreamExecBody } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { actorOf } from './sandboxes.js';
+import { sandboxIdInScope, scopedSandbox } from '../scope.js';
 
 const WsStart = z
   .object({
@@ -53,6 +54,7 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const size = { stdout: 0, stderr: 0 };
     let truncated = false;
     const b = req.body;
+    await scopedSandbox(ctx, req, req.params.id);
     const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin !== undefined), 'buffered', (stream, data) => {
       if (!data) return;
       if (size[stream] + data.length > MAX_BUFFERED_BYTES) {
@@ -73,6 +75,7 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const pending: Array<[string, unknown]> = [];
     let sse: ReturnType<typeof openSse> | undefined;
     let seq = 0;
+    await scopedSandbox(ctx, req, req.params.id);
     const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin), 'stream', (stream, data, raw) => {
       if (b.encoding === 'utf8' ? !data : raw.length === 0) return;
       const frame: [string, unknown] = [stream, b.encoding === 'utf8' ? { data, seq: ++seq } : { data: raw.toString('base64'), encoding: 'base64', seq: ++seq }];
@@ -96,13 +99,22 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   r.get('/execs/:execId', { schema: { tags, summary: 'An exec record: command, exit, duration, output tails', params: ExecParams } }, async (req) => {
     const rec = ctx.store.execs.get(req.params.execId);
-    if (!rec) throw new WardenError('EXEC_NOT_FOUND', `no exec '${req.params.execId}' on record`);
+    if (!rec || !sandboxIdInScope(ctx, req, rec.sandboxId)) throw new WardenError('EXEC_NOT_FOUND', `no exec '${req.params.execId}' on record`);
     return { exec: { ...rec, running: ctx.execs.isRunning(rec.id) } };
   });
 
-  r.post('/execs/:execId/signal', { schema: { tags, summary: "Send a signal to a running exec's whole process tree", params: ExecParams, body: SignalBody } }, async (req) => ({ signalled: await ctx.execs.signal(req.params.execId, req.body.signal) }));
+  // an exec of a sandbox out of the token's scope does not exist for it
+  const execInScope = (req: FastifyRequest, execId: string): void => {
+    const rec = ctx.store.execs.get(execId);
+    if (rec && !sandboxIdInScope(ctx, req, rec.sandboxId)) throw new WardenError('EXEC_NOT_FOUND', `no running exec '${execId}' on this server`);
+  };
+  r.post('/execs/:execId/signal', { schema: { tags, summary: "Send a signal to a running exec's whole process tree", params: ExecParams, body: SignalBody } }, async (req) => {
+    execInScope(req, req.params.execId);
+    return { signalled: await ctx.execs.signal(req.params.execId, req.body.signal) };
+  });
 
   r.post('/execs/:execId/stdin', { schema: { tags, summary: 'Write to a running exec\'s stdin (eof: true closes it)', params: ExecParams, body: StdinBody } }, async (req) => {
+    execInScope(req, req.params.execId);
     await ctx.execs.stdin(req.params.execId, Buffer.from(req.body.data, req.body.encoding === 'base64' ? 'base64' : 'utf8'), req.body.eof);
     return { ok: true };
   });
@@ -134,12 +146,12 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const start = WsStart.safeParse(msg);
         if (!start.success) return fail(new WardenError('INVALID_ARGUMENT', `the first message must be {"type":"start","cmd":[...]}: ${start.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`));
         execId = 'pending';
-        void ctx.execs
-          .start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data, raw) => {
+        void scopedSandbox(ctx, req, ref)
+          .then(() => ctx.execs.start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data, raw) => {
             if (start.data.encoding === 'base64') {
               if (raw.length) send({ type: stream, data: raw.toString('base64'), encoding: 'base64', seq: ++seq });
             } else if (data) send({ type: stream, data, seq: ++seq });
-          }, actorOf(req))
+          }, actorOf(req)))
           .then(async (run) => {
             execId = run.execId;
             send({ type: 'start', execId: run.execId, sandboxId: run.sandboxId });
