@@ -16,7 +16,7 @@ import { formatBytes } from '../util/units.js';
 import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalog.js';
-import { ensureDevServer } from '../templates/readiness.js';
+import { ensureDevServer, type ReadyResult } from '../templates/readiness.js';
 import { checkHostPath } from './host-paths.js';
 import { createPreview, findPreview, reachablePorts, removePreview } from './preview.js';
 import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './host-path-map.js';
@@ -243,9 +243,19 @@ export class Warden implements SandboxOwner {
 
   /** The dev server answers (started if need be). */
   private async templateReady(sb: Sandbox, t: AppTemplate, opts: CreateOptions): Promise<void> {
-    const r = await ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+    // concurrent callers for one sandbox share one wait (the lock in the sandbox makes it one start
+    // across processes too)
+    let ready = this.readiness.get(sb.containerId);
+    if (!ready) {
+      ready = ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {}).finally(() => this.readiness.delete(sb.containerId));
+      this.readiness.set(sb.containerId, ready);
+    }
+    const r = await ready;
     this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
   }
+
+  /** Dev-server waits in flight, by container id. */
+  private readonly readiness = new Map<string, Promise<ReadyResult>>();
 
   /** Record activity on a sandbox (SDK calls do; the idle policy reads it with lastActivity). */
   touch(id: string): void {
