@@ -447,7 +447,11 @@ export class Warden implements SandboxOwner {
   async find(ref: string): Promise<Sandbox | undefined> {
     checkSandboxRef(ref); // never an Engine API path of the caller's making
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
-    const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
+    // a short all-hex ref would be an engine id-prefix lookup, which fails when several ids share it:
+    // container ids are taken from 12 hex characters on (what `docker ps` shows)
+    const c = byId[0]
+      ? await this.runtime.inspect(byId[0].id)
+      : ((await this.runtime.inspect(`warden-${ref}`)) ?? (/^[0-9a-f]{1,11}$/.test(ref) ? undefined : await this.runtime.inspect(ref)));
     if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role] || !this.mine(c)) return undefined;
     return this.handle(c);
   }

@@ -13,6 +13,7 @@ import type { ServerContext } from './context.js';
 import { ExecManager } from './exec-manager.js';
 import { errorBody, errorHandler } from './http-errors.js';
 import { parseJsonBody } from './json-body.js';
+import { finishOpenApi } from './openapi.js';
 import { createMetrics } from './metrics.js';
 import { Reconciler } from './reconcile.js';
 import { agentRoutes } from './routes/agents.js';
@@ -94,8 +95,30 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     }
   });
 
+  // every route's methods by path pattern, for the 405 answers below
+  const routeTable: Array<{ method: string; re: RegExp; parametric: boolean }> = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}/?$`);
+    for (const m of [r.method].flat()) routeTable.push({ method: m, re, parametric: r.url.includes(':') });
+  });
+  /** The methods of the path's route, as the router picks it (a static path wins over a parametric one). */
+  const methodsOf = (path: string): string[] => {
+    const hits = routeTable.filter((r) => r.re.test(path));
+    const best = hits.some((r) => !r.parametric) ? hits.filter((r) => !r.parametric) : hits;
+    return [...new Set(best.map((r) => r.method))];
+  };
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
+    if (!req.routeOptions.url) {
+      // no route for this method: 405 with Allow when the path has others (before any body parsing), else 404
+      const allow = methodsOf(path);
+      if (allow.length) {
+        await reply.code(405).header('allow', allow.join(', ')).send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allow.join(', ')}`));
+        return;
+      }
+      await reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${path}; GET /openapi.json lists the routes`));
+      return;
+    }
     if (PUBLIC.some((re) => re.test(path))) return;
     const principal = resolvePrincipal(bearer(req.headers.authorization), opts.token, opts.store);
     if (principal) {
@@ -153,7 +176,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready', engine, reconciled: ready });
   });
   app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, async () => finishOpenApi(app.swagger() as unknown as Record<string, unknown>));
 
   await app.register(
     async (api) => {

@@ -16,7 +16,11 @@ export const CreateBody = SandboxSpecSchema.extend({
     .describe('Project the sandbox belongs to (label warden.project); list filter `project`.'),
 });
 
-const oneOrMany = z.union([z.string(), z.array(z.string())]).optional();
+/** Ensure body: a create body whose key is required (it finds the sandbox again). */
+export const EnsureBody = CreateBody.safeExtend({ key: z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('Project or session key: the sandbox with this key is reused.') });
+
+const labelFilter = z.string().regex(/^[^=]+=/, 'a label filter is key=value, e.g. label=team=a');
+const oneOrMany = z.union([labelFilter, z.array(labelFilter)]).optional();
 
 export const ListQuery = z
   .object({
@@ -61,13 +65,15 @@ export const FilesBody = z
       .array(
         z
           .object({
-            path: z.string().min(1).describe('Absolute, or relative to /workspace.'),
+            path: z.string().min(1).max(4096).describe('Absolute, or relative to /workspace.'),
             content: z.string().optional().describe('UTF-8 text content.'),
             base64: z.string().optional().describe('Base64 content (binary files, or edits from an app builder).'),
             mode: z.number().int().min(0).max(0o7777).optional(),
           })
           .strict()
-          .refine((f) => (f.content === undefined) !== (f.base64 === undefined), 'give exactly one of content or base64'),
+          .refine((f) => (f.content === undefined) !== (f.base64 === undefined), 'give exactly one of content or base64')
+          // said in the schema too (the refinement is invisible to OpenAPI): exactly one of the two
+          .meta({ oneOf: [{ required: ['content'], not: { required: ['base64'] } }, { required: ['base64'], not: { required: ['content'] } }] }),
       )
       .min(1)
       .max(10_000),

@@ -286,7 +286,8 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       return fromInspect(await this.docker.getContainer(engineRef(id)).inspect());
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      // 400: an id prefix several containers share ("Multiple IDs found") names no one container
+      if (statusOf(err) === 404 || statusOf(err) === 400) return undefined;
       throw translateEngineError(err, `inspecting ${id}`);
     }
   }

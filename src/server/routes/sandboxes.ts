@@ -4,7 +4,7 @@ import { WardenError } from '../../errors.js';
 import type { SandboxSpecInput } from '../../policy/spec.js';
 import type { ServerContext } from '../context.js';
 import { PROJECT_LABEL } from '../reconcile.js';
-import { CreateBody, KillBody, LimitQuery, ListQuery, RemoveQuery, SandboxParams, StopBody } from '../schemas.js';
+import { CreateBody, EnsureBody, KillBody, LimitQuery, ListQuery, RemoveQuery, SandboxParams, StopBody } from '../schemas.js';
 import { checkApiPaths } from '../api-paths.js';
 import { liveView, recordView, type SandboxView } from '../views.js';
 import { inScope, principalOf } from '../auth.js';
@@ -58,7 +58,7 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send({ sandbox: liveView(sb.info) });
   });
 
-  r.post('/sandboxes/ensure', { ...keepRaw, schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: CreateBody } }, async (req) => {
+  r.post('/sandboxes/ensure', { ...keepRaw, schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: EnsureBody } }, async (req) => {
     const { project } = req.body;
     const spec = rawSpec(req) as SandboxSpecInput;
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure needs a key (the project or session id) to find the sandbox again; add "key" to the body');
