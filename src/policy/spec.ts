@@ -61,9 +61,9 @@ export const PortSchema = z.union([
 export const ResourcesSchema = z
   .object({
     memory: sizeString('memory size', '512m or 2g')
-      .refine((n) => n >= 16 * 1024 ** 2, 'must be at least 16m (a sandbox with less cannot run its own tools)')
+      .refine((n) => n >= 6 * 1024 ** 2, 'must be at least 6m (the engine refuses less)')
       .default(2 * 1024 ** 3)
-      .describe('Memory cap; swap is capped to the same (no swap). At least 16m; at most what the engine has. Default 2g.'),
+      .describe('Memory cap; swap is capped to the same (no swap). At least 6m; at most what the engine has. Default 2g.'),
     cpus: z.number().min(0.1, 'must be at least 0.1 (less starves every command into timeouts)').max(256).default(2).describe('CPU quota in cores, from 0.1 to what the engine has. Default 2.'),
     pids: z.number().int().min(16).max(1_000_000).default(512).describe('Maximum number of processes and threads. Default 512.'),
     tmpSize: sizeString('size', '512m').default(512 * 1024 ** 2).describe('Size cap of the /tmp tmpfs. Default 512m.'),
