@@ -76,7 +76,7 @@ export const FilesBody = z
           .meta({ oneOf: [{ required: ['content'], not: { required: ['base64'] } }, { required: ['base64'], not: { required: ['content'] } }] }),
       )
       .min(1)
-      .max(10_000),
+      .max(1000, 'at most 1000 files per request; send a bigger tree as a tar to PUT .../archive'),
   })
   .strict();
 
