@@ -52,7 +52,7 @@ describe('API fuzzing (schemathesis on /openapi.json)', () => {
         // id must name a running sandbox: schema-valid requests may rightly get a coded 400
         '--exclude-checks', 'positive_data_acceptance',
         '--phases', 'examples,coverage,fuzzing',
-        '--max-examples', process.env.WARDEN_FUZZ_EXAMPLES ?? '15',
+        '--max-examples', process.env.WARDEN_FUZZ_EXAMPLES ?? '10',
         // one worker: hypothesis' AST-based lambda descriptions are not thread-safe on Python 3.11
         // ("AST constructor recursion depth mismatch" from the fuzzer itself)
         '--workers', '1',
