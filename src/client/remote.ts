@@ -288,7 +288,17 @@ class RemoteProcess implements ProcessApi {
         ws.send(JSON.stringify({ type: 'start', cmd, encoding: 'base64', stdin: opts.stdin === true, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }));
       });
       ws.on('message', (raw: Buffer) => {
-        const m = JSON.parse(raw.toString('utf8')) as { type: string; data?: string; encoding?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          const e = new WardenError('SERVER_UNREACHABLE', 'the Warden server sent a message that is not JSON on the command stream');
+          if (!proc) reject(e);
+          fail(e);
+          ws.terminate();
+          return;
+        }
+        const m = parsed as { type: string; data?: string; encoding?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
         if (m.type === 'start') {
           proc = new RemoteProcess(ws, w, opts.stdin === true, m.execId!, exited);
           resolve(proc);

@@ -169,6 +169,9 @@ class UnreadBuffer extends PassThrough {
   constructor(private readonly src: Readable) {
     super({ highWaterMark: 256 * 1024 });
     src.on('error', (err) => this.destroy(err));
+    // a broken engine connection must not crash a program that never listened for errors: wait()
+    // reports the outcome either way (listeners the caller adds still get the error)
+    this.on('error', () => undefined);
     src.pipe(this);
   }
 
