@@ -32,6 +32,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (s?.alive()) {
+    // what the fuzzer made, for the record (a failure's sandbox can be looked up by name here)
+    const made = await s.call('GET', '/api/v1/sandboxes?includeVanished=true');
+    await writeFile(join(tmpdir(), `warden-fuzz-${runId()}-sandboxes.json`), JSON.stringify(made.body, null, 2)).catch(() => undefined);
     const p = await s.call('POST', '/api/v1/panic', {});
     console.log(`[fuzz] cleanup: panic of instance fuzz-${runId()} removed ${p.body?.report?.containers ?? '?'} containers`);
   }

@@ -128,13 +128,26 @@ export class SandboxFiles {
     const done = this.roots.viaExec.includes(root)
       ? this.execTar('x', root, '', [...new Set(checkRels)], pack as unknown as Readable).then((r) => r.wait())
       : this.runtime.putArchive(this.containerId, root, pack as unknown as Readable);
+    // the receiving end may stop reading before the archive is complete (tar in the sandbox failed, the
+    // engine refused): then filling would wait for a drain that never comes. Whichever ends first decides.
+    const ended = done.then(
+      () => {
+        throw new WardenError('EXEC_FAILED', `the sandbox stopped reading the archive for ${root} before it was complete`);
+      },
+      (err: unknown) => {
+        throw err;
+      },
+    );
+    ended.catch(() => undefined);
     try {
-      await fill(pack);
+      await Promise.race([fill(pack), ended]);
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);
-      await done.catch(() => undefined);
-      throw err;
+      const failed = await done.then(() => undefined, (e: unknown) => e);
+      // a refused path or a missing directory on the receiving side says more than a broken pipe; a bad
+      // archive is best told by the reader that found it (ours)
+      throw failed instanceof WardenError && failed.code !== 'EXEC_FAILED' ? failed : err;
     }
     await done;
   }
