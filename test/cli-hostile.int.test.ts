@@ -41,6 +41,12 @@ describe('the SDK refuses hostile arguments with a code, and the program lives o
     expect((await sb.refreshInfo()).state).toBe('running');
   });
 
+  it('an env value or argument over the kernel limit is INVALID_ARGUMENT naming it (SDK)', async () => {
+    const sb = await warden.get(id);
+    await expect(sb.exec(['true'], { env: { BIG: 'x'.repeat(200 * 1024) } })).rejects.toThrow(/BIG=\.\.\. is \d+ bytes; Linux takes at most/);
+    await expect(sb.exec(['echo', 'x'.repeat(200 * 1024)])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('a memory cap above the engine, or more CPUs than it has, is INVALID_SPEC before anything is made', async () => {
     const before = (await warden.list()).length;
     await expect(warden.create({ resources: { memory: '99999999g' } })).rejects.toThrow(/resources.memory: .* more than the engine has/);

@@ -3,7 +3,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
-import { checkSignal } from '../policy/limits.js';
+import { ArgvSchema, checkSignal, EnvSchema } from '../policy/limits.js';
 import { runInternal } from './internal-exec.js';
 import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
 
@@ -85,6 +85,12 @@ export class SandboxProcess {
   static async start(runtime: ContainerRuntime, containerId: string, cmd: string[], user: string, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
       throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['bash', '-lc', 'npm test']");
+    }
+    // the same limits the API checks: the kernel's, named here instead of an engine error blaming the image
+    const bad = [ArgvSchema.safeParse(cmd), EnvSchema.safeParse(opts.env ?? {})].find((r) => !r.success);
+    if (bad && !bad.success) throw new WardenError('INVALID_ARGUMENT', `command: ${bad.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0)) {
+      throw new WardenError('INVALID_ARGUMENT', `timeoutMs ${String(opts.timeoutMs)} is not a positive number of milliseconds`);
     }
     if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the command was aborted before it started');
     const execId = randomBytes(8).toString('hex');
