@@ -47,6 +47,14 @@ describe('the SDK refuses hostile arguments with a code, and the program lives o
     await expect(sb.exec(['echo', 'x'.repeat(200 * 1024)])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('writing many files into a stopped sandbox fails at once, never hangs (found by the fuzzer)', async () => {
+    const sb = await pool.create({ lifetime: 'persistent' });
+    await sb.stop({ timeoutMs: 1000 });
+    const files = Array.from({ length: 3000 }, (_, i) => ({ path: `f${i}`, content: 'x'.repeat(1000) }));
+    const r = await Promise.race([sb.writeFiles(files).catch((e: unknown) => e), new Promise((res) => setTimeout(() => res('still pending after 20 s'), 20_000).unref())]);
+    expect(r).toMatchObject({ code: 'SANDBOX_NOT_RUNNING' });
+  });
+
   it('a memory cap above the engine, or more CPUs than it has, is INVALID_SPEC before anything is made', async () => {
     const before = (await warden.list()).length;
     await expect(warden.create({ resources: { memory: '99999999g' } })).rejects.toThrow(/resources.memory: .* more than the engine has/);

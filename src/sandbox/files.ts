@@ -139,11 +139,16 @@ export class SandboxFiles {
       },
     );
     ended.catch(() => undefined);
+    // (a stopped sandbox: the exec never starts, nothing reads, and the fill waited forever once the
+    // pack's buffer was full; the fuzzer found it. The abandoned fill then fails on the destroyed pack.)
+    const filling = fill(pack);
+    filling.catch(() => undefined);
     try {
-      await Promise.race([fill(pack), ended]);
+      await Promise.race([filling, ended]);
       pack.finalize();
     } catch (err) {
-      pack.destroy(err as Error);
+      // without the error: tar-stream hands it to the entry being written, an emitter nobody listens to
+      pack.destroy();
       const failed = await done.then(() => undefined, (e: unknown) => e);
       // a refused path or a missing directory on the receiving side says more than a broken pipe; a bad
       // archive is best told by the reader that found it (ours)
