@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pack } from 'tar-stream';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from './support/fixture.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
@@ -117,6 +118,39 @@ describe('hostile requests: a coded 4xx, and the server keeps serving', () => {
       expect(rec.run.status, JSON.stringify(rec)).toBe('failed');
       expect(rec.run.error).toMatch(/AGENT_AUTH_MISSING|ANTHROPIC_API_KEY/);
     } else await survives(r, 400);
+  });
+
+  it('WebSocket exec: hostile ids, non-JSON and invalid UTF-8 frames, an oversized frame', async () => {
+    const ws = (path: string): Promise<WebSocket> =>
+      new Promise((resolve, reject) => {
+        const w = new WebSocket(`${s.url.replace('http', 'ws')}${path}`, { headers: { authorization: `Bearer ${s.token}` } });
+        w.once('open', () => resolve(w));
+        w.once('error', reject);
+      });
+    const closed = (w: WebSocket): Promise<{ code: number; messages: string[] }> =>
+      new Promise((resolve) => {
+        const messages: string[] = [];
+        w.on('message', (m) => messages.push(m.toString()));
+        w.on('error', () => undefined);
+        w.once('close', (code) => resolve({ code, messages }));
+      });
+    const bad = await ws('/api/v1/sandboxes/..%2F..%2Fetc/exec/ws');
+    const badDone = closed(bad);
+    bad.send(JSON.stringify({ type: 'start', cmd: ['true'] }));
+    expect((await badDone).messages.join('')).toMatch(/INVALID_ARGUMENT/);
+    const junk = await ws(`/api/v1/sandboxes/${sandboxId}/exec/ws`);
+    const junkDone = closed(junk);
+    junk.send('not json at all');
+    expect((await junkDone).messages.join('')).toMatch(/INVALID_ARGUMENT/);
+    const utf = await ws(`/api/v1/sandboxes/${sandboxId}/exec/ws`);
+    const utfDone = closed(utf);
+    utf.send(Buffer.from([0xff, 0xfe, 0xfd]), { binary: false });
+    await utfDone;
+    const big = await ws(`/api/v1/sandboxes/${sandboxId}/exec/ws`);
+    const bigDone = closed(big);
+    big.send(Buffer.alloc(9 * 1024 * 1024, 120));
+    await bigDone;
+    await survives({ status: 400, body: { error: { code: 'X', message: 'ws' } } }, 400);
   });
 
   it('the server never died, and its sandbox is alive', async () => {
