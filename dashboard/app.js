@@ -49,7 +49,11 @@ function showLogin(msg = '') {
 }
 
 async function start() {
-  $('#login').hidden = true; $('#app').hidden = false; $('#panic').hidden = false; $('#logout').hidden = false;
+  $('#login').hidden = true; $('#app').hidden = false; $('#logout').hidden = false;
+  // the emergency stop is shown to admin tokens only (the server refuses others anyway); it stops this instance's sandboxes
+  const me = await api('/whoami').catch(() => ({ role: 'admin' }));
+  $('#panic').hidden = me.role !== 'admin';
+  if (me.instance) $('#panic').title = `Emergency stop: kill and remove every sandbox of instance '${me.instance}'${Object.keys(me.labels || {}).length ? ` with ${Object.entries(me.labels).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}`;
   await refreshList();
   state.eventsAbort?.abort();
   state.eventsAbort = new AbortController();

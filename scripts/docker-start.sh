@@ -5,7 +5,8 @@
 #   --build: rebuild the image first (otherwise built only when missing)
 # Creates ./workspaces, ./data (owned by the container user) and ./config; for --prod also
 # ./secrets/warden_token (generated) and ./secrets/api-keys.env (empty: put your keys there).
-# Honours COMPOSE_PROJECT_NAME, WARDEN_PORT, WARDEN_LABELS, WARDEN_SERVER_BASE_IMAGE.
+# Works with no variable set; honours COMPOSE_PROJECT_NAME, WARDEN_PORT, WARDEN_INSTANCE, WARDEN_LABELS,
+# WARDEN_SERVER_BASE_IMAGE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=dev; rebuild=0

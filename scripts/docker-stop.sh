@@ -3,9 +3,11 @@
 #  1. `compose down`: SIGTERM to the server (tini forwards it), which removes its ephemeral sandboxes
 #     and exits; then its container and network go.
 #  2. Its persistent sandboxes (they survive restarts on purpose) are removed too, by the instance
-#     label this deployment gives every sandbox (WARDEN_LABELS, default warden.instance=warden[-dev]):
-#     scripts/emergency-stop.sh --label ... (docker CLI only). --keep-sandboxes skips this step.
-# Honours COMPOSE_PROJECT_NAME and WARDEN_LABELS like docker-start.sh.
+#     label this deployment gives every sandbox (warden.instance=$WARDEN_INSTANCE, default warden-dev,
+#     or warden with --prod): scripts/emergency-stop.sh --label ... (docker CLI only).
+#     --keep-sandboxes skips this step.
+# Works with no variable set; honours COMPOSE_PROJECT_NAME, WARDEN_INSTANCE (and WARDEN_LABELS'
+# warden.instance=, the older spelling) like docker-start.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=dev; keep=0
@@ -19,6 +21,4 @@ if [ "$mode" = prod ]; then mkdir -p secrets; [ -e secrets/warden_token ] || : >
 "${COMPOSE[@]}" down --remove-orphans --timeout 30
 [ "$keep" = 1 ] && exit 0
 default_instance=warden-dev; [ "$mode" = prod ] && default_instance=warden
-instance="warden.instance=$default_instance"
-for kv in ${WARDEN_LABELS//,/ }; do case "$kv" in warden.instance=*) instance="$kv";; esac; done
-bash scripts/emergency-stop.sh --label "$instance"
+bash scripts/emergency-stop.sh --label "warden.instance=${WARDEN_INSTANCE:-$default_instance}"

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; a compose client (Debian's docker-compose when the plugin is absent)
 extra=(chromium gcc libc6-dev shellcheck)
 docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
+# python3 with venv for the API fuzzer (schemathesis, installed from PyPI into a cached venv by the test)
+command -v python3 >/dev/null 2>&1 || extra+=(python3)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 bash scripts/setup.sh "${extra[@]}"
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT

@@ -23,6 +23,8 @@ export type WardenErrorCode =
   | 'STORE_ERROR'
   | 'EXEC_NOT_FOUND'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
   | 'SERVER_UNREACHABLE'
   | 'CONFLICT'
   | 'AGENT_AUTH_MISSING'
@@ -97,6 +99,8 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   STORE_ERROR: 'The state database (SQLite under WARDEN_HOME) could not be opened or written.',
   EXEC_NOT_FOUND: 'No running command has that exec id on this server (it may have exited).',
   UNAUTHORIZED: 'The Warden server refused the bearer token; set WARDEN_TOKEN to the token in its data dir.',
+  NOT_FOUND: 'The named thing (a token, a route) does not exist.',
+  FORBIDDEN: "The token's role does not allow this request (read-only: GETs; operator: all but panic and tokens; admin: all).",
   SERVER_UNREACHABLE: 'No Warden server answers at WARDEN_URL; start it with `warden up` or unset WARDEN_URL.',
   CONFLICT: 'The request conflicts with the current state (e.g. the sandbox is already being removed).',
   AGENT_AUTH_MISSING: 'An agent run needs a key or credentials file Warden does not have; the message names the variable or file.',

@@ -1,5 +1,5 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from './support/fixture.js';
@@ -35,17 +35,20 @@ interface Deployment {
 
 async function deployment(mode: 'prod' | 'dev'): Promise<Deployment> {
   const d = await deploymentDir({ withSource: mode === 'dev' });
-  const project = `warden-test-${runId()}-${mode}`;
   const port = await freePort();
-  const instance = `warden.instance=${project}`;
+  // prod: every name given; dev: as the README says, no variables but the ports (and this run's label,
+  // so the suite's teardown can sweep): the compose project is the directory's name, the instance the
+  // compose file's default
+  const project = mode === 'prod' ? `warden-test-${runId()}-${mode}` : basename(d.dir).toLowerCase();
+  const instance = `warden.instance=${mode === 'prod' ? project : 'warden-dev'}`;
+  const { COMPOSE_PROJECT_NAME: _c, WARDEN_INSTANCE: _i, WARDEN_LABELS: _l, WARDEN_OWNER: _o, ...base } = process.env;
   const env = {
-    ...process.env,
+    ...base,
     PWD: d.dir,
-    COMPOSE_PROJECT_NAME: project,
     WARDEN_PORT: String(port),
     WARDEN_INSPECT_PORT: String(await freePort()),
-    WARDEN_LABELS: `${instance},${TEST_RUN_LABEL}=${runId()}`,
-    WARDEN_OWNER: project,
+    WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`,
+    ...(mode === 'prod' ? { COMPOSE_PROJECT_NAME: project, WARDEN_INSTANCE: project, WARDEN_OWNER: project } : {}),
   };
   const file = mode === 'prod' ? 'compose.prod.yaml' : 'compose.yaml';
   let token: string | undefined;
@@ -217,9 +220,14 @@ describe('Warden in Docker: development (compose.yaml)', () => {
     console.log(`[compose] dev: edit -> changed response ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     expect(await containersWith(`warden.id=${eph.body.sandbox.id}`)).toEqual([]);
 
-    await sh('bash', ['scripts/docker-stop.sh'], { cwd: dep.dir, env: dep.env });
+    // the README's stop command with no variable set at all: the server and its persistent sandboxes go
+    const kept = await dep.call('POST', '/api/v1/sandboxes', { lifetime: 'persistent', resources: { memory: '128m' } });
+    expect(kept.status, JSON.stringify(kept.body)).toBe(201);
+    expect(kept.body.sandbox.labels['warden.instance']).toBe('warden-dev');
+    await sh('bash', ['scripts/docker-stop.sh'], { cwd: dep.dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } });
     expect(await containersWith(`com.docker.compose.project=${dep.project}`)).toEqual([]);
     expect(await networksWith(`com.docker.compose.project=${dep.project}`)).toEqual([]);
+    expect(await containersWith(`warden.id=${kept.body.sandbox.id}`)).toEqual([]);
   }, 300_000);
 });
 

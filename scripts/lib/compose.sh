@@ -19,5 +19,12 @@ compose_env() {
   export DOCKER_GID="${DOCKER_GID:-$(stat -c %g "$sock")}"
   if [ "$(id -u)" = 0 ]; then export WARDEN_UID="${WARDEN_UID:-1000}" WARDEN_GID="${WARDEN_GID:-1000}"
   else export WARDEN_UID="${WARDEN_UID:-$(id -u)}" WARDEN_GID="${WARDEN_GID:-$(id -g)}"; fi
+  # the instance (label warden.instance) of this deployment: WARDEN_INSTANCE, or the older spelling as a
+  # warden.instance= entry of WARDEN_LABELS; unset: the compose file's default (warden-dev / warden)
+  if [ -z "${WARDEN_INSTANCE:-}" ]; then
+    local kv
+    IFS=, read -r -a kvs <<< "${WARDEN_LABELS:-}"
+    for kv in "${kvs[@]}"; do case "$kv" in warden.instance=*) export WARDEN_INSTANCE="${kv#warden.instance=}";; esac; done
+  fi
   export PWD   # compose maps ${PWD}/workspaces and ${PWD}/data: the scripts run from the repository root
 }

@@ -70,6 +70,8 @@ export interface AgentOptions {
   hostHome?: string;
   /** After SIGINT on cancel, how long the CLI may take to save its session. Default 3000 ms. */
   cancelGraceMs?: number;
+  /** Labels added to the agent's sandboxes beside the spec's (a server's project or token scope; may use warden.). */
+  labels?: Record<string, string>;
 }
 
 function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, what: string): z.output<T> {
@@ -195,6 +197,16 @@ export class Agent {
     const ws = o.workspace ? await checkHostPath('workspace', o.workspace, 'dir') : undefined;
     const policy = (o.policy ?? {}) as SandboxSpecInput & Record<string, unknown>;
     const user = typeof policy.user === 'string' ? policy.user.split(':').map(Number) : undefined;
+    if (ws && ws.uid === 0 && !user) {
+      // the agent runs unprivileged (uid 1000, no capabilities): in a root-owned directory every write
+      // would fail, and the run would still look like it finished. Refused before anything is made.
+      throw new WardenError(
+        'PATH_REFUSED',
+        `workspace ${ws.path} is owned by root; the agent runs as an unprivileged user (uid 1000, no capabilities) and could not write a file in it. ` +
+          `Give it to the user who should own the agent's changes (e.g. \`chown -R 1000:1000 ${ws.path}\`, or your own uid), or set the sandbox user explicitly (policy.user, e.g. "1000:1000") if it can write there.`,
+        { details: { workspace: ws.path, uid: 0 } },
+      );
+    }
     const owner = user ? { uid: user[0]!, gid: user[1] ?? user[0]! } : ws && ws.uid !== 0 ? { uid: ws.uid, gid: ws.gid } : { uid: 1000, gid: 1000 };
     const stateKey = stateKeyFor({ ...(o.stateKey ? { stateKey: o.stateKey } : {}), ...(ws ? { workspace: ws.path } : {}) });
     const stateDir = await prepareStateDir(stateKey, this.name, owner, (dir) => installCredentialFiles(this.profile, auth, dir));
@@ -217,7 +229,8 @@ export class Agent {
       ...(how.key ? { key: how.key } : {}),
     };
     parseSpec(spec); // fail before anything is made, naming the field
-    const sb = how.key ? await this.warden.ensure(spec) : await this.warden.create(spec);
+    const made = { labels: this.opts.labels ?? {} };
+    const sb = how.key ? await this.warden.ensure(spec, made) : await this.warden.create(spec, made);
     try {
       if (git.token === 'askpass') await installAskpass(sb);
       await this.checkReachable(sb, auth);

@@ -224,11 +224,15 @@ export class AgentRun implements AsyncIterable<AgentRunEvent> {
     } catch (err) {
       const e = err instanceof WardenError ? err : new WardenError('AGENT_FAILED', `${this.agent} run failed: ${(err as Error).message}`, { cause: err });
       this.emit({ kind: 'error', message: e.message, fatal: true, raw: '' });
-      if (sb) {
+      // a run that never got a sandbox is on record too, and ends: nobody may see it "starting" forever
+      if (!sb) {
         await this.plan.recorder
-          .recordEnd({ runId: this.id, endedAt: new Date().toISOString(), status: this.stopping ?? 'failed', exitCode: -1, durationMs: Date.now() - t0, toolCalls: {}, error: e.message })
-          .catch(() => undefined);
+          .recordStart({ runId: this.id, agent: this.agent, sandboxId: '', prompt: this.plan.prompt, auth: this.plan.auth, startedAt: this.startedAt.toISOString(), flags: [], ...(this.plan.workspace ? { workspace: this.plan.workspace } : {}), ...(this.plan.model ? { model: this.plan.model } : {}) })
+          .catch((err2: unknown) => this.plan.log.warn({ err: err2, run: this.id }, 'agent run recorder failed'));
       }
+      await this.plan.recorder
+        .recordEnd({ runId: this.id, endedAt: new Date().toISOString(), status: this.stopping ?? 'failed', exitCode: -1, durationMs: Date.now() - t0, toolCalls: {}, error: `${e.code}: ${e.message}` })
+        .catch((err2: unknown) => this.plan.log.warn({ err: err2, run: this.id }, 'agent run recorder failed'));
       throw e;
     } finally {
       if (timer) clearTimeout(timer);

@@ -14,6 +14,7 @@ import { registerPrune } from './commands/prune.js';
 import { registerSandboxCommands } from './commands/sandbox.js';
 import { registerWatch } from './commands/watch.js';
 import { registerUp } from './commands/up.js';
+import { registerTokens } from './commands/tokens.js';
 import { EXIT_WARDEN_FAILURE, reportError } from './output.js';
 
 /** The `warden` CLI: thin commands over the SDK. Returns the process exit code. */
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   registerWatch(program, ctx);
   registerUp(program, ctx);
   registerAgent(program, ctx);
+  registerTokens(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

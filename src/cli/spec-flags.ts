@@ -42,14 +42,20 @@ function num(flag: string, v: string): number {
   return n;
 }
 
-/** Flags -> a spec input; validation of values is left to the spec schema (one place, one wording). */
-export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> = {}): SandboxSpecInput {
+/** `-e K=V` flags -> an env record; `-e NOEQ` is an error naming the flag (never a silent empty name). */
+export function envFromFlags(flags: string[] | undefined): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const kv of f.env ?? []) {
+  for (const kv of flags ?? []) {
     const i = kv.indexOf('=');
-    if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--env '${kv}' must be KEY=VALUE`);
+    if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--env '${kv}' must be KEY=VALUE (e.g. -e NODE_ENV=test)`);
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  return env;
+}
+
+/** Flags -> a spec input; validation of values is left to the spec schema (one place, one wording). */
+export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> = {}): SandboxSpecInput {
+  const env = envFromFlags(f.env);
   const resources: Record<string, unknown> = {};
   if (f.memory) resources.memory = f.memory;
   if (f.cpus) resources.cpus = num('cpus', f.cpus);

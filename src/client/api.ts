@@ -58,7 +58,7 @@ export interface WardenApi {
   kill(ref: string, signal?: string): Promise<void>;
   remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   refresh(ref: string): Promise<SandboxApi>;
-  panic(opts?: { labels?: Record<string, string> }): Promise<PanicReport>;
+  panic(opts?: { labels?: Record<string, string>; allInstances?: boolean }): Promise<PanicReport>;
   /** Remove exited/dead sandboxes and orphans; says what. */
   prune(opts?: { labels?: Record<string, string> }): Promise<PruneReport>;
 }

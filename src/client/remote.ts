@@ -91,6 +91,7 @@ export class RemoteWarden implements WardenApi {
   }
 
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    if (filter.allInstances) throw new WardenError('INVALID_ARGUMENT', `a server shows its own instance only; for every instance's sandboxes run this on the engine's host without WARDEN_URL`);
     const q = new URLSearchParams();
     if (filter.owner) q.set('owner', filter.owner);
     if (filter.key) q.set('key', filter.key);
@@ -125,7 +126,8 @@ export class RemoteWarden implements WardenApi {
     return (await this.json<{ report: PruneReport }>('POST', '/api/v1/prune', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }
 
-  async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
+  async panic(opts: { labels?: Record<string, string>; allInstances?: boolean } = {}): Promise<PanicReport> {
+    if (opts.allInstances) throw new WardenError('INVALID_ARGUMENT', `a server stops its own instance only; for every instance run \`warden panic --all-instances\` on the engine's host without WARDEN_URL`);
     return (await this.json<{ report: PanicReport }>('POST', '/api/v1/panic', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }
 }
@@ -291,7 +293,17 @@ class RemoteProcess implements ProcessApi {
         ws.send(JSON.stringify({ type: 'start', cmd, encoding: 'base64', stdin: opts.stdin === true, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.user ? { user: opts.user } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }));
       });
       ws.on('message', (raw: Buffer) => {
-        const m = JSON.parse(raw.toString('utf8')) as { type: string; data?: string; encoding?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          const e = new WardenError('SERVER_UNREACHABLE', 'the Warden server sent a message that is not JSON on the command stream');
+          if (!proc) reject(e);
+          fail(e);
+          ws.terminate();
+          return;
+        }
+        const m = parsed as { type: string; data?: string; encoding?: string; execId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
         if (m.type === 'start') {
           proc = new RemoteProcess(ws, w, opts.stdin === true, m.execId!, exited);
           resolve(proc);

@@ -17,6 +17,12 @@ export const LABEL = {
   poolSpec: 'warden.pool-spec',
   /** A warm-pool member: the pool (one process's) that alone may hand it out. */
   poolHolder: 'warden.pool-holder',
+  /**
+   * The Warden deployment an object belongs to (`WARDEN_INSTANCE`, default `default`): a server, the CLI
+   * and the SDK see and act on their own instance only. Objects made before the label existed count as
+   * `default`.
+   */
+  instance: 'warden.instance',
   /** Set on Warden's helper objects (a sandbox's network, its egress proxy); sandboxes have none. */
   role: 'warden.role',
   /**

@@ -3,6 +3,8 @@ import { ValidationError } from '../errors.js';
 import { buildRules } from '../egress/policy.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { wardenImage } from '../images/catalog.js';
+import { NO_CONTROL_RE } from './refs.js';
+import { EnvSchema } from './limits.js';
 
 /** The image sandboxes use when a spec names none. Built by `warden images build`. */
 export const DEFAULT_IMAGE = wardenImage('sandbox');
@@ -19,11 +21,14 @@ const sizeString = (what: string, example: string) =>
       return n;
     });
 
-/** A duration as people write it ('30s', '5m', '1h30m') or milliseconds, parsed to milliseconds. */
+/**
+ * A duration as people write it ('30s', '5m', '1h30m', '250ms'), parsed to milliseconds. A bare number
+ * means seconds (`60` = one minute), as in docker and coreutils; fields in milliseconds end in `Ms`.
+ */
 export const DurationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const n = parseDuration(v);
   if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h or milliseconds` });
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration; use e.g. 30s, 5m, 2h, 250ms (a bare number is seconds; at most a year)` });
     return z.NEVER;
   }
   return n;
@@ -55,8 +60,11 @@ export const PortSchema = z.union([
 
 export const ResourcesSchema = z
   .object({
-    memory: sizeString('memory size', '512m or 2g').default(2 * 1024 ** 3).describe('Memory cap; swap is capped to the same (no swap). Default 2g.'),
-    cpus: z.number().positive().max(256).default(2).describe('CPU quota in cores. Default 2.'),
+    memory: sizeString('memory size', '512m or 2g')
+      .refine((n) => n >= 6 * 1024 ** 2, 'must be at least 6m (the engine refuses less)')
+      .default(2 * 1024 ** 3)
+      .describe('Memory cap; swap is capped to the same (no swap). At least 6m; at most what the engine has. Default 2g.'),
+    cpus: z.number().min(0.1, 'must be at least 0.1 (less starves every command into timeouts)').max(256).default(2).describe('CPU quota in cores, from 0.1 to what the engine has. Default 2.'),
     pids: z.number().int().min(16).max(1_000_000).default(512).describe('Maximum number of processes and threads. Default 512.'),
     tmpSize: sizeString('size', '512m').default(512 * 1024 ** 2).describe('Size cap of the /tmp tmpfs. Default 512m.'),
     homeSize: sizeString('size', '256m').default(256 * 1024 ** 2).describe('Size cap of the home tmpfs. Default 256m.'),
@@ -67,21 +75,26 @@ export const ResourcesSchema = z
   .strict();
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** An image reference (name[:tag][@digest], optionally a registry): no empty, `.` or `..` path segments. */
+export const IMAGE_RE = /^(?!.*\/\/)(?!(?:.*\/)?\.{1,2}(?:[/:@]|$))[a-zA-Z0-9][a-zA-Z0-9._\-/:@]{0,254}$/;
 
 export const SandboxSpecSchema = z
   .object({
-    image: z.string().min(1).default(DEFAULT_IMAGE).describe(`Image to run. Default ${DEFAULT_IMAGE}.`),
+    image: z
+      .string()
+      .regex(IMAGE_RE, 'must be an image reference such as warden-sandbox:latest or registry.example.com/team/app:1.2')
+      .default(DEFAULT_IMAGE)
+      .describe(`Image to run. Default ${DEFAULT_IMAGE}.`),
     name: z
       .string()
       .regex(NAME_RE, 'use 1-63 letters, digits, _ . - starting with a letter or digit')
       .optional()
       .describe('Human name; the container is named warden-<name>. Default: derived from key or id.'),
-    key: z.string().min(1).max(200).optional().describe('Project or session key; ensure() reuses the sandbox with this key.'),
+    key: z.string().min(1).max(200).regex(NO_CONTROL_RE, 'must not contain control characters').optional().describe('Project or session key; ensure() reuses the sandbox with this key.'),
     workspace: z.string().min(1).optional().describe('Host directory mounted read-write at /workspace.'),
     configDir: z.string().min(1).optional().describe('Host directory mounted read-only at /app/config.'),
     mounts: z.array(MountSchema).default([]).describe('Extra mounts, read-only unless readOnly: false.'),
-    env: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string())
+    env: EnvSchema
       .default({})
       .describe('Environment of every command in the sandbox.'),
     labels: z.record(z.string(), z.string()).default({}).describe('Extra container labels (keys starting with warden. are reserved).'),
@@ -152,7 +165,7 @@ export const SandboxSpecSchema = z
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: (err as Error).message });
     }
-    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0 || spec.egress.credentials.length > 0)) {
+    if (spec.network !== 'allowlist' && (spec.egress.allow.length > 0 || spec.egress.presets.length > 0 || spec.egress.credentials.length > 0 || Object.keys(spec.egress.addHosts).length > 0)) {
       ctx.addIssue({ code: 'custom', path: ['egress'], message: `an egress allowlist needs network: 'allowlist' (it is '${spec.network}')` });
     }
     const targets = new Set<string>(['/workspace', '/app/config', '/tmp']);

@@ -78,14 +78,33 @@ export class SandboxFiles {
   /** Build a tar with `fill` and extract it into `root`. */
   private async putTar(root: string, checkRels: string[], fill: (pack: TarPack) => Promise<void>): Promise<void> {
     const pack = tarPack();
+    pack.on('error', () => undefined); // a failed fill destroys it; that error is thrown below, not emitted into the void
     const done = this.execTar('x', root, '', [...new Set(checkRels)], pack as unknown as Readable).then((r) => r.wait());
+    // the receiving end may stop reading before the archive is complete (tar in the sandbox failed, the
+    // engine refused): then filling would wait for a drain that never comes. Whichever ends first decides.
+    const ended = done.then(
+      () => {
+        throw new WardenError('EXEC_FAILED', `the sandbox stopped reading the archive for ${root} before it was complete`);
+      },
+      (err: unknown) => {
+        throw err;
+      },
+    );
+    ended.catch(() => undefined);
+    // (a stopped sandbox: the exec never starts, nothing reads, and the fill waited forever once the
+    // pack's buffer was full; the fuzzer found it. The abandoned fill then fails on the destroyed pack.)
+    const filling = fill(pack);
+    filling.catch(() => undefined);
     try {
-      await fill(pack);
+      await Promise.race([filling, ended]);
       pack.finalize();
     } catch (err) {
-      pack.destroy(err as Error);
-      await done.catch(() => undefined);
-      throw err;
+      // without the error: tar-stream hands it to the entry being written, an emitter nobody listens to
+      pack.destroy();
+      const failed = await done.then(() => undefined, (e: unknown) => e);
+      // a refused path or a missing directory on the receiving side says more than a broken pipe; a bad
+      // archive is best told by the reader that found it (ours)
+      throw failed instanceof WardenError && failed.code !== 'EXEC_FAILED' ? failed : err;
     }
     await done;
   }
@@ -145,6 +164,7 @@ export class SandboxFiles {
     await this.putTar(c.root, prefixes(c.rel), async (pack) => {
       const ex = tarExtract();
       ex.on('entry', (header, stream, next) => {
+        stream.on('error', () => undefined); // a refused or broken archive destroys the entry: its error is the extract's
         const isLink = header.type === 'link';
         if (header.type !== 'file' && header.type !== 'directory' && !isLink) {
           stream.resume();
@@ -184,7 +204,21 @@ export class SandboxFiles {
       user: '0:0',
       stdin: stdin !== undefined,
     });
-    if (stdin && e.stdin) stdin.pipe(e.stdin);
+    if (stdin && e.stdin) {
+      const sink = e.stdin;
+      // by hand rather than pipe(): a source that fails must END the command's stdin (pipe() would
+      // destroy it, and the engine never sees an EOF): tar inside then sees a truncated archive and
+      // exits, so wait() settles instead of waiting for bytes that never come
+      stdin.on('data', (c: Buffer) => {
+        if (!sink.write(c)) {
+          stdin.pause();
+          sink.once('drain', () => stdin.resume());
+        }
+      });
+      stdin.once('end', () => sink.end());
+      stdin.once('error', () => sink.end());
+      if (stdin.destroyed) sink.end(); // failed while the exec was being made
+    }
     const errs: Buffer[] = [];
     e.stderr.on('data', (d: Buffer) => errs.push(d));
     if (op === 'x') e.stdout.resume();

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import { ArgvSchema, checkSignal, EnvSchema } from '../policy/limits.js';
 import { runInternal } from './internal-exec.js';
 import { EXEC_MARK, guardExec, guardKill } from '../guest/argv.js';
 
@@ -73,8 +74,8 @@ export class SandboxProcess {
     private readonly log: Logger,
   ) {
     this.id = execId;
-    this.stdout = rt.stdout;
-    this.stderr = rt.stderr;
+    this.stdout = new UnreadBuffer(rt.stdout);
+    this.stderr = new UnreadBuffer(rt.stderr);
     this.stdin = rt.stdin;
     if (opts.timeoutMs !== undefined) {
       this.timer = setTimeout(() => void this.terminate('timeout'), opts.timeoutMs);
@@ -110,6 +111,12 @@ export class SandboxProcess {
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
       throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['bash', '-lc', 'npm test']");
     }
+    // the same limits the API checks: the kernel's, named here instead of an engine error blaming the image
+    const bad = [ArgvSchema.safeParse(cmd), EnvSchema.safeParse(opts.env ?? {})].find((r) => !r.success);
+    if (bad && !bad.success) throw new WardenError('INVALID_ARGUMENT', `command: ${bad.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0)) {
+      throw new WardenError('INVALID_ARGUMENT', `timeoutMs ${String(opts.timeoutMs)} is not a positive number of milliseconds`);
+    }
     if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the command was aborted before it started');
     const { uid, gid } = execUser(identity, opts.user);
     const execId = randomBytes(8).toString('hex');
@@ -136,13 +143,21 @@ export class SandboxProcess {
     this.rt.detach();
   }
 
-  /** Resolves when the process has exited and its output is drained. */
+  /**
+   * Resolves when the process has exited and its output is drained. Output nobody reads never holds
+   * the process back from here on: an unread stream keeps up to 16 MiB for a late reader and drops the
+   * rest (logged), so `wait()` returns whether or not the caller reads stdout and stderr.
+   */
   wait(): Promise<ExitInfo> {
+    for (const [name, s] of [['stdout', this.stdout], ['stderr', this.stderr]] as const) {
+      if (s instanceof UnreadBuffer) s.release((dropped) => this.log.warn({ exec: this.id, stream: name, dropped }, `unread ${name} over ${MAX_UNREAD_BYTES} bytes was dropped; read it (or pipe it) to keep it`));
+    }
     return this.exited;
   }
 
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
+    signal = checkSignal(signal);
     try {
       const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, signal, this.user), '0:0');
       return Number.parseInt(r.stdout.trim(), 10) || 0;
@@ -159,6 +174,57 @@ export class SandboxProcess {
     } catch (err) {
       this.log.warn({ err, exec: this.id, container: this.containerId }, 'killing exec tree failed');
     }
+  }
+}
+
+/** What an unread output stream keeps for a late reader once wait() was called. */
+export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A command's stdout or stderr as the caller sees it: the runtime's stream piped through, with its
+ * backpressure (a slow reader slows the command, as with a pipe), until `release()`: from then on, if
+ * nobody reads it, its output is taken off the runtime's stream at once (so the command and its other
+ * stream are never held back) and kept up to MAX_UNREAD_BYTES for a late reader; the rest is dropped.
+ */
+class UnreadBuffer extends PassThrough {
+  private released = false;
+
+  constructor(private readonly src: Readable) {
+    super({ highWaterMark: 256 * 1024 });
+    src.on('error', (err) => this.destroy(err));
+    // a broken engine connection must not crash a program that never listened for errors: wait()
+    // reports the outcome either way (listeners the caller adds still get the error)
+    this.on('error', () => undefined);
+    src.pipe(this);
+  }
+
+  private get consumed(): boolean {
+    return this.readableFlowing === true || this.listenerCount('data') > 0 || this.listenerCount('readable') > 0;
+  }
+
+  release(onDropped: (bytes: number) => void): void {
+    if (this.released || this.consumed || this.src.readableEnded) return;
+    this.released = true;
+    this.src.unpipe(this);
+    let kept = this.readableLength + this.writableLength;
+    let dropped = 0;
+    this.src.on('data', (c: Buffer) => {
+      if (this.consumed) {
+        // a reader came after all: its pace is the command's pace again, as with a pipe
+        if (!this.write(c)) {
+          this.src.pause();
+          this.once('drain', () => this.src.resume());
+        }
+      } else if (kept + c.length <= MAX_UNREAD_BYTES) {
+        kept += c.length;
+        this.write(c); // past the high-water mark on purpose: bounded by MAX_UNREAD_BYTES
+      } else dropped += c.length;
+    });
+    this.src.once('end', () => {
+      if (dropped) onDropped(dropped);
+      this.end();
+    });
+    this.src.resume(); // pipe() paused it when this buffer was full
   }
 }
 

@@ -65,7 +65,7 @@ export async function sweepDeadOwners(
 /** See Warden.prune(). */
 export async function prune(
   runtime: ContainerRuntime,
-  opts: { labels: Record<string, string>; liveLink: string; removeSandbox: (containerId: string) => Promise<void>; log: Logger; /** The guest volume in use now: older ones nothing mounts are removed. */ guestVolume?: string },
+  opts: { labels: Record<string, string>; liveLink: string; removeSandbox: (containerId: string) => Promise<void>; log: Logger; /** The guest volume in use now: older ones nothing mounts are removed (omit to leave guest volumes alone). */ guestVolume?: string },
 ): Promise<PruneReport> {
   const t0 = Date.now();
   const base = { [LABEL.managed]: 'true', ...opts.labels };
@@ -106,7 +106,7 @@ export async function prune(
       .map((v) => runtime.removeVolume(v.name).then(() => void report.volumes.push(v.name), (err: unknown) => void report.errors.push(`volume ${v.name}: ${(err as Error).message}`))),
   );
   // guest volumes of earlier guard builds that no container mounts any more (the engine refuses to remove one in use)
-  if (opts.guestVolume && Object.keys(opts.labels).length === 0) {
+  if (opts.guestVolume) {
     const old = (await runtime.listVolumes({ [LABEL.guest]: '' })).filter((v) => v.name !== opts.guestVolume);
     await Promise.all(old.map((v) => runtime.removeVolume(v.name).then(() => void report.volumes.push(v.name), () => undefined)));
   }

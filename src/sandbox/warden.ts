@@ -1,19 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WardenError } from '../errors.js';
+import { ValidationError, WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { compileSpec, DEFAULT_WORKSPACE_DISK, PATHS, policyHash, SANDBOX_ALIAS, workspaceVolumeName } from '../policy/compile.js';
 import { LABEL } from '../policy/labels.js';
+import { checkSandboxRef } from '../policy/refs.js';
+import { checkSignal } from '../policy/limits.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { connectDocker } from '../runtime/docker/engine.js';
 import type { ContainerRuntime, ContainerState, RuntimeContainer } from '../runtime/runtime.js';
 import { newSandboxId } from '../util/ids.js';
+import { instanceName } from '../config/env.js';
+import { formatBytes } from '../util/units.js';
 import { loadSecrets } from '../egress/credentials.js';
 import { createEgress, findProxy, removeEgress } from '../egress/topology.js';
 import { getTemplate, withTemplate, type AppTemplate } from '../templates/catalog.js';
-import { ensureDevServer } from '../templates/readiness.js';
+import { ensureDevServer, type ReadyResult } from '../templates/readiness.js';
 import { checkHostPath } from './host-paths.js';
 import { createPreview, findPreview, reachablePorts, removePreview } from './preview.js';
 import { parseHostPathMap, toHostPath, toLocalPath, type HostPathMap } from './host-path-map.js';
@@ -36,6 +40,12 @@ export interface WardenOptions {
   owner?: string;
   /** Labels added to every object this instance creates (e.g. a test run id). */
   labels?: Record<string, string>;
+  /**
+   * The Warden instance (deployment) this object acts for: it labels everything it creates
+   * `warden.instance=<instance>` and sees, controls and panics only sandboxes of that instance (those
+   * made before the label existed count as `default`). Default `WARDEN_INSTANCE`, else `default`.
+   */
+  instance?: string;
   logger?: Logger;
   /**
    * On SIGTERM/SIGINT, remove the ephemeral sandboxes this process owns before exiting (default false:
@@ -85,7 +95,28 @@ export interface ListFilter {
   owner?: string;
   lifetime?: 'ephemeral' | 'persistent';
   state?: ContainerState;
+  /** Only sandboxes carrying every one of these labels (`{ 'warden.project': 'p1' }`). */
   labels?: Record<string, string>;
+  /** Every instance's sandboxes, not only this Warden's (the engine's admin view). */
+  allInstances?: boolean;
+}
+
+const LIST_FILTER_KEYS = new Set(['key', 'owner', 'lifetime', 'state', 'labels', 'allInstances']);
+
+/** A list filter with a misspelt or unknown field is an error, never an unfiltered answer. */
+function checkListFilter(filter: unknown): ListFilter {
+  if (filter === undefined) return {};
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new WardenError('INVALID_ARGUMENT', 'list(filter): the filter is an object such as { labels: { team: "a" }, state: "running" }');
+  for (const k of Object.keys(filter)) {
+    if (!LIST_FILTER_KEYS.has(k)) {
+      throw new WardenError('INVALID_ARGUMENT', `list(filter): unknown field '${k}'${k === 'label' ? "; labels are filtered with labels: { key: 'value' } (label=k=v is the HTTP query's spelling)" : ''}; known: ${[...LIST_FILTER_KEYS].join(', ')}`);
+    }
+  }
+  const f = filter as ListFilter;
+  if (f.labels !== undefined && (typeof f.labels !== 'object' || f.labels === null || Object.values(f.labels).some((v) => typeof v !== 'string'))) {
+    throw new WardenError('INVALID_ARGUMENT', "list(filter): labels is an object of strings, e.g. { 'warden.project': 'p1' }");
+  }
+  return f;
 }
 
 /** Warden's own bridge for network 'open': inter-container traffic off, so open sandboxes cannot reach each other. */
@@ -106,6 +137,8 @@ const DEFAULT_STOP_MS = 30_000;
 export class Warden implements SandboxOwner {
   readonly runtime: ContainerRuntime;
   readonly owner: string;
+  /** The instance this Warden acts for (label warden.instance). */
+  readonly instance: string;
   private readonly extraLabels: Record<string, string>;
   private readonly egress: { secrets?: Record<string, string>; caFile?: string };
   private readonly log: Logger;
@@ -129,7 +162,8 @@ export class Warden implements SandboxOwner {
     this.log = opts.logger ?? createLogger();
     this.runtime = opts.runtime ?? new DockerRuntime(connectDocker(), this.log);
     this.owner = opts.owner ?? `${safeUser()}@${hostname()}`;
-    this.extraLabels = opts.labels ?? {};
+    this.instance = opts.instance ?? instanceName();
+    this.extraLabels = { ...(opts.labels ?? {}), [LABEL.instance]: this.instance };
     this.egress = opts.egress ?? {};
     this.hostPathMap = opts.hostPathMap ?? parseHostPathMap(process.env.WARDEN_HOST_PATH_MAP);
     this.defaultWorkspaceDisk = opts.defaultWorkspaceDisk ?? DEFAULT_WORKSPACE_DISK;
@@ -161,20 +195,23 @@ export class Warden implements SandboxOwner {
   }
 
   /**
-   * Emergency stop: kill and remove every Warden-labelled container on the engine (any owner), then
-   * its networks and volumes. `labels` narrows it (e.g. one tenant or test run).
+   * Emergency stop: kill and remove every Warden sandbox of this instance (any owner; every instance
+   * with `allInstances`), then its networks and volumes. `labels` narrows it (e.g. one tenant or test run).
    */
-  async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
+  async panic(opts: { labels?: Record<string, string>; allInstances?: boolean } = {}): Promise<PanicReport> {
     const t0 = Date.now();
     const labels = { [LABEL.managed]: 'true', ...(opts.labels ?? {}) };
     const errors: string[] = [];
-    const [containers, other] = await Promise.all([this.runtime.list(labels), this.runtime.listOther(labels)]);
+    // networks and volumes always carried their instance label; unlabelled ones go only in an all-instances panic
+    const otherLabels = opts.allInstances ? labels : { ...labels, [LABEL.instance]: this.instance };
+    const [all, other] = await Promise.all([this.runtime.list(labels), this.runtime.listOther(otherLabels)]);
+    const containers = all.filter((c) => opts.allInstances || this.mine(c));
     await Promise.all(
       containers.map((c) => this.runtime.remove(c.id, { force: true }).catch((err: unknown) => void errors.push(`${c.name}: ${(err as Error).message}`))),
     );
     await Promise.all(other.networks.map((n) => this.runtime.removeNetwork(n).catch((err: unknown) => void errors.push(`network ${n}: ${(err as Error).message}`))));
     await Promise.all(other.volumes.map((v) => this.runtime.removeVolume(v).catch((err: unknown) => void errors.push(`volume ${v}: ${(err as Error).message}`))));
-    const left = (await this.runtime.list(labels)).length;
+    const left = (await this.runtime.list(labels)).filter((c) => opts.allInstances || this.mine(c)).length;
     const orphanShims = await this.runtime.reapOrphans(containers.map((c) => c.id)).catch(() => 0);
     const report = { containers: containers.length, networks: other.networks.length, volumes: other.volumes.length, orphanShims, durationMs: Date.now() - t0, left, errors };
     this.log.warn(report, 'panic: emergency stop done');
@@ -187,8 +224,9 @@ export class Warden implements SandboxOwner {
    * narrows it (a tenant, a test run). Says what it removed.
    */
   async prune(opts: { labels?: Record<string, string> } = {}): Promise<PruneReport> {
-    const guestVolume = await this.guestVolume().catch(() => undefined);
-    return prune(this.runtime, { labels: opts.labels ?? {}, liveLink: this.ownerLink, removeSandbox: (id) => this.remove(id, { force: true }), log: this.log, ...(guestVolume ? { guestVolume } : {}) });
+    // guest volumes are the engine's, not an instance's: only an unnarrowed prune retires old ones
+    const guestVolume = opts.labels && Object.keys(opts.labels).length > 0 ? undefined : await this.guestVolume().catch(() => undefined);
+    return prune(this.runtime, { labels: { ...(opts.labels ?? {}), [LABEL.instance]: this.instance }, liveLink: this.ownerLink, removeSandbox: (id) => this.remove(id, { force: true }), log: this.log, ...(guestVolume ? { guestVolume } : {}) });
   }
 
   /** The engine volume with Warden's guest code (the guard), seeded once per guest image. */
@@ -261,9 +299,19 @@ export class Warden implements SandboxOwner {
 
   /** The dev server answers (started if need be). */
   private async templateReady(sb: Sandbox, t: AppTemplate, opts: CreateOptions): Promise<void> {
-    const r = await ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+    // concurrent callers for one sandbox share one wait (the lock in the sandbox makes it one start
+    // across processes too)
+    let ready = this.readiness.get(sb.containerId);
+    if (!ready) {
+      ready = ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {}).finally(() => this.readiness.delete(sb.containerId));
+      this.readiness.set(sb.containerId, ready);
+    }
+    const r = await ready;
     this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
   }
+
+  /** Dev-server waits in flight, by container id. */
+  private readonly readiness = new Map<string, Promise<ReadyResult>>();
 
   /** Record activity on a sandbox (SDK calls do; the idle policy reads it with lastActivity). */
   touch(id: string): void {
@@ -275,7 +323,27 @@ export class Warden implements SandboxOwner {
     return this.activity.get(id);
   }
 
+  /** The engine's size (memory, CPUs), read once: a cap above it is a typo the engine would take. */
+  private engineSize: Promise<{ memoryBytes: number; cpus: number }> | undefined;
+
+  private async checkEngineFits(spec: SandboxSpec): Promise<void> {
+    this.engineSize ??= this.runtime.info().then((i) => ({ memoryBytes: i.memoryBytes, cpus: i.cpus }));
+    const size = await this.engineSize.catch((err: unknown) => {
+      this.engineSize = undefined;
+      throw err;
+    });
+    const issues: Array<{ path: string; message: string }> = [];
+    if (size.memoryBytes > 0 && spec.resources.memory > size.memoryBytes) {
+      issues.push({ path: 'resources.memory', message: `${formatBytes(spec.resources.memory)} is more than the engine has (${formatBytes(size.memoryBytes)}); ask for at most that, e.g. 2g` });
+    }
+    if (size.cpus > 0 && spec.resources.cpus > size.cpus) {
+      issues.push({ path: 'resources.cpus', message: `${spec.resources.cpus} is more than the engine's ${size.cpus} CPUs; ask for at most ${size.cpus}` });
+    }
+    if (issues.length) throw new ValidationError(`invalid sandbox spec: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+
   private async createFrom(spec: SandboxSpec, id: string, labels: Record<string, string> = {}, owner = this.owner, name?: string): Promise<Sandbox> {
+    await this.checkEngineFits(spec);
     const resolved = await this.resolveHostPaths(spec);
     const user = await this.resolveUser(resolved);
     if (resolved.runtime === 'runsc') {
@@ -440,22 +508,27 @@ export class Warden implements SandboxOwner {
 
   /** Like get(), but undefined when there is none. */
   async find(ref: string): Promise<Sandbox | undefined> {
-    if (!ref) return undefined;
+    checkSandboxRef(ref); // never an Engine API path of the caller's making
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
-    const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
-    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role]) return undefined;
+    // a short all-hex ref would be an engine id-prefix lookup, which fails when several ids share it:
+    // container ids are taken from 12 hex characters on (what `docker ps` shows)
+    const c = byId[0]
+      ? await this.runtime.inspect(byId[0].id)
+      : ((await this.runtime.inspect(`warden-${ref}`)) ?? (/^[0-9a-f]{1,11}$/.test(ref) ? undefined : await this.runtime.inspect(ref)));
+    if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role] || !this.mine(c)) return undefined;
     return this.handle(c);
   }
 
   /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */
   async list(filter: ListFilter = {}): Promise<SandboxInfo[]> {
+    filter = checkListFilter(filter);
     const labels: Record<string, string> = { [LABEL.managed]: 'true', ...(filter.labels ?? {}) };
     if (filter.owner) labels[LABEL.owner] = filter.owner;
     if (filter.lifetime) labels[LABEL.lifetime] = filter.lifetime;
     const items = await this.runtime.list(labels);
     return items
       // by key in memory: a claimed pool member has its key in its name, not its labels
-      .filter((c) => !c.labels[LABEL.role] && (!filter.state || c.state === filter.state) && (!filter.key || sandboxKey(c) === filter.key))
+      .filter((c) => !c.labels[LABEL.role] && (filter.allInstances || this.mine(c)) && (!filter.state || c.state === filter.state) && (!filter.key || sandboxKey(c) === filter.key))
       .map(toSandboxInfo)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
@@ -478,9 +551,10 @@ export class Warden implements SandboxOwner {
 
   /** SIGKILL (default) stops the whole sandbox at once; another signal goes to every process in it. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    signal = checkSignal(signal); // SIGFOO is an error, not a no-op
     const c = await this.mustInspectRef(ref);
     if (c.state !== 'running') return;
-    if (signal === 'SIGKILL' || signal === 'KILL' || signal === '9') {
+    if (signal === 'SIGKILL') {
       await this.runtime.kill(c.id, 'SIGKILL');
       await this.waitNotRunning(c.id);
       const [proxy, preview] = await Promise.all([findProxy(this.runtime, c.labels[LABEL.id] ?? ''), findPreview(this.runtime, c.labels[LABEL.id] ?? '')]);
@@ -516,6 +590,8 @@ export class Warden implements SandboxOwner {
     const key = sandboxKey(c); // a claimed pool member's is in its name; the new container gets the label
     const spec = parseSpec({
       ...stored,
+      // the label holds the parsed spec (milliseconds); a bare number would be read as seconds
+      ...(typeof stored.maxRuntime === 'number' ? { maxRuntime: `${stored.maxRuntime}ms` } : {}),
       ...(key ? { key } : {}),
       ...(stored.workspace ? { workspace: local(stored.workspace) } : {}),
       ...(stored.configDir ? { configDir: local(stored.configDir) } : {}),
@@ -621,11 +697,20 @@ export class Warden implements SandboxOwner {
     return undefined;
   }
 
+  /** Whether an engine object belongs to this Warden's instance (unlabelled ones are `default`'s). */
+  private mine(c: { labels: Record<string, string> }): boolean {
+    return (c.labels[LABEL.instance] ?? 'default') === this.instance;
+  }
+
   /** The sandbox container of a key: by label, or a claimed pool member by its name. */
   private async findByKey(key: string): Promise<RuntimeContainer | undefined> {
-    const [byLabel] = await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: key });
+    const [byLabel] = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.key]: key })).filter((c) => this.mine(c));
     if (byLabel) return byLabel;
     const byName = await this.runtime.inspect(keyedName(key));
+    if (byName && !this.mine(byName)) {
+      // the key's container name is engine-wide: never hand out (or clobber) another instance's sandbox
+      throw new WardenError('NAME_CONFLICT', `key '${key}' is taken on this engine by another Warden instance; keys are engine-wide, so use another key (e.g. prefix it with your instance)`);
+    }
     return byName && byName.labels[LABEL.managed] === 'true' && !byName.labels[LABEL.role] && sandboxKey(byName) === key ? byName : undefined;
   }
 

@@ -12,6 +12,8 @@ import { EventBus } from './bus.js';
 import type { ServerContext } from './context.js';
 import { ExecManager } from './exec-manager.js';
 import { errorBody, errorHandler } from './http-errors.js';
+import { parseJsonBody } from './json-body.js';
+import { finishOpenApi } from './openapi.js';
 import { createMetrics } from './metrics.js';
 import { Reconciler } from './reconcile.js';
 import { agentRoutes } from './routes/agents.js';
@@ -19,8 +21,10 @@ import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { Sampler } from './sampler.js';
-import { bearer, tokenMatches } from './token.js';
+import { authorize, resolvePrincipal, setPrincipal } from './auth.js';
+import { bearer } from './token.js';
 
 /** The dashboard's static files (no data in them: everything they show comes from the token-guarded API). */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
@@ -82,11 +86,58 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   app.setErrorHandler(errorHandler(opts.log));
   app.setNotFoundHandler((req, reply) => void reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; GET /openapi.json lists the routes`)));
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
+  // every route's methods by path pattern, for the 405 answers below
+  const routeTable: Array<{ method: string; re: RegExp; parametric: boolean }> = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}/?$`);
+    for (const m of [r.method].flat()) routeTable.push({ method: m, re, parametric: r.url.includes(':') });
+  });
+  /** The methods of the path's route, as the router picks it (a static path wins over a parametric one). */
+  const methodsOf = (path: string): string[] => {
+    const hits = routeTable.filter((r) => r.re.test(path));
+    const best = hits.some((r) => !r.parametric) ? hits.filter((r) => !r.parametric) : hits;
+    return [...new Set(best.map((r) => r.method))];
+  };
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
+    if (!req.routeOptions.url) {
+      // no route for this method: 405 with Allow when the path has others (before any body parsing), else 404
+      const allow = methodsOf(path);
+      if (allow.length) {
+        await reply.code(405).header('allow', allow.join(', ')).send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allow.join(', ')}`));
+        return;
+      }
+      await reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${path}; GET /openapi.json lists the routes`));
+      return;
+    }
     if (PUBLIC.some((re) => re.test(path))) return;
-    if (!tokenMatches(bearer(req.headers.authorization), opts.token)) {
+    const principal = resolvePrincipal(bearer(req.headers.authorization), opts.token, opts.store);
+    if (principal) {
+      setPrincipal(req, principal);
+      try {
+        authorize(principal, req.method, req.routeOptions.url ?? path);
+      } catch (err) {
+        const body = errorBody('FORBIDDEN', (err as Error).message);
+        if (req.headers.upgrade) {
+          reply.hijack();
+          const text = JSON.stringify(body);
+          req.raw.socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+          return;
+        }
+        await reply.code(403).send(body);
+      }
+      return;
+    }
+    {
       const body = JSON.stringify(errorBody('UNAUTHORIZED', 'missing or wrong bearer token: send "Authorization: Bearer <token>"'));
       if (req.headers.upgrade) {
         // a refused WebSocket upgrade: answer on the raw socket and close it (no upgraded connection may linger)
@@ -125,7 +176,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready', engine, reconciled: ready });
   });
   app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, async () => finishOpenApi(app.swagger() as unknown as Record<string, unknown>));
 
   await app.register(
     async (api) => {
@@ -134,6 +185,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       fileRoutes(api, ctx);
       systemRoutes(api, ctx);
       agentRoutes(api, ctx);
+      tokenRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );

@@ -84,6 +84,7 @@ export class ExecManager {
         tails[stream] = tail(tails[stream] + data, 8192);
         this.bus.publish({ type: 'output', sandboxId: sb.id, execId, stream, data, seq: this.bus.nextSeq(sb.id) });
       };
+      proc[stream].on('error', (err: Error) => this.log.debug({ err, exec: execId, stream }, 'exec output stream failed'));
       proc[stream].on('data', (c: Buffer) => emit(dec.write(c), c));
       proc[stream].on('end', () => emit(dec.end(), Buffer.alloc(0)));
     };

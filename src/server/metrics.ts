@@ -9,6 +9,8 @@ export interface ServerMetrics {
   execDuration: Histogram;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   actions: Counter<'action'>;
+  /** Errors the process guard caught (each one a bug). */
+  faults: Counter<'kind'>;
 }
 
 export function createMetrics(store: WardenStore): ServerMetrics {
@@ -41,6 +43,7 @@ export function createMetrics(store: WardenStore): ServerMetrics {
     execsFinished: new Counter({ name: 'warden_execs_finished_total', help: 'Commands finished, by result (ok, nonzero, timeout, abort)', labelNames: ['result'], registers: [registry] }),
     execDuration: new Histogram({ name: 'warden_exec_duration_seconds', help: 'Command durations', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [registry] }),
     httpDuration: new Histogram({ name: 'warden_http_request_duration_seconds', help: 'HTTP request durations by route', labelNames: ['method', 'route', 'status'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    faults: new Counter({ name: 'warden_process_faults_total', help: 'Uncaught exceptions and unhandled rejections the process guard caught (each is a bug)', labelNames: ['kind'], registers: [registry] }),
     actions: new Counter({ name: 'warden_actions_total', help: 'Lifecycle actions through the API (create, stop, kill, remove, refresh, panic)', labelNames: ['action'], registers: [registry] }),
   };
 }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { ArgvSchema, EnvSchema, SignalSchema } from '../policy/limits.js';
+import { SandboxRefSchema } from '../policy/refs.js';
 import { SandboxSpecSchema } from '../policy/spec.js';
 
-/** `:id` in every sandbox route: a sandbox id, name or container id. */
-export const SandboxParams = z.object({ id: z.string().min(1).max(200).describe('Sandbox id, name or container id') });
+/** `:id` in every sandbox route: a sandbox id, name or container id (one schema with the SDK and the CLI). */
+export const SandboxParams = z.object({ id: SandboxRefSchema });
 export const ExecParams = z.object({ execId: z.string().regex(/^x[0-9a-f]{12}$/, 'an exec id looks like x0123456789ab').describe('Exec id from the exec start event') });
 
 /** Create/ensure body: a sandbox spec plus the project it belongs to. */
@@ -14,28 +16,32 @@ export const CreateBody = SandboxSpecSchema.extend({
     .describe('Project the sandbox belongs to (label warden.project); list filter `project`.'),
 });
 
-const oneOrMany = z.union([z.string(), z.array(z.string())]).optional();
+/** Ensure body: a create body whose key is required (it finds the sandbox again). */
+export const EnsureBody = CreateBody.safeExtend({ key: z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('Project or session key: the sandbox with this key is reused.') });
+
+const labelFilter = z.string().regex(/^[^=]+=/, 'a label filter is key=value, e.g. label=team=a');
+const oneOrMany = z.union([labelFilter, z.array(labelFilter)]).optional();
 
 export const ListQuery = z
   .object({
     state: z.enum(['created', 'running', 'paused', 'restarting', 'exited', 'dead', 'removing', 'vanished', 'removed']).optional().describe('Only sandboxes in this state.'),
     owner: z.string().optional(),
-    project: z.string().optional(),
-    key: z.string().optional(),
+    project: z.string().max(128).optional(),
+    key: z.string().max(200).optional(),
     label: oneOrMany.describe('k=v, repeatable: only sandboxes carrying every such label.'),
     includeVanished: z.enum(['true', 'false']).optional().describe('Also list sandboxes whose container is gone (default false).'),
   })
   .strict();
 
 export const StopBody = z.object({ timeoutMs: z.number().int().min(0).max(600_000).optional().describe('Grace period before SIGKILL (default 30 s).') }).strict().default({});
-export const KillBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGKILL or TERM').default('SIGKILL') }).strict().default({ signal: 'SIGKILL' });
+export const KillBody = z.object({ signal: SignalSchema.default('SIGKILL') }).strict().default({ signal: 'SIGKILL' });
 export const RemoveQuery = z.object({ force: z.enum(['true', 'false']).optional().describe('Kill instead of stopping gracefully first.') }).strict();
 
 export const ExecBody = z
   .object({
-    cmd: z.array(z.string()).min(1).describe("argv, e.g. ['bash', '-lc', 'npm test'] (never one joined string)"),
-    cwd: z.string().startsWith('/').optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    cmd: ArgvSchema.describe("argv, e.g. ['bash', '-lc', 'npm test'] (never one joined string)"),
+    cwd: z.string().startsWith('/').max(4096).optional(),
+    env: EnvSchema.optional(),
     user: z.string().regex(/^\d+(:\d+)?$/).optional(),
     timeoutMs: z.number().int().positive().max(24 * 3600_000).optional().describe('Kill the whole process tree after this long.'),
     stdin: z.string().optional().describe('Buffered exec: data written to stdin, which is then closed.'),
@@ -50,7 +56,7 @@ export const StreamExecBody = ExecBody.omit({ stdin: true, stdinEncoding: true }
   .extend({ stdin: z.boolean().default(false).describe('Keep stdin open: write with POST /api/v1/execs/{execId}/stdin.'), encoding: OutputEncoding })
   .strict();
 
-export const SignalBody = z.object({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default('SIGTERM') }).strict();
+export const SignalBody = z.object({ signal: SignalSchema.default('SIGTERM') }).strict();
 export const StdinBody = z.object({ data: z.string().default(''), encoding: z.enum(['utf8', 'base64']).default('utf8'), eof: z.boolean().default(false) }).strict();
 
 export const FilesBody = z
@@ -59,16 +65,18 @@ export const FilesBody = z
       .array(
         z
           .object({
-            path: z.string().min(1).describe('Absolute, or relative to /workspace.'),
+            path: z.string().min(1).max(4096).describe('Absolute, or relative to /workspace.'),
             content: z.string().optional().describe('UTF-8 text content.'),
             base64: z.string().optional().describe('Base64 content (binary files, or edits from an app builder).'),
             mode: z.number().int().min(0).max(0o7777).optional(),
           })
           .strict()
-          .refine((f) => (f.content === undefined) !== (f.base64 === undefined), 'give exactly one of content or base64'),
+          .refine((f) => (f.content === undefined) !== (f.base64 === undefined), 'give exactly one of content or base64')
+          // said in the schema too (the refinement is invisible to OpenAPI): exactly one of the two
+          .meta({ oneOf: [{ required: ['content'], not: { required: ['base64'] } }, { required: ['base64'], not: { required: ['content'] } }] }),
       )
       .min(1)
-      .max(10_000),
+      .max(1000, 'at most 1000 files per request; send a bigger tree as a tar to PUT .../archive'),
   })
   .strict();
 

@@ -122,4 +122,18 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX actions_sandbox ON actions(sandbox_id, ts);
     `,
   },
+  {
+    version: 2,
+    name: 'named tokens',
+    sql: `
+      CREATE TABLE tokens (
+        name         TEXT PRIMARY KEY,
+        hash         TEXT NOT NULL UNIQUE,
+        role         TEXT NOT NULL,
+        labels_json  TEXT NOT NULL DEFAULT '{}',
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      );
+    `,
+  },
 ];

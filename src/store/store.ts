@@ -4,6 +4,7 @@ import { openDatabase, type Db } from './db.js';
 import { ExecRepo } from './execs.js';
 import { AgentRunRepo } from './agent-runs.js';
 import { SandboxRepo } from './sandboxes.js';
+import { TokenRepo } from './tokens.js';
 
 /**
  * Warden's persistent state (the server's memory across restarts): one SQLite file, WAL mode,
@@ -15,12 +16,14 @@ export class WardenStore {
   readonly execs: ExecRepo;
   readonly audit: AuditRepo;
   readonly agentRuns: AgentRunRepo;
+  readonly tokens: TokenRepo;
 
   constructor(readonly db: Db) {
     this.sandboxes = new SandboxRepo(db);
     this.execs = new ExecRepo(db);
     this.audit = new AuditRepo(db);
     this.agentRuns = new AgentRunRepo(db);
+    this.tokens = new TokenRepo(db);
   }
 
   /** Open `<dataDir>/warden.db` (created and migrated as needed). */

@@ -17,8 +17,9 @@ export interface AppTemplate {
   /** Spec defaults; what the caller gives wins (resources and egress are merged field by field). */
   defaults: SandboxSpecInput;
   /**
-   * The dev server, run in the background as the sandbox user from /workspace; it appends to `logFile`
-   * and writes its pid to `$WARDEN_PID_FILE` (a fresh path per start), which tells "still starting" from
+   * The dev server, run in the background as the sandbox user from /workspace; it appends to `logFile`,
+   * holds an flock on `$WARDEN_LOCK_FILE` for its life (a start while one runs is a no-op: one server per
+   * sandbox, whoever calls) and writes its pid to `$WARDEN_PID_FILE`, which tells "still starting" from
    * "exited".
    */
   start: string[];

@@ -23,8 +23,10 @@ export const REACT_VITE: AppTemplate = {
     egress: { presets: ['npm'] },
     resources: { memory: '512m', cpus: 0.5, pids: 256 },
   },
-  // the flags repeat vite.config.ts so an uploaded config cannot move the server off the preview port
-  start: ['/bin/sh', '-c', `echo $$ > "$WARDEN_PID_FILE"; exec node_modules/.bin/vite --host 0.0.0.0 --port 3001 --strictPort >> ${LOG} 2>&1`],
+  // one dev server per sandbox, whoever asks: the start takes an flock the server then holds for its
+  // whole life (fd 9 is inherited), so a second start while one runs or starts is a no-op; the flags
+  // repeat vite.config.ts so an uploaded config cannot move the server off the preview port
+  start: ['/bin/sh', '-c', `exec 9>>"$WARDEN_LOCK_FILE"; flock -n 9 || exit 0; echo $$ > "$WARDEN_PID_FILE"; exec node_modules/.bin/vite --host 0.0.0.0 --port 3001 --strictPort >> ${LOG} 2>&1`],
   logFile: LOG,
   readiness: { path: '/', timeoutMs: 60_000 },
 };

@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../errors.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { AppTemplate } from './catalog.js';
+
+/** The running dev server's pid (written by whoever holds the lock) and its lock; /tmp starts empty with each container start. */
+export const DEV_SERVER_PID_FILE = '/tmp/warden-dev-server.pid';
+export const DEV_SERVER_LOCK_FILE = '/tmp/warden-dev-server.lock';
 
 /**
  * One HTTP GET with no keep-alive (so no idle connection lingers in the preview forwarder): the status,
@@ -55,8 +58,10 @@ export async function ensureDevServer(sb: Sandbox, t: AppTemplate, opts: { timeo
   const target = new URL(t.readiness.path, url).toString();
   const ok = (s: number | undefined): boolean => s !== undefined && s < 500;
   if (ok(await probeHttp(target, 1_000))) return { url, started: false, readyMs: Date.now() - t0 };
-  const pidFile = `/tmp/warden-dev-server.${randomBytes(4).toString('hex')}.pid`;
-  await sb.startBackground(t.start, { cwd: '/workspace', env: { WARDEN_PID_FILE: pidFile } });
+  // a start while another caller's server runs or starts is a no-op (the lock); both then watch the one
+  // server through the shared pid file
+  await sb.startBackground(t.start, { cwd: '/workspace', env: { WARDEN_PID_FILE: DEV_SERVER_PID_FILE, WARDEN_LOCK_FILE: DEV_SERVER_LOCK_FILE } });
+  const pidFile = DEV_SERVER_PID_FILE;
   let lastAliveCheck = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (ok(await probeHttp(target, 2_000))) return { url, started: true, readyMs: Date.now() - t0 };

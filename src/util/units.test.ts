@@ -19,9 +19,13 @@ describe('parseDuration', () => {
     expect(parseDuration('30s')).toBe(30_000);
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(parseDuration('1500')).toBe(1500);
+  });
+  it('takes a bare number as seconds, as docker and coreutils do', () => {
+    expect(parseDuration('10')).toBe(10_000);
+    expect(parseDuration(60)).toBe(60_000);
+    expect(parseDuration('0.5')).toBe(500);
   });
   it('refuses garbage', () => {
-    for (const bad of ['soon', '10x', '5 minutes', '', '0s']) expect(parseDuration(bad)).toBeUndefined();
+    for (const bad of ['soon', '10x', '5 minutes', '', '0s', '-5', '1e3', '400d', Number.NaN, Number.POSITIVE_INFINITY, 0]) expect(parseDuration(bad)).toBeUndefined();
   });
 });

@@ -21,20 +21,31 @@ export function parseBytes(input: string | number): number | undefined {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "30s", "5m", "1h30m", "250ms", "1500" (ms) -> milliseconds. */
+/** The longest duration Warden takes anywhere (a year): past it a typo, not a plan. */
+export const MAX_DURATION_MS = 366 * 86_400_000;
+
+/**
+ * "30s", "5m", "1h30m", "250ms" -> milliseconds. A bare number means **seconds**, as in docker
+ * (`stop -t 10`) and coreutils (`timeout 60`): `10`, `'10'` and `'0.5'` are 10 s, 10 s and 500 ms.
+ * Fields that take milliseconds say so in their name (`timeoutMs`) and never come through here.
+ */
 export function parseDuration(input: string | number): number | undefined {
-  if (typeof input === 'number') return Number.isFinite(input) && input > 0 ? Math.round(input) : undefined;
-  const s = input.trim();
-  if (/^\d+$/.test(s)) return Number(s) > 0 ? Number(s) : undefined;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * (DURATION_UNITS[m[2] as string] ?? 0);
-    matched = re.lastIndex;
+  const s = typeof input === 'number' ? String(input) : input.trim();
+  if (typeof input === 'number' && !Number.isFinite(input)) return undefined;
+  let total: number;
+  if (/^\d+(?:\.\d+)?$/.test(s)) total = Number(s) * 1000;
+  else {
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+    total = 0;
+    let matched = 0;
+    for (let m = re.exec(s); m; m = re.exec(s)) {
+      total += Number(m[1]) * (DURATION_UNITS[m[2] as string] ?? 0);
+      matched = re.lastIndex;
+    }
+    if (matched !== s.length || s.length === 0) return undefined;
   }
-  if (matched !== s.length || total <= 0) return undefined;
-  return Math.round(total);
+  const ms = Math.round(total);
+  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 export function formatBytes(n: number): string {

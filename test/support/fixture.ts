@@ -11,8 +11,8 @@ import { TEST_RUN_LABEL } from './labels.js';
 export const runId = (): string => inject('runId');
 
 /** A Warden whose objects carry this test run's label (swept by the global teardown). */
-export function testWarden(owner = `test-${runId()}`): Warden {
-  return new Warden({ owner, labels: { [TEST_RUN_LABEL]: runId() }, logger: createLogger(process.env.WARDEN_LOG_LEVEL ?? 'error') });
+export function testWarden(owner = `test-${runId()}`, opts: { instance?: string } = {}): Warden {
+  return new Warden({ owner, labels: { [TEST_RUN_LABEL]: runId() }, logger: createLogger(process.env.WARDEN_LOG_LEVEL ?? 'error'), ...(opts.instance ? { instance: opts.instance } : {}) });
 }
 
 /** A temporary host workspace owned by uid 1000 (the sandbox user), removed by cleanup(). */

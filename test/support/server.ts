@@ -20,15 +20,15 @@ export interface TestServer {
 }
 
 /** An in-process Warden server on a free loopback port, over a test-labelled Warden and a temp data dir. */
-export async function startTestServer(opts: { sampleIntervalMs?: number; workspaceRoot?: string; owner?: string; agentSecrets?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { sampleIntervalMs?: number; workspaceRoot?: string; owner?: string; agentSecrets?: Record<string, string>; instance?: string } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'warden-srv-'));
   const token = `test-token-${runId()}-0123456789`;
   const store = WardenStore.open(dataDir);
   const log = createLogger(process.env.WARDEN_LOG_LEVEL ?? 'error');
   const server = await buildServer({
     warden: opts.agentSecrets
-      ? new Warden({ owner: opts.owner ?? `test-${runId()}`, labels: { [TEST_RUN_LABEL]: runId() }, logger: log, egress: { secrets: opts.agentSecrets } })
-      : testWarden(opts.owner),
+      ? new Warden({ owner: opts.owner ?? `test-${runId()}`, labels: { [TEST_RUN_LABEL]: runId() }, logger: log, egress: { secrets: opts.agentSecrets }, ...(opts.instance ? { instance: opts.instance } : {}) })
+      : testWarden(opts.owner, opts.instance ? { instance: opts.instance } : {}),
     store,
     token,
     log,

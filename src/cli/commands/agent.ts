@@ -49,7 +49,7 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
     .option('--max-runtime <duration>', 'the sandbox stops itself after this long')
     .action(async (agent: string, promptWords: string[], f: AgentFlags) => {
       const timeoutMs = f.timeout === undefined ? undefined : parseDuration(f.timeout);
-      if (f.timeout !== undefined && timeoutMs === undefined) throw new WardenError('INVALID_ARGUMENT', `--timeout '${f.timeout}' is not a duration; use e.g. 30s, 10m`);
+      if (f.timeout !== undefined && timeoutMs === undefined) throw new WardenError('INVALID_ARGUMENT', `--timeout '${f.timeout}' is not a duration; use e.g. 30s, 10m (a bare number is seconds)`);
       const auth = f.auth === undefined ? undefined : AuthModeSchema.safeParse(f.auth);
       if (auth && !auth.success) throw new WardenError('INVALID_ARGUMENT', `--auth '${f.auth}' must be keyless, env or files`);
       let prompt = promptWords.join(' ');

@@ -4,7 +4,13 @@ import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
 import { parseDuration } from '../../util/units.js';
 import { age, EXIT_TIMEOUT, printJson, printTable } from '../output.js';
-import { addSpecFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
+import { checkSignal } from '../../policy/limits.js';
+import { LABEL } from '../../policy/labels.js';
+import type { SandboxInfo } from '../../sandbox/sandbox.js';
+import type { ListFilter } from '../../sandbox/warden.js';
+import { PROJECT_LABEL } from '../../server/reconcile.js';
+import { renderFormat } from '../format.js';
+import { addSpecFlags, envFromFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
 import { streamCommand } from '../stream.js';
 
 type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
@@ -12,8 +18,56 @@ type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
 function duration(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const ms = parseDuration(v);
-  if (ms === undefined) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a duration; use e.g. 30s, 5m or 1h`);
+  if (ms === undefined) throw new WardenError('INVALID_ARGUMENT', `--${flag} '${v}' is not a duration; use e.g. 30s, 5m or 1h (a bare number is seconds)`);
   return ms;
+}
+
+/** The fields `ps --format` knows. */
+const PS_FIELDS = ['ID', 'Name', 'State', 'Image', 'Lifetime', 'Age', 'Key', 'Ports', 'Project', 'Owner', 'Instance', 'CreatedAt', 'ContainerID', 'Labels'] as const;
+
+function psRow(s: SandboxInfo): Record<string, string> {
+  return {
+    ID: s.id,
+    Name: s.name,
+    State: s.state,
+    Image: s.image,
+    Lifetime: s.lifetime,
+    Age: age(s.createdAt),
+    Key: s.key ?? '',
+    Ports: s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(','),
+    Project: s.labels[PROJECT_LABEL] ?? '',
+    Owner: s.owner,
+    Instance: s.labels[LABEL.instance] ?? 'default',
+    CreatedAt: s.createdAt,
+    ContainerID: s.containerId.slice(0, 12),
+    Labels: Object.entries(s.labels).filter(([k]) => !k.startsWith('warden.')).map(([k, v]) => `${k}=${v}`).join(','),
+  };
+}
+
+const STATES = ['created', 'running', 'paused', 'restarting', 'exited', 'dead', 'removing'];
+
+/** `--filter k=v` flags (and the older --owner/--key) -> a list filter; an unknown filter is an error. */
+export function psFilter(f: { filter?: string[]; owner?: string; key?: string; allInstances?: boolean }): ListFilter {
+  const out: ListFilter & { labels: Record<string, string> } = { labels: {}, ...(f.owner ? { owner: f.owner } : {}), ...(f.key ? { key: f.key } : {}), ...(f.allInstances ? { allInstances: true } : {}) };
+  for (const kv of f.filter ?? []) {
+    const i = kv.indexOf('=');
+    const k = i > 0 ? kv.slice(0, i) : kv;
+    const v = i > 0 ? kv.slice(i + 1) : '';
+    if (!v) throw new WardenError('INVALID_ARGUMENT', `--filter '${kv}' must be KEY=VALUE, e.g. --filter state=exited or --filter label=team=a`);
+    if (k === 'label') {
+      const j = v.indexOf('=');
+      if (j <= 0) throw new WardenError('INVALID_ARGUMENT', `--filter '${kv}': a label filter is label=KEY=VALUE, e.g. label=team=a`);
+      out.labels[v.slice(0, j)] = v.slice(j + 1);
+    } else if (k === 'state') {
+      if (!STATES.includes(v)) throw new WardenError('INVALID_ARGUMENT', `--filter state=${v}: a state is one of ${STATES.join(', ')}`);
+      out.state = v as ListFilter['state'];
+    } else if (k === 'key') out.key = v;
+    else if (k === 'project') out.labels[PROJECT_LABEL] = v;
+    else if (k === 'owner') out.owner = v;
+    else throw new WardenError('INVALID_ARGUMENT', `--filter '${kv}': unknown filter '${k}'; use label=, state=, key=, project= or owner=`);
+  }
+  if (Object.keys(out.labels).length === 0) delete (out as ListFilter).labels;
+  return out;
 }
 
 export function registerSandboxCommands(program: Command, ctx: Ctx): void {
@@ -88,23 +142,33 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; env?: string[]; cwd?: string }) => {
       const timeoutMs = duration('timeout', f.timeout);
       const sb = await ctx.warden().get(id);
-      const env = Object.fromEntries((f.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const env = envFromFlags(f.env);
       const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(f.cwd ? { cwd: f.cwd } : {}) });
       ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
     });
 
   program
     .command('ps')
-    .description('list Warden sandboxes (from the engine\'s labels)')
-    .option('--json', 'JSON array')
+    .description("list this instance's running sandboxes (from the engine's labels); -a adds stopped ones")
+    .option('-a, --all', 'also stopped sandboxes (default: running only)')
+    .option('-q, --quiet', 'ids only, one a line')
+    .option('--format <format>', "'json' (one object a line) or a template such as '{{.ID}}\\t{{.State}}' ('table ...' adds a header)")
+    .option('--filter <k=v>', 'label=KEY=VALUE | state=STATE | key=KEY | project=NAME | owner=OWNER (repeatable; all must match)', (v: string, p: string[] = []) => [...p, v])
+    .option('--all-instances', "every Warden instance's sandboxes on the engine (the engine's admin view; not through a server)")
+    .option('--json', 'a JSON array of the full records')
     .option('--owner <owner>', 'only this owner')
     .option('--key <key>', 'only this key')
-    .action(async (f: { json?: boolean; owner?: string; key?: string }) => {
-      const list = await ctx.warden().list({ ...(f.owner ? { owner: f.owner } : {}), ...(f.key ? { key: f.key } : {}) });
+    .action(async (f: { all?: boolean; quiet?: boolean; format?: string; filter?: string[]; allInstances?: boolean; json?: boolean; owner?: string; key?: string }) => {
+      const filter = psFilter(f);
+      let list = await ctx.warden().list(filter);
+      if (!f.all && !filter.state) list = list.filter((s) => s.state === 'running');
       if (f.json) return printJson(list);
+      if (f.quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
+      const rows = list.map(psRow);
+      if (f.format) return void process.stdout.write(renderFormat(f.format, rows, PS_FIELDS));
       printTable(
         ['ID', 'NAME', 'STATE', 'IMAGE', 'LIFETIME', 'AGE', 'KEY', 'PORTS'],
-        list.map((s) => [s.id, s.name, s.state, s.image, s.lifetime, age(s.createdAt), s.key ?? '', s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`).join(',')]),
+        rows.map((r) => (['ID', 'Name', 'State', 'Image', 'Lifetime', 'Age', 'Key', 'Ports'] as const).map((k) => r[k] ?? '')),
       );
     });
 
@@ -127,6 +191,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .argument('<ids...>')
     .option('-s, --signal <sig>', 'signal (default SIGKILL)', 'SIGKILL')
     .action(async (ids: string[], f: { signal: string }) => {
+      checkSignal(f.signal, '--signal'); // before any sandbox is touched
       for (const id of ids) {
         await ctx.warden().kill(id, f.signal);
         process.stdout.write(`${id}\n`);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { wardenHome } from '../../config/home.js';
 import { WardenError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
-import { parsePools, startServer } from '../../server/up.js';
+import { checkWorkspaceRoot, parsePools, startServer } from '../../server/up.js';
 
 interface UpFlags {
   host: string;
@@ -31,6 +31,7 @@ export function registerUp(program: Command, ctx: { log: () => Logger; setExit: 
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new WardenError('INVALID_ARGUMENT', `--port ${f.port} is not a port number (0-65535)`);
       const pools = f.pool ? parsePools(f.pool.join(',')) : undefined; // checked before anything starts
+      if (f.workspaceRoot) await checkWorkspaceRoot(f.workspaceRoot);
       if (f.detach) return detach(f, port, ctx);
       const log = process.env.WARDEN_LOG_LEVEL ? ctx.log() : createLogger('info');
       const s = await startServer({ host: f.host, port, log, ...(f.workspaceRoot ? { workspaceRoot: f.workspaceRoot } : {}), ...(pools ? { pools } : {}) });

@@ -18,7 +18,7 @@ import type {
 } from '../runtime.js';
 import { demuxBuffer, demuxDockerStream } from './demux.js';
 import { reapOrphanShims } from './orphan-shims.js';
-import { statusOf, translateEngineError } from './errors.js';
+import { engineRef, statusOf, translateEngineError } from './errors.js';
 import { fromInspect, fromListItem, toCreateOptions, type ImageHealthcheck } from './mapping.js';
 import { stat } from 'node:fs/promises';
 import { wardenSeccompProfile } from '../../policy/seccomp.js';
@@ -78,7 +78,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     try {
       for (const n of spec.extraNetworks ?? []) {
-        await this.docker.getNetwork(n.name).connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases ?? [] } });
+        await this.docker.getNetwork(engineRef(n.name)).connect({ Container: container.id, EndpointConfig: { Aliases: n.aliases ?? [] } });
       }
       if (spec.tiedToOwner) await this.link(container.id);
       await container.start();
@@ -107,7 +107,7 @@ export class DockerRuntime implements ContainerRuntime {
   async start(id: string, opts: { tiedToOwner?: boolean } = {}): Promise<void> {
     try {
       if (opts.tiedToOwner) await this.link(id);
-      await this.docker.getContainer(id).start();
+      await this.docker.getContainer(engineRef(id)).start();
     } catch (err) {
       if (statusOf(err) === 304) return;
       this.unlink(id);
@@ -119,7 +119,7 @@ export class DockerRuntime implements ContainerRuntime {
   private async link(id: string): Promise<void> {
     if ([...this.links.keys()].some((k) => k === id || k.startsWith(id) || id.startsWith(k))) return; // already ours
 
-    const sock = (await this.docker.getContainer(id).attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })) as Duplex;
+    const sock = (await this.docker.getContainer(engineRef(id)).attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })) as Duplex;
     sock.on('error', (err) => this.log.debug({ err, container: id }, 'owner link error'));
     sock.on('close', () => {
       if (this.links.get(id) === sock) this.links.delete(id);
@@ -300,7 +300,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspectNetwork(nameOrId: string): Promise<RuntimeNetwork | undefined> {
     try {
-      return toNetwork(await this.docker.getNetwork(nameOrId).inspect());
+      return toNetwork(await this.docker.getNetwork(engineRef(nameOrId)).inspect());
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw translateEngineError(err, `inspecting network ${nameOrId}`);
@@ -318,7 +318,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async removeNetwork(id: string): Promise<void> {
     try {
-      await this.docker.getNetwork(id).remove();
+      await this.docker.getNetwork(engineRef(id)).remove();
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw translateEngineError(err, `removing network ${id}`);
@@ -327,7 +327,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async seedVolume(spec: { name: string; image: string; target: string; labels: Record<string, string>; helperLabels: Record<string, string> }): Promise<void> {
     try {
-      const existing = await this.docker.getVolume(spec.name).inspect().catch((err: unknown) => {
+      const existing = await this.docker.getVolume(engineRef(spec.name)).inspect().catch((err: unknown) => {
         if (statusOf(err) === 404) return undefined;
         throw err;
       });
@@ -364,7 +364,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async removeVolume(name: string): Promise<void> {
     try {
-      await this.docker.getVolume(name).remove({ force: true });
+      await this.docker.getVolume(engineRef(name)).remove({ force: true });
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw translateEngineError(err, `removing volume ${name}`);
@@ -373,7 +373,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async stop(id: string, timeoutMs: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
+      await this.docker.getContainer(engineRef(id)).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
     } catch (err) {
       if (statusOf(err) === 304) return; // already stopped
       throw translateEngineError(err, `stopping ${id}`);
@@ -382,7 +382,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async kill(id: string, signal: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).kill({ signal });
+      await this.docker.getContainer(engineRef(id)).kill({ signal });
     } catch (err) {
       if (statusOf(err) === 409) return; // not running
       throw translateEngineError(err, `killing ${id}`);
@@ -392,7 +392,7 @@ export class DockerRuntime implements ContainerRuntime {
   async remove(id: string, opts: { force: boolean }): Promise<void> {
     this.unlink(id);
     try {
-      await this.docker.getContainer(id).remove({ force: opts.force, v: true });
+      await this.docker.getContainer(engineRef(id)).remove({ force: opts.force, v: true });
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw translateEngineError(err, `removing ${id}`);
@@ -401,7 +401,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async rename(ref: string, name: string): Promise<void> {
     try {
-      await this.docker.getContainer(ref).rename({ name });
+      await this.docker.getContainer(engineRef(ref)).rename({ name });
     } catch (err) {
       if (statusOf(err) === 409) throw new WardenError('NAME_CONFLICT', `a container named ${name} already exists`, { cause: err });
       if (statusOf(err) === 404) throw new WardenError('SANDBOX_NOT_FOUND', `no container ${ref} to rename`, { cause: err });
@@ -411,9 +411,10 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspect(id: string): Promise<RuntimeContainer | undefined> {
     try {
-      return fromInspect(await this.docker.getContainer(id).inspect());
+      return fromInspect(await this.docker.getContainer(engineRef(id)).inspect());
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      // 400: an id prefix several containers share ("Multiple IDs found") names no one container
+      if (statusOf(err) === 404 || statusOf(err) === 400) return undefined;
       throw translateEngineError(err, `inspecting ${id}`);
     }
   }
@@ -432,7 +433,7 @@ export class DockerRuntime implements ContainerRuntime {
     let exec: Docker.Exec;
     let stream: Duplex;
     try {
-      exec = await this.docker.getContainer(id).exec({
+      exec = await this.docker.getContainer(engineRef(id)).exec({
         Cmd: req.cmd,
         Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
         User: req.user,
@@ -483,7 +484,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async execDetached(id: string, req: Omit<RuntimeExecRequest, 'stdin'>): Promise<void> {
     try {
-      const exec = await this.docker.getContainer(id).exec({
+      const exec = await this.docker.getContainer(engineRef(id)).exec({
         Cmd: req.cmd,
         Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
         User: req.user,
@@ -504,7 +505,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async logs(id: string, tail: number): Promise<string> {
     try {
-      const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+      const buf = (await this.docker.getContainer(engineRef(id)).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
       return demuxBuffer(buf).trim().slice(-4000);
     } catch (err) {
       if (statusOf(err) === 404) return '';
@@ -514,7 +515,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async putArchive(id: string, dir: string, tar: Readable): Promise<void> {
     try {
-      await this.docker.getContainer(id).putArchive(tar, { path: dir, noOverwriteDirNonDir: 'true' });
+      await this.docker.getContainer(engineRef(id)).putArchive(tar, { path: dir, noOverwriteDirNonDir: 'true' });
     } catch (err) {
       throw translateEngineError(err, `writing files into ${dir} in ${id}`);
     }
@@ -522,7 +523,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async getArchive(id: string, path: string): Promise<Readable> {
     try {
-      return (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
+      return (await this.docker.getContainer(engineRef(id)).getArchive({ path })) as unknown as Readable;
     } catch (err) {
       if (statusOf(err) === 404) throw new WardenError('FILE_NOT_FOUND', `${path} does not exist in the sandbox`, { cause: err });
       throw translateEngineError(err, `reading ${path} from ${id}`);
@@ -532,7 +533,7 @@ export class DockerRuntime implements ContainerRuntime {
   async statPath(id: string, path: string): Promise<RuntimePathStat | undefined> {
     let res: IncomingMessage;
     try {
-      res = (await this.docker.getContainer(id).infoArchive({ path })) as unknown as IncomingMessage;
+      res = (await this.docker.getContainer(engineRef(id)).infoArchive({ path })) as unknown as IncomingMessage;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw translateEngineError(err, `checking ${path} in ${id}`);

@@ -44,3 +44,13 @@ export function translateEngineError(err: unknown, what: string): WardenError {
       return new EngineError('ENGINE_ERROR', `${what}: the engine failed: ${engineMessage(err)}`, { cause: err });
   }
 }
+
+/**
+ * An id or name as it may go into an Engine API path (`/containers/{id}/json`): dockerode pastes it in
+ * unescaped, so `../../etc` would leave the route (the engine answers with a redirect dockerode then
+ * follows to a bogus host, an 'error' event nobody listens to). Names the engine can hold pass as they
+ * are; anything else is percent-encoded and so names nothing (404).
+ */
+export function engineRef(ref: string): string {
+  return /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(ref) ? ref : encodeURIComponent(ref);
+}

@@ -1,20 +1,23 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import { WardenError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { MAX_BUFFERED_BYTES, type ExecRequest } from '../exec-manager.js';
+import { ArgvSchema, EnvSchema, SignalSchema } from '../../policy/limits.js';
+import { checkSandboxRef } from '../../policy/refs.js';
 import { ExecBody, ExecParams, OutputEncoding, SandboxParams, SignalBody, StdinBody, StreamExecBody } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { actorOf } from './sandboxes.js';
+import { sandboxIdInScope, scopedSandbox } from '../scope.js';
 
 const WsStart = z
   .object({
     type: z.literal('start'),
-    cmd: z.array(z.string()).min(1),
-    cwd: z.string().startsWith('/').optional(),
-    env: z.record(z.string(), z.string()).optional(),
+    cmd: ArgvSchema,
+    cwd: z.string().startsWith('/').max(4096).optional(),
+    env: EnvSchema.optional(),
     user: z.string().regex(/^\d+(:\d+)?$/).optional(),
     timeoutMs: z.number().int().positive().optional(),
     stdin: z.boolean().default(true),
@@ -24,7 +27,7 @@ const WsStart = z
 const WsMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stdin'), data: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') }),
   z.object({ type: z.literal('eof') }),
-  z.object({ type: z.literal('signal'), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/) }),
+  z.object({ type: z.literal('signal'), signal: SignalSchema }),
 ]);
 
 const toReq = (b: { cmd: string[]; cwd?: string | undefined; env?: Record<string, string> | undefined; user?: string | undefined; timeoutMs?: number | undefined }, stdin: boolean): ExecRequest => ({
@@ -51,6 +54,7 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const size = { stdout: 0, stderr: 0 };
     let truncated = false;
     const b = req.body;
+    await scopedSandbox(ctx, req, req.params.id);
     const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin !== undefined), 'buffered', (stream, data) => {
       if (!data) return;
       if (size[stream] + data.length > MAX_BUFFERED_BYTES) {
@@ -71,6 +75,7 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const pending: Array<[string, unknown]> = [];
     let sse: ReturnType<typeof openSse> | undefined;
     let seq = 0;
+    await scopedSandbox(ctx, req, req.params.id);
     const run = await ctx.execs.start(req.params.id, toReq(b, b.stdin), 'stream', (stream, data, raw) => {
       if (b.encoding === 'utf8' ? !data : raw.length === 0) return;
       const frame: [string, unknown] = [stream, b.encoding === 'utf8' ? { data, seq: ++seq } : { data: raw.toString('base64'), encoding: 'base64', seq: ++seq }];
@@ -94,13 +99,22 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   r.get('/execs/:execId', { schema: { tags, summary: 'An exec record: command, exit, duration, output tails', params: ExecParams } }, async (req) => {
     const rec = ctx.store.execs.get(req.params.execId);
-    if (!rec) throw new WardenError('EXEC_NOT_FOUND', `no exec '${req.params.execId}' on record`);
+    if (!rec || !sandboxIdInScope(ctx, req, rec.sandboxId)) throw new WardenError('EXEC_NOT_FOUND', `no exec '${req.params.execId}' on record`);
     return { exec: { ...rec, running: ctx.execs.isRunning(rec.id) } };
   });
 
-  r.post('/execs/:execId/signal', { schema: { tags, summary: "Send a signal to a running exec's whole process tree", params: ExecParams, body: SignalBody } }, async (req) => ({ signalled: await ctx.execs.signal(req.params.execId, req.body.signal) }));
+  // an exec of a sandbox out of the token's scope does not exist for it
+  const execInScope = (req: FastifyRequest, execId: string): void => {
+    const rec = ctx.store.execs.get(execId);
+    if (rec && !sandboxIdInScope(ctx, req, rec.sandboxId)) throw new WardenError('EXEC_NOT_FOUND', `no running exec '${execId}' on this server`);
+  };
+  r.post('/execs/:execId/signal', { schema: { tags, summary: "Send a signal to a running exec's whole process tree", params: ExecParams, body: SignalBody } }, async (req) => {
+    execInScope(req, req.params.execId);
+    return { signalled: await ctx.execs.signal(req.params.execId, req.body.signal) };
+  });
 
   r.post('/execs/:execId/stdin', { schema: { tags, summary: 'Write to a running exec\'s stdin (eof: true closes it)', params: ExecParams, body: StdinBody } }, async (req) => {
+    execInScope(req, req.params.execId);
     await ctx.execs.stdin(req.params.execId, Buffer.from(req.body.data, req.body.encoding === 'base64' ? 'base64' : 'utf8'), req.body.eof);
     return { ok: true };
   });
@@ -116,6 +130,11 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
       send({ type: 'error', code: err instanceof WardenError ? err.code : 'INVALID_ARGUMENT', message: (err as Error).message });
       socket.close(1011);
     };
+    // a client's broken frame (bad UTF-8, oversized) is an 'error' on the socket: close it, never crash
+    socket.on('error', (err) => {
+      ctx.log.debug({ err }, 'exec WebSocket error');
+      socket.terminate();
+    });
     socket.on('message', (raw: Buffer) => {
       let msg: unknown;
       try {
@@ -127,12 +146,12 @@ export function execRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const start = WsStart.safeParse(msg);
         if (!start.success) return fail(new WardenError('INVALID_ARGUMENT', `the first message must be {"type":"start","cmd":[...]}: ${start.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`));
         execId = 'pending';
-        void ctx.execs
-          .start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data, raw) => {
+        void scopedSandbox(ctx, req, ref)
+          .then(() => ctx.execs.start(ref, toReq(start.data, start.data.stdin), 'ws', (stream, data, raw) => {
             if (start.data.encoding === 'base64') {
               if (raw.length) send({ type: stream, data: raw.toString('base64'), encoding: 'base64', seq: ++seq });
             } else if (data) send({ type: stream, data, seq: ++seq });
-          }, actorOf(req))
+          }, actorOf(req)))
           .then(async (run) => {
             execId = run.execId;
             send({ type: 'start', execId: run.execId, sandboxId: run.sandboxId });

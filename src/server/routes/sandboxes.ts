@@ -4,9 +4,11 @@ import { WardenError } from '../../errors.js';
 import type { SandboxSpecInput } from '../../policy/spec.js';
 import type { ServerContext } from '../context.js';
 import { PROJECT_LABEL } from '../reconcile.js';
-import { CreateBody, KillBody, LimitQuery, ListQuery, RemoveQuery, SandboxParams, StopBody } from '../schemas.js';
+import { CreateBody, EnsureBody, KillBody, LimitQuery, ListQuery, RemoveQuery, SandboxParams, StopBody } from '../schemas.js';
 import { checkApiPaths } from '../api-paths.js';
 import { liveView, recordView, type SandboxView } from '../views.js';
+import { inScope, principalOf } from '../auth.js';
+import { creationLabels, recordVisible, scopedFind, scopedRecord, scopedSandbox } from '../scope.js';
 
 /** Who asked (the `X-Warden-Actor` header, default `api`), recorded with every action. */
 export const actorOf = (req: FastifyRequest): string => {
@@ -21,13 +23,13 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   const lastSample = (id: string) => ctx.store.audit.healthHistory(id, 1)[0];
 
-  const view = async (ref: string): Promise<SandboxView> => {
-    const sb = await ctx.warden.find(ref);
+  const view = async (req: FastifyRequest, ref: string): Promise<SandboxView> => {
+    const sb = await scopedFind(ctx, req, ref);
     if (sb) {
       ctx.reconciler.record(sb.info);
       return liveView(sb.info, ctx.store.sandboxes.get(sb.id), lastSample(sb.id));
     }
-    const rec = ctx.store.sandboxes.get(ref);
+    const rec = scopedRecord(ctx, req, ref);
     if (rec) return recordView(rec, lastSample(rec.id));
     throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox '${ref}'; GET /api/v1/sandboxes lists them`);
   };
@@ -49,20 +51,23 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { project } = req.body;
     const spec = rawSpec(req) as SandboxSpecInput;
     await checkApiPaths(spec, ctx.workspaceRoot);
-    const sb = await ctx.warden.create(spec, { labels: project ? { [PROJECT_LABEL]: project } : {} });
+    const sb = await ctx.warden.create(spec, { labels: creationLabels(req, project) });
     ctx.reconciler.record(sb.info, spec);
     ctx.bus.publish({ type: 'sandbox', sandboxId: sb.id, state: sb.info.state, reason: 'created' });
     act(req, 'create', sb.id, { image: sb.info.image, key: sb.info.key });
     return reply.code(201).send({ sandbox: liveView(sb.info) });
   });
 
-  r.post('/sandboxes/ensure', { ...keepRaw, schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: CreateBody } }, async (req) => {
+  r.post('/sandboxes/ensure', { ...keepRaw, schema: { tags, summary: 'The sandbox for spec.key: reused when running, restarted or created otherwise', body: EnsureBody } }, async (req) => {
     const { project } = req.body;
     const spec = rawSpec(req) as SandboxSpecInput;
     if (!spec.key) throw new WardenError('INVALID_SPEC', 'ensure needs a key (the project or session id) to find the sandbox again; add "key" to the body');
     await checkApiPaths(spec, ctx.workspaceRoot);
     const existed = ctx.store.sandboxes.list({ key: spec.key }).length > 0;
-    const sb = await ctx.warden.ensure(spec, { labels: project ? { [PROJECT_LABEL]: project } : {} });
+    const labels = creationLabels(req, project);
+    const found = await ctx.warden.list({ key: spec.key });
+    if (found.length && !found.some((i) => inScope(principalOf(req), i.labels))) throw new WardenError('NAME_CONFLICT', `key '${spec.key}' is taken by a sandbox this token cannot see; use another key`);
+    const sb = await ctx.warden.ensure(spec, { labels });
     ctx.reconciler.record(sb.info, spec);
     ctx.bus.publish({ type: 'sandbox', sandboxId: sb.id, state: sb.info.state, reason: 'ensured' });
     act(req, 'ensure', sb.id, { key: spec.key });
@@ -87,7 +92,7 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
       includeVanished: q.includeVanished === 'true',
     });
     const items = records
-      .filter((rec) => Object.entries(labels).every(([k, v]) => rec.labels[k] === v))
+      .filter((rec) => recordVisible(ctx, req, rec) && Object.entries(labels).every(([k, v]) => rec.labels[k] === v))
       .map((rec) => {
         const info = live.get(rec.id);
         return info ? liveView(info, rec, lastSample(rec.id)) : recordView(rec, lastSample(rec.id));
@@ -95,30 +100,30 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { sandboxes: items };
   });
 
-  r.get('/sandboxes/:id', { schema: { tags, summary: 'One sandbox', params: SandboxParams } }, async (req) => ({ sandbox: await view(req.params.id) }));
+  r.get('/sandboxes/:id', { schema: { tags, summary: 'One sandbox', params: SandboxParams } }, async (req) => ({ sandbox: await view(req, req.params.id) }));
 
   r.post('/sandboxes/:id/stop', { schema: { tags, summary: 'Graceful stop: SIGTERM to all, then SIGKILL after timeoutMs', params: SandboxParams, body: StopBody } }, async (req) => {
-    const sb = await ctx.warden.get(req.params.id);
+    const sb = await scopedSandbox(ctx, req, req.params.id);
     await ctx.warden.stop(sb.containerId, { ...(req.body.timeoutMs !== undefined ? { timeoutMs: req.body.timeoutMs } : {}) });
     act(req, 'stop', sb.id);
-    const v = await view(sb.id);
+    const v = await view(req, sb.id);
     ctx.bus.publish({ type: 'sandbox', sandboxId: sb.id, state: v.state, reason: 'stopped' });
     return { sandbox: v };
   });
 
   r.post('/sandboxes/:id/kill', { schema: { tags, summary: 'Send a signal (default SIGKILL) to every process', params: SandboxParams, body: KillBody } }, async (req) => {
-    const sb = await ctx.warden.get(req.params.id);
+    const sb = await scopedSandbox(ctx, req, req.params.id);
     await ctx.warden.kill(sb.containerId, req.body.signal);
     act(req, 'kill', sb.id, { signal: req.body.signal });
-    const v = await view(sb.id);
+    const v = await view(req, sb.id);
     ctx.bus.publish({ type: 'sandbox', sandboxId: sb.id, state: v.state, reason: `killed (${req.body.signal})` });
     return { sandbox: v };
   });
 
   r.delete('/sandboxes/:id', { schema: { tags, summary: 'Remove (graceful stop first unless force=true); the record is kept as removed', params: SandboxParams, querystring: RemoveQuery } }, async (req) => {
-    const sb = await ctx.warden.find(req.params.id);
+    const sb = await scopedFind(ctx, req, req.params.id);
     if (!sb) {
-      const rec = ctx.store.sandboxes.get(req.params.id);
+      const rec = scopedRecord(ctx, req, req.params.id);
       if (!rec) throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox '${req.params.id}'; GET /api/v1/sandboxes lists them`);
       return { removed: false, sandbox: recordView(rec) };
     }
@@ -130,6 +135,7 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   r.post('/sandboxes/:id/refresh', { schema: { tags, summary: 'Recreate from scratch with the same id, key and spec (workspace kept)', params: SandboxParams } }, async (req) => {
+    await scopedSandbox(ctx, req, req.params.id);
     const sb = await ctx.warden.refresh(req.params.id, { reason: `api (${actorOf(req)})` });
     ctx.reconciler.record(sb.info);
     ctx.bus.publish({ type: 'sandbox', sandboxId: sb.id, state: sb.info.state, reason: 'refreshed' });
@@ -137,25 +143,25 @@ export function sandboxRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { sandbox: liveView(sb.info, undefined, lastSample(sb.id)) };
   });
 
-  r.get('/sandboxes/:id/stats', { schema: { tags, summary: 'CPU, memory, pids, disk, network (one sample, ~0.3 s)', params: SandboxParams } }, async (req) => ({ stats: await (await ctx.warden.get(req.params.id)).stats() }));
-  r.get('/sandboxes/:id/health', { schema: { tags, summary: 'healthy / unhealthy / starting / stopped with reasons', params: SandboxParams } }, async (req) => ({ health: await (await ctx.warden.get(req.params.id)).health() }));
-  r.get('/sandboxes/:id/processes', { schema: { tags, summary: 'Processes inside, with their role', params: SandboxParams } }, async (req) => ({ processes: await (await ctx.warden.get(req.params.id)).processes() }));
+  r.get('/sandboxes/:id/stats', { schema: { tags, summary: 'CPU, memory, pids, disk, network (one sample, ~0.3 s)', params: SandboxParams } }, async (req) => ({ stats: await (await scopedSandbox(ctx, req, req.params.id)).stats() }));
+  r.get('/sandboxes/:id/health', { schema: { tags, summary: 'healthy / unhealthy / starting / stopped with reasons', params: SandboxParams } }, async (req) => ({ health: await (await scopedSandbox(ctx, req, req.params.id)).health() }));
+  r.get('/sandboxes/:id/processes', { schema: { tags, summary: 'Processes inside, with their role', params: SandboxParams } }, async (req) => ({ processes: await (await scopedSandbox(ctx, req, req.params.id)).processes() }));
 
   r.get('/sandboxes/:id/egress', { schema: { tags, summary: 'Egress audit: every request the proxy saw, allowed or denied and by which rule', params: SandboxParams, querystring: LimitQuery } }, async (req) => {
-    const sb = await ctx.warden.find(req.params.id);
-    const id = sb?.id ?? ctx.store.sandboxes.get(req.params.id)?.id;
+    const sb = await scopedFind(ctx, req, req.params.id);
+    const id = sb?.id ?? scopedRecord(ctx, req, req.params.id)?.id;
     if (!id) throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox '${req.params.id}'`);
     if (sb) ctx.store.audit.egress(id, await sb.egressLog());
     const records = ctx.store.audit.egressLog(id, req.query.limit);
     return { egress: records, allowed: records.filter((x) => x.allowed).length, denied: records.filter((x) => !x.allowed).length };
   });
 
-  const recordId = (ref: string): string => {
-    const rec = ctx.store.sandboxes.get(ref);
+  const recordId = (req: FastifyRequest, ref: string): string => {
+    const rec = scopedRecord(ctx, req, ref);
     if (!rec) throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox '${ref}'`);
     return rec.id;
   };
-  r.get('/sandboxes/:id/execs', { schema: { tags, summary: 'Commands run through the server, newest first, with output tails', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ execs: ctx.store.execs.list(recordId(req.params.id), req.query.limit) }));
-  r.get('/sandboxes/:id/health-history', { schema: { tags, summary: 'Health and usage samples, oldest first', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ samples: ctx.store.audit.healthHistory(recordId(req.params.id), req.query.limit) }));
-  r.get('/sandboxes/:id/actions', { schema: { tags, summary: 'Who did what to this sandbox', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ actions: ctx.store.audit.actions(recordId(req.params.id), req.query.limit) }));
+  r.get('/sandboxes/:id/execs', { schema: { tags, summary: 'Commands run through the server, newest first, with output tails', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ execs: ctx.store.execs.list(recordId(req, req.params.id), req.query.limit) }));
+  r.get('/sandboxes/:id/health-history', { schema: { tags, summary: 'Health and usage samples, oldest first', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ samples: ctx.store.audit.healthHistory(recordId(req, req.params.id), req.query.limit) }));
+  r.get('/sandboxes/:id/actions', { schema: { tags, summary: 'Who did what to this sandbox', params: SandboxParams, querystring: LimitQuery } }, async (req) => ({ actions: ctx.store.audit.actions(recordId(req, req.params.id), req.query.limit) }));
 }
