@@ -79,7 +79,7 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
  * environment. Exits when nothing of the command is left.
  */
 static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id, long long timeout_ms, char **cmd, int report,
-                  char *modearg) {
+                  char *modearg, sigset_t *set, sigset_t *old) {
   /* our command line now reads `warden-guard hold ... --id ID`: `kill` targets this process's subtree */
   if (modearg && strlen(modearg) == 4) memcpy(modearg, "hold", 4);
   /*
@@ -91,15 +91,8 @@ static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id
     warnf("exec: cannot become a subreaper: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGQUIT);
-  sigprocmask(SIG_BLOCK, &set, &old);
-  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  /* the signals below were blocked before we were forked: a stop's SIGTERM to everyone never ends us */
+  int sfd = signalfd(-1, set, SFD_CLOEXEC);
   if (sfd < 0) {
     warnf("exec: signalfd: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
@@ -112,7 +105,7 @@ static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id
   if (pid == 0) {
     close(sfd);
     close(report);
-    child(uid, gid, cwd, tty, cmd, &old);
+    child(uid, gid, cwd, tty, cmd, old);
   }
   /* the exec's streams belong to the command: holding them would keep the engine's exec open */
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -187,19 +180,25 @@ int mode_exec(int argc, char **argv) {
   char **cmd = argv + i;
   struct rlimit core = {0, 0};
   setrlimit(RLIMIT_CORE, &core);
-  /* nobody but root can signal us; ignore what a stop sends everyone (the command gets it too) */
-  signal(SIGTERM, SIG_IGN);
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
+  /*
+   * Nobody but root can signal us; what a stop sends everyone must not end us or the holder (it would
+   * lose the command's exit code), so these are blocked before the holder is forked (it inherits the
+   * mask; the command gets the original one back). Blocked, not ignored: an ignored disposition would
+   * survive into the command's execve.
+   */
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &set, &old);
   if (tty) {
-    /* we lead the exec's session: give up the pty so the command's new session can take it */
+    /* we lead the exec's session: give up the pty so the command's new session can take it (the
+       SIGHUP this sends our process group stays pending, blocked, and is not inherited by a fork) */
     if (ioctl(0, TIOCNOTTY) != 0 && errno != ENOTTY) warnf("exec: cannot release the terminal: %s", strerror(errno));
   }
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGQUIT, SIG_DFL);
-  signal(SIGHUP, SIG_DFL);
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) != 0) {
     warnf("exec: pipe: %s", strerror(errno));
@@ -212,17 +211,10 @@ int mode_exec(int argc, char **argv) {
   }
   if (h == 0) {
     close(pfd[0]);
-    _exit(holder((uid_t)uid, (gid_t)gid, cwd, tty, id, timeout_ms, cmd, pfd[1], argv[-1]));
+    _exit(holder((uid_t)uid, (gid_t)gid, cwd, tty, id, timeout_ms, cmd, pfd[1], argv[-1], &set, &old));
   }
   close(pfd[1]);
   /* wait for the command's exit code; the holder lives on for what the command left behind */
-  sigset_t block;
-  sigemptyset(&block);
-  sigaddset(&block, SIGTERM);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGQUIT);
-  sigaddset(&block, SIGHUP);
-  sigprocmask(SIG_BLOCK, &block, NULL);
   int code;
   ssize_t r;
   do r = read(pfd[0], &code, sizeof code);
@@ -251,15 +243,28 @@ int mode_kill(int argc, char **argv) {
     warnf("kill: usage: kill --id ID [--signal SIG]");
     return EXIT_USAGE;
   }
-  struct proc *ps;
-  size_t n;
-  if (proc_list(&ps, &n) != 0) return 1;
   pid_t holder = 0;
-  for (size_t i = 0; i < n && !holder; i++) {
-    /* only a root process running this binary can be a holder: the workload cannot fake one */
-    if (proc_is_holder_of(ps[i].pid, id) && proc_uid(ps[i].pid) == 0 && proc_is_guard(ps[i].pid)) holder = ps[i].pid;
+  /*
+   * An exec that has just started may not have its holder yet (the exec's process forks it, and it
+   * renames itself "hold"): wait for it briefly rather than miss a command that is about to run.
+   */
+  for (int round = 0; round < 400 && !holder; round++) {
+    struct proc *ps;
+    size_t n;
+    if (proc_list(&ps, &n) != 0) return 1;
+    int starting = 0;
+    for (size_t i = 0; i < n && !holder; i++) {
+      int kind = proc_is_holder_of(ps[i].pid, id);
+      /* only a root process running this binary can be a holder: the workload cannot fake one */
+      if (!kind || proc_uid(ps[i].pid) != 0 || !proc_is_guard(ps[i].pid)) continue;
+      if (kind == 2) holder = ps[i].pid;
+      else starting = 1;
+    }
+    free(ps);
+    if (holder || !starting) break;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
   }
-  free(ps);
   /* with the holder gone (the command ended), processes that kept the exec's mark are still found */
   int count = kill_tree(holder ? holder : -1, id, sig);
   printf("%d\n", count);

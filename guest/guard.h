@@ -26,7 +26,10 @@ int proc_list(struct proc **out, size_t *n);
 long proc_uid(pid_t pid);
 /* 1 when the process runs this very binary (its /proc/<pid>/exe is ours). */
 int proc_is_guard(pid_t pid);
-/* 1 when /proc/<pid>/cmdline is GUARD hold ... --id <id> ... (an exec's holder) */
+/*
+ * 2 when /proc/<pid>/cmdline is GUARD hold ... --id <id> ... (an exec's holder), 1 when it is still
+ * GUARD exec ... --id <id> (the exec's own process, or its holder before it renamed itself), else 0.
+ */
 int proc_is_holder_of(pid_t pid, const char *id);
 /* 1 when /proc/<pid>/environ holds WARDEN_EXEC_ID=<id>. */
 int proc_has_mark(pid_t pid, const char *id);

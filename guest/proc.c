@@ -135,13 +135,13 @@ int proc_is_holder_of(pid_t pid, const char *id) {
   buf[n] = 0;
   /* argv: <guard> hold [options] --id <id> ... -- argv (the exec's holder renames "exec" to "hold") */
   const char *arg = buf, *end = buf + n;
-  int idx = 0, is_exec = 0;
+  int idx = 0, kind = 0;
   while (arg < end) {
-    if (idx == 1) is_exec = strcmp(arg, "hold") == 0;
+    if (idx == 1) kind = strcmp(arg, "hold") == 0 ? 2 : strcmp(arg, "exec") == 0 ? 1 : 0;
     if (idx >= 1 && strcmp(arg, "--") == 0) return 0;
-    if (is_exec && strcmp(arg, "--id") == 0) {
+    if (kind && strcmp(arg, "--id") == 0) {
       const char *val = arg + strlen(arg) + 1;
-      return val < end && strcmp(val, id) == 0;
+      return val < end && strcmp(val, id) == 0 ? kind : 0;
     }
     arg += strlen(arg) + 1;
     idx++;

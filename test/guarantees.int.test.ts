@@ -135,7 +135,7 @@ describe('exec timeouts kill everything the exec started', () => {
     // the command returns at once; its escapee left the session, wiped its environment and ignores SIGTERM
     const r = await sh(sb, '(setsid env -i sh -c "trap \\"\\" TERM; exec sleep 4848" >/dev/null 2>&1 &); exit 0', { timeoutMs: 1500 });
     expect(r.exitCode).toBe(0);
-    expect(hostProcs('sleep 4848').length).toBe(1);
+    await until('escapee running', async () => hostProcs('sleep 4848').length === 1, 5_000, 50);
     await until('escapee killed at the deadline', async () => hostProcs('sleep 4848').length === 0, 6_000);
   });
 
@@ -145,7 +145,7 @@ describe('exec timeouts kill everything the exec started', () => {
     p.stdout.resume();
     p.stderr.resume();
     expect((await p.wait()).exitCode).toBe(3);
-    expect(hostProcs('sleep 4949').length).toBe(1); // no timeout: background work outlives the command
+    await until('escapee running', async () => hostProcs('sleep 4949').length === 1, 5_000, 50); // no timeout: background work outlives the command
     expect(await p.kill('SIGKILL')).toBe(1);
     await until('escapee killed', async () => hostProcs('sleep 4949').length === 0, 5_000);
   });

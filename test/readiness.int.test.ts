@@ -25,7 +25,8 @@ describe('template readiness', () => {
     const log = (await sb.exec(['cat', '/tmp/warden-dev-server.log'])).stdout;
     expect(log).not.toMatch(/already in use/);
     expect(log.match(/ready in/g) ?? []).toHaveLength(1);
-    const vites = (await sb.exec(['sh', '-c', 'ps -eo args | grep -c "[n]ode_modules/.bin/vite"'])).stdout.trim();
+    // by program name: the guard's exec holders carry the command line they started in theirs
+    const vites = (await sb.exec(['sh', '-c', 'ps -C node -o args= | grep -c "node_modules/.bin/vite"'])).stdout.trim();
     expect(vites).toBe('1');
   }, 120_000);
 

@@ -74,7 +74,7 @@ describe('compileSpec', () => {
 
   it('makes the guard (PID 1) end the sandbox at maxRuntime, tied to its owner when ephemeral', () => {
     expect(compileSpec(parseSpec({}), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--tied']);
-    expect(compileSpec(parseSpec({ maxRuntime: 90_500, lifetime: 'persistent' }), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--max-runtime', '91']);
+    expect(compileSpec(parseSpec({ maxRuntime: '90.5s', lifetime: 'persistent' }), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--max-runtime', '91']);
     expect(compileSpec(parseSpec({ workspace: '/w', resources: { disk: '1m' } }), ctx).cmd).toEqual(['/.warden/warden-guard', 'init', '--tied', '--disk-quota', '1024', '--disk-interval', '2', '--workspace', '/workspace']);
   });
 
@@ -88,5 +88,14 @@ describe('compileSpec', () => {
     const h = (s: object) => compileSpec(parseSpec(s), ctx).labels[LABEL.policyHash];
     expect(h({ env: { A: '1' } })).toBe(h({ env: { A: '2' } }));
     expect(h({ resources: { memory: '1g' } })).not.toBe(h({ resources: { memory: '2g' } }));
+  });
+});
+
+describe('image references', () => {
+  it('follow the engine grammar: lowercase repositories, registries with a dot or port, tags, digests', async () => {
+    const { IMAGE_RE } = await import('./spec.js');
+    for (const ok of ['warden-sandbox:latest', 'registry.example.com/team/app:1.2', 'localhost:5000/x', 'a/b/c:1', 'my_img__x', `x@sha256:${'a'.repeat(64)}`]) expect(IMAGE_RE.test(ok), ok).toBe(true);
+    // the engine refuses these only after Warden began making things (the fuzzer found 'Foo' as a 5xx)
+    for (const bad of ['Foo', 'foo/Bar', '../x', 'x//y', 'a:b:c', '-x', 'x/', 'a..b', '.x']) expect(IMAGE_RE.test(bad), bad).toBe(false);
   });
 });

@@ -75,8 +75,19 @@ export const ResourcesSchema = z
   .strict();
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-/** An image reference (name[:tag][@digest], optionally a registry): no empty, `.` or `..` path segments. */
-export const IMAGE_RE = /^(?!.*\/\/)(?!(?:.*\/)?\.{1,2}(?:[/:@]|$))[a-zA-Z0-9][a-zA-Z0-9._\-/:@]{0,254}$/;
+/**
+ * An image reference as the engine parses it (distribution's reference grammar): an optional registry
+ * (a first component with a `.` or a port, or `localhost`), lowercase path components joined by `.`,
+ * `_`, `__` or dashes, an optional tag and digest. Anything else the engine refuses only after Warden
+ * has begun making things, so it is refused here.
+ */
+const REF_ALNUM = '[a-z0-9]+';
+const REF_PATH = `${REF_ALNUM}(?:(?:[._]|__|-+)${REF_ALNUM})*`;
+const REF_DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const REF_DOMAIN = `(?:localhost(?::[0-9]+)?|${REF_DOMAIN_PART}(?:\\.${REF_DOMAIN_PART})+(?::[0-9]+)?|${REF_DOMAIN_PART}:[0-9]+|\\[[0-9a-fA-F:]+\\](?::[0-9]+)?)`;
+const REF_TAG = '[\\w][\\w.-]{0,127}';
+const REF_DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+export const IMAGE_RE = new RegExp(`^(?=.{1,255}(?:[:@]|$))(?:${REF_DOMAIN}/)?${REF_PATH}(?:/${REF_PATH})*(?::${REF_TAG})?(?:@${REF_DIGEST})?$`);
 
 export const SandboxSpecSchema = z
   .object({
