@@ -29,7 +29,12 @@ export type WardenErrorCode =
   | 'AGENT_API_UNREACHABLE'
   | 'AGENT_FAILED'
   | 'AGENT_CANCELLED'
-  | 'TEMPLATE_NOT_READY';
+  | 'TEMPLATE_NOT_READY'
+  | 'PTY_NOT_FOUND'
+  | 'PTY_UNSUPPORTED'
+  | 'PTY_DETACHED'
+  | 'NOT_A_TERMINAL'
+  | 'AMBIGUOUS_ID';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -103,4 +108,9 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   AGENT_FAILED: 'The agent CLI could not be started, or ended without a result; the message has its last output.',
   AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
   TEMPLATE_NOT_READY: "A template's dev server exited or did not answer in time; the message has its last log lines.",
+  PTY_NOT_FOUND: 'No terminal session has that id in the sandbox (it ended, or the sandbox was restarted); list them with `sb.ptys.list()`.',
+  PTY_UNSUPPORTED: "The sandbox's image cannot hold a terminal session (Warden's session holder needs perl, as every Debian-based image has).",
+  PTY_DETACHED: 'This handle was detached from its terminal session; the session goes on: connect again with `sb.ptys.connect(id)`.',
+  NOT_A_TERMINAL: '`-t` needs a terminal on stdin; drop `-t` (keep `-i` to pipe stdin) when input comes from a file or a pipe.',
+  AMBIGUOUS_ID: 'An id prefix matches more than one sandbox; type more of the id (the message lists the matches).',
 };

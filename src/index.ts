@@ -14,6 +14,8 @@ export { Sandbox } from './sandbox/sandbox.js';
 export type { SandboxInfo } from './sandbox/sandbox.js';
 export { SandboxProcess } from './sandbox/process.js';
 export type { SpawnOptions, ExecOptions, ExecResult, ExitInfo } from './sandbox/process.js';
+export { SandboxPty, PtySessions, DEFAULT_SHELL } from './sandbox/pty.js';
+export type { PtyOptions, PtySessionInfo } from './sandbox/pty.js';
 export { SandboxFiles, fromBase64 } from './sandbox/files.js';
 export type { FileEntry } from './sandbox/files.js';
 export { SandboxSpecSchema, parseSpec, DEFAULT_IMAGE } from './policy/spec.js';

@@ -144,6 +144,11 @@ export interface RuntimeExecRequest {
   cwd?: string;
   user: string;
   stdin: boolean;
+  /**
+   * Give the process a terminal: one raw output stream (stdout; stderr ends at once), input is
+   * keystrokes, and `resize()` sets the window size. Terminal sessions (sandbox/pty.ts) use it.
+   */
+  tty?: boolean;
 }
 
 export interface RuntimeExec {
@@ -155,6 +160,8 @@ export interface RuntimeExec {
   wait(): Promise<number>;
   /** Drop the connection (does not stop the process; see sandbox/process-tree). */
   detach(): void;
+  /** Set the terminal's window size (present when the exec was started with `tty`). */
+  resize?(cols: number, rows: number): Promise<void>;
 }
 
 export interface RuntimePathStat { name: string; size: number; isDir: boolean; isSymlink: boolean; linkTarget: string }

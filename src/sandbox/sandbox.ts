@@ -11,6 +11,7 @@ import { reachablePorts } from './preview.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
 import { sandboxKey } from './naming.js';
+import { PtySessions, SandboxPty, type PtyOptions } from './pty.js';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
 export interface SandboxInfo {
@@ -129,6 +130,26 @@ export class Sandbox {
   spawn(cmd: string[], opts: SpawnOptions = {}): Promise<SandboxProcess> {
     this.owner.touch?.(this.current.id);
     return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.userSpec, opts, this.log.child({ sandbox: this.id }));
+  }
+
+  /**
+   * Open an interactive terminal: the program (default: the image's login shell) runs on a pseudo-terminal
+   * held inside the sandbox, so the session survives this handle and can be attached again from any
+   * process with `sb.ptys.connect(id)`. Same user, hardening, timeout and tree kill as `spawn`.
+   * @example
+   * const pty = await sb.pty({ cols: 120, rows: 40 });
+   * pty.onData((b) => process.stdout.write(b));
+   * pty.write('echo hello\r');
+   */
+  pty(opts: PtyOptions = {}): Promise<SandboxPty> {
+    this.owner.touch?.(this.current.id);
+    return SandboxPty.start(this.runtime, this.current.containerId, this.userSpec, opts, this.log.child({ sandbox: this.id }));
+  }
+
+  /** The sandbox's terminal sessions: `list()`, and `connect(id)` to attach to a running one. */
+  get ptys(): PtySessions {
+    this.owner.touch?.(this.current.id);
+    return new PtySessions(this.runtime, this.current.containerId, this.userSpec, this.log.child({ sandbox: this.id }));
   }
 
   /**

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { IncomingMessage } from 'node:http';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -22,6 +22,17 @@ import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
 
 const GO_MODE_DIR = 2 ** 31;
 const GO_MODE_SYMLINK = 2 ** 27;
+
+/** A terminal exec's raw stream as stdout (backpressure kept by piping) and an already-ended stderr. */
+function rawTtyStreams(stream: Duplex): { stdout: Readable; stderr: Readable } {
+  const stdout = new PassThrough();
+  stream.pipe(stdout);
+  stream.once('close', () => stdout.end());
+  stream.once('error', () => stdout.end());
+  const stderr = new PassThrough();
+  stderr.end();
+  return { stdout, stderr };
+}
 
 /** The Docker Engine backend, over dockerode. The only module that knows Docker's API shapes. */
 export class DockerRuntime implements ContainerRuntime {
@@ -313,17 +324,18 @@ export class DockerRuntime implements ContainerRuntime {
         AttachStdin: req.stdin,
         AttachStdout: true,
         AttachStderr: true,
-        Tty: false,
+        Tty: req.tty === true,
       });
       // Hijacked only when stdin is wanted: closing stdin is reliable only on a hijacked connection.
-      stream = (await exec.start({ hijack: req.stdin, stdin: req.stdin, Detach: false, Tty: false })) as Duplex;
+      stream = (await exec.start({ hijack: req.stdin, stdin: req.stdin, Detach: false, Tty: req.tty === true })) as Duplex;
     } catch (err) {
       if (statusOf(err) === 409) {
         throw new WardenError('SANDBOX_NOT_RUNNING', `cannot run a command in ${id}: the container is not running. Start it with ensure() or \`warden refresh\`.`, { cause: err });
       }
       throw translateEngineError(err, `starting a command in ${id}`);
     }
-    const { stdout, stderr } = demuxDockerStream(stream);
+    // a terminal's output is one raw stream (the engine does not multiplex it)
+    const { stdout, stderr } = req.tty ? rawTtyStreams(stream) : demuxDockerStream(stream);
     const stdin = req.stdin
       ? new Writable({
           write: (chunk: Buffer, _enc, cb) => void stream.write(chunk, cb),
@@ -351,6 +363,17 @@ export class DockerRuntime implements ContainerRuntime {
     };
     const result: RuntimeExec = { stdout, stderr, wait, detach: () => stream.destroy() };
     if (stdin) result.stdin = stdin;
+    if (req.tty) {
+      result.resize = async (cols, rows) => {
+        try {
+          await exec.resize({ w: cols, h: rows });
+        } catch (err) {
+          // the process has ended meanwhile: nothing left to resize
+          if (statusOf(err) === 404 || statusOf(err) === 409) return;
+          throw translateEngineError(err, `resizing a terminal in ${id}`);
+        }
+      };
+    }
     return result;
   }
 

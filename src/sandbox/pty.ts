@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
+import { WardenError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import { runInternal } from './internal-exec.js';
+import type { ExitInfo } from './process.js';
+import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
+
+/**
+ * The guest half of terminal sessions (guest/pty.pl): a holder that owns the pseudo-terminal inside the
+ * sandbox, and a relay that each attachment runs. Passed to `perl -e` (perl-base is in every Debian-based
+ * image), so no image needs a file of Warden's. Read once, lazily, from the package (src/ and dist/ alike).
+ */
+let guestScript: string | undefined;
+function guest(): string {
+  return (guestScript ??= readFileSync(new URL('../../guest/pty.pl', import.meta.url), 'utf8'));
+}
+
+/** The image's login shell: bash when it has one, else sh. */
+export const DEFAULT_SHELL = ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l'];
+
+export interface PtyOptions {
+  /** argv of the program on the terminal (default: the image's login shell, bash or sh). */
+  cmd?: string[];
+  /** Window size (default 80x24); change it later with `resize()`. */
+  cols?: number;
+  rows?: number;
+  /** Extra environment (TERM defaults to xterm-256color). */
+  env?: Record<string, string>;
+  /** Working directory (default: the sandbox's workdir). */
+  cwd?: string;
+  /** Kill the program's whole process tree after this many milliseconds (also enforced inside the sandbox). */
+  timeoutMs?: number;
+  /** Abort kills the program's whole process tree. */
+  signal?: AbortSignal;
+}
+
+export interface PtySessionInfo {
+  id: string;
+  /** running; exited (with `exitCode`); gone (its holder was killed without a code). */
+  state: 'running' | 'exited' | 'gone';
+  exitCode?: number;
+}
+
+function checkSize(cols: unknown, rows: unknown): { cols: number; rows: number } {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 1000;
+  if (!ok(cols) || !ok(rows)) throw new WardenError('INVALID_ARGUMENT', `a terminal size is whole numbers of columns and rows from 1 to 1000 (got ${String(cols)}x${String(rows)})`);
+  return { cols, rows };
+}
+
+/**
+ * An interactive terminal session in a sandbox. The program runs on a pseudo-terminal held inside the
+ * sandbox, so the session outlives this handle: `detach()` leaves it running, and any process that can
+ * reach the sandbox attaches again with `sb.ptys.connect(id)` (the last 64 KiB of output is replayed).
+ * The program carries the exec mark, so `kill()`, `timeoutMs` and `stop` end its whole process tree
+ * exactly as for `spawn`.
+ *
+ * @example
+ * const pty = await sb.pty({ cmd: ['bash'], cols: 120, rows: 40 });
+ * pty.onData((b) => process.stdout.write(b));
+ * pty.write('ls -la\r');
+ * await pty.resize(100, 30);
+ * const { exitCode } = await pty.wait();
+ */
+export class SandboxPty {
+  /** Raw terminal output (what a terminal emulator renders); also async-iterable. */
+  readonly output: Readable;
+  private readonly startedAt = Date.now();
+  private killedBy: 'timeout' | 'abort' | undefined;
+  private detached = false;
+  private readonly exited: Promise<ExitInfo>;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly containerId: string,
+    private readonly user: string,
+    /** The session id (the exec mark of the program and everything it starts). */
+    readonly id: string,
+    private readonly attachMark: string,
+    private readonly rt: RuntimeExec,
+    private readonly log: Logger,
+    opts: { timeoutMs?: number; signal?: AbortSignal },
+  ) {
+    const out = new PassThrough();
+    rt.stdout.pipe(out);
+    this.output = out;
+    rt.stderr.resume();
+    if (opts.timeoutMs !== undefined) {
+      this.timer = setTimeout(() => void this.terminate('timeout'), opts.timeoutMs);
+      this.timer.unref();
+    }
+    const onAbort = (): void => void this.terminate('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.exited = rt.wait().then(async (code) => {
+      if (this.timer) clearTimeout(this.timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (this.detached) throw new WardenError('PTY_DETACHED', `this handle was detached from terminal session ${this.id}; it goes on: sb.ptys.connect('${this.id}') attaches again`);
+      // 255 is also what the relay says when it lost the holder: the holder's own record decides
+      const exitCode = code === 255 ? ((await readSessions(this.runtime, this.containerId, this.user, this.id).catch(() => []))[0]?.exitCode ?? code) : code;
+      const info: ExitInfo = { exitCode, durationMs: Date.now() - this.startedAt };
+      if (this.killedBy) info.killedBy = this.killedBy;
+      return info;
+    });
+    this.exited.catch(() => undefined);
+  }
+
+  /** @internal start a program on a new terminal (use Sandbox.pty). */
+  static async start(runtime: ContainerRuntime, containerId: string, user: string, opts: PtyOptions, log: Logger): Promise<SandboxPty> {
+    const cmd = opts.cmd ?? DEFAULT_SHELL;
+    if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string' || c.includes('\0'))) {
+      throw new WardenError('INVALID_ARGUMENT', "a terminal's command is a non-empty array of strings, e.g. ['bash', '-l']");
+    }
+    const { cols, rows } = checkSize(opts.cols ?? 80, opts.rows ?? 24);
+    if (opts.timeoutMs !== undefined && (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0)) throw new WardenError('INVALID_ARGUMENT', `timeoutMs must be a positive number of milliseconds (got ${String(opts.timeoutMs)})`);
+    if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the terminal session was aborted before it started');
+    const id = randomBytes(8).toString('hex');
+    // The holder starts with its own mark (not the session's): the tree kill ends the program, and the
+    // holder lives on to record and report its exit code.
+    const holder = await runtime.exec(containerId, {
+      cmd: ['perl', '-e', guest(), 'serve', id, String(cols), String(rows), '--', ...cmd],
+      env: { TERM: 'xterm-256color', ...(opts.env ?? {}), [EXEC_MARK]: `${id}-holder` },
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      user,
+      stdin: false,
+    });
+    await holderReady(holder, id);
+    const pty = await SandboxPty.attach(runtime, containerId, user, id, { cols, rows }, log, opts);
+    if (opts.timeoutMs !== undefined) pty.armDeadline(opts.timeoutMs);
+    return pty;
+  }
+
+  /** @internal attach to a running session (use sb.ptys.connect). */
+  static async attach(runtime: ContainerRuntime, containerId: string, user: string, id: string, size: { cols: number; rows: number }, log: Logger, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SandboxPty> {
+    const attachMark = `${id}-a${randomBytes(4).toString('hex')}`;
+    const rt = await runtime.exec(containerId, {
+      cmd: ['perl', '-e', guest(), 'attach', id],
+      env: { [EXEC_MARK]: attachMark },
+      user,
+      stdin: true,
+      tty: true,
+    });
+    const pty = new SandboxPty(runtime, containerId, user, id, attachMark, rt, log, opts);
+    await pty.resize(size.cols, size.rows);
+    return pty;
+  }
+
+  /** The timeout also lives inside the sandbox, so it holds if this process dies. */
+  private armDeadline(timeoutMs: number): void {
+    const watch = `${this.id}-watch`;
+    const started = this.runtime
+      .execDetached(this.containerId, { cmd: deadlineCommand(this.id, timeoutMs), env: { [EXEC_MARK]: watch }, user: this.user })
+      .then(() => true, () => false);
+    void this.exited
+      .catch(() => undefined)
+      .finally(async () => {
+        if (await started) await runInternal(this.runtime, this.containerId, killTreeCommand(watch, 'KILL'), this.user, 5_000).catch(() => undefined);
+      });
+  }
+
+  /** Type into the terminal (keys as the terminal sends them: '\r' for Enter, '\x03' for Ctrl-C). */
+  write(data: string | Buffer): void {
+    this.rt.stdin?.write(data);
+  }
+
+  /** Call `cb` with every chunk of terminal output; returns a function that stops it. */
+  onData(cb: (chunk: Buffer) => void): () => void {
+    this.output.on('data', cb);
+    return () => this.output.off('data', cb);
+  }
+
+  /** Set the window size (the program gets SIGWINCH). */
+  async resize(cols: number, rows: number): Promise<void> {
+    const s = checkSize(cols, rows);
+    await this.rt.resize?.(s.cols, s.rows);
+  }
+
+  /** Resolves when the program has exited (its code: 128+N when killed by signal N). Rejects with PTY_DETACHED after `detach()`. */
+  wait(): Promise<ExitInfo> {
+    return this.exited;
+  }
+
+  /** Send a signal to the program's whole process tree (default SIGKILL: an interactive shell ignores SIGTERM). */
+  async kill(signal = 'SIGKILL'): Promise<number> {
+    try {
+      const r = await runInternal(this.runtime, this.containerId, killTreeCommand(this.id, signal), this.user);
+      return Number.parseInt(r.stdout.trim(), 10) || 0;
+    } catch (err) {
+      if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
+      throw err;
+    }
+  }
+
+  /** Leave the session running and drop this attachment (`sb.ptys.connect(id)` attaches again). */
+  async detach(): Promise<void> {
+    if (this.detached) return;
+    this.detached = true;
+    // End the relay and let its connection close by itself: the engine keeps reporting a terminal exec
+    // whose client hung up as running, so dropping the connection first would leave wait() pending.
+    const killed = await runInternal(this.runtime, this.containerId, killTreeCommand(this.attachMark, 'KILL'), this.user, 5_000).then(() => true, () => false);
+    if (!killed) this.rt.detach();
+    await this.exited.catch(() => undefined);
+  }
+
+  private async terminate(reason: 'timeout' | 'abort'): Promise<void> {
+    this.killedBy ??= reason;
+    try {
+      await this.kill('SIGKILL');
+    } catch (err) {
+      this.log.warn({ err, pty: this.id, container: this.containerId }, 'killing the terminal session failed');
+    }
+  }
+}
+
+/** Wait for the holder's "ready" line; anything else is why it could not start. */
+async function holderReady(holder: RuntimeExec, id: string): Promise<void> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  holder.stderr.on('data', (c: Buffer) => err.push(c));
+  const ready = await new Promise<boolean>((resolve) => {
+    holder.stdout.on('data', (c: Buffer) => {
+      out.push(c);
+      if (Buffer.concat(out).toString().includes('ready\n')) resolve(true);
+    });
+    holder.stdout.once('end', () => resolve(false));
+    holder.stdout.once('close', () => resolve(false));
+  });
+  if (ready) {
+    // the holder closes its end now; let the connection go without waiting on the (still running) exec
+    holder.stdout.resume();
+    holder.stderr.resume();
+    return;
+  }
+  const text = Buffer.concat(err).toString().trim();
+  holder.detach();
+  if (/perl.*(not found|no such file)/i.test(text) || /executable file not found/i.test(Buffer.concat(out).toString())) {
+    throw new WardenError('PTY_UNSUPPORTED', "this sandbox's image has no perl, which Warden's terminal sessions need inside (every Debian-based image has perl-base); use an image based on Debian or Ubuntu");
+  }
+  throw new WardenError('EXEC_FAILED', `terminal session ${id} did not start: ${text || Buffer.concat(out).toString().trim() || 'no output'}`);
+}
+
+/** @internal the sessions of a sandbox user, from the holders' own records inside the sandbox. */
+export async function readSessions(runtime: ContainerRuntime, containerId: string, user: string, only?: string): Promise<PtySessionInfo[]> {
+  const r = await runInternal(runtime, containerId, ['perl', '-e', guest(), 'status', ...(only ? [only] : [])], user);
+  const out: PtySessionInfo[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\S+) (running|exited|gone)(?: (\d+))?$/.exec(line.trim());
+    if (!m) continue;
+    out.push({ id: m[1]!, state: m[2] as PtySessionInfo['state'], ...(m[3] !== undefined ? { exitCode: Number(m[3]) } : {}) });
+  }
+  return out;
+}
+
+/** The terminal sessions of one sandbox: list them, attach to one by id (from any process). */
+export class PtySessions {
+  /** @internal use Sandbox.ptys */
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly containerId: string,
+    private readonly user: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Every session the sandbox user has had since the sandbox started: running, exited (with code) or gone. */
+  list(): Promise<PtySessionInfo[]> {
+    return readSessions(this.runtime, this.containerId, this.user);
+  }
+
+  /**
+   * Attach to a running session by id, from this or any other process; the last 64 KiB of its output is
+   * replayed first. Several attachments may share a session (all see the output, all may type).
+   */
+  async connect(id: string, size: { cols?: number; rows?: number } = {}): Promise<SandboxPty> {
+    if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new WardenError('INVALID_ARGUMENT', `'${String(id)}' is not a terminal session id (16 hex characters, from pty.id)`);
+    const s = checkSize(size.cols ?? 80, size.rows ?? 24);
+    const [state] = await readSessions(this.runtime, this.containerId, this.user, id);
+    if (!state || state.state !== 'running') {
+      const why = state?.state === 'exited' ? `it exited with code ${state.exitCode}` : 'it does not exist in this sandbox (or its holder was killed)';
+      throw new WardenError('PTY_NOT_FOUND', `cannot attach to terminal session ${id}: ${why}`, { details: { ...(state ?? {}) } });
+    }
+    return SandboxPty.attach(this.runtime, this.containerId, this.user, id, s, this.log);
+  }
+}
