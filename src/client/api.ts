@@ -3,6 +3,7 @@ import type { EgressRecord } from '../egress/proxy.js';
 import type { SandboxSpecInput } from '../policy/spec.js';
 import type { FileEntry } from '../sandbox/files.js';
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
+import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
@@ -20,6 +21,23 @@ export interface ProcessApi {
   kill(signal?: string): Promise<number>;
 }
 
+/** An interactive terminal session (local: SandboxPty; remote: over the server's WebSocket). */
+export interface PtyApi {
+  readonly id: string;
+  readonly output: Readable;
+  write(data: string | Buffer): void;
+  onData(cb: (chunk: Buffer) => void): () => void;
+  resize(cols: number, rows: number): Promise<void>;
+  kill(signal?: string): Promise<number>;
+  wait(): Promise<ExitInfo>;
+  detach(): Promise<void>;
+}
+
+export interface PtySessionsApi {
+  list(): Promise<PtySessionInfo[]>;
+  connect(id: string, size?: { cols?: number; rows?: number }): Promise<PtyApi>;
+}
+
 export interface FilesApi {
   write(entries: FileEntry[]): Promise<void>;
   read(path: string): Promise<Buffer>;
@@ -35,6 +53,9 @@ export interface SandboxApi {
   readonly files: FilesApi;
   spawn(cmd: string[], opts?: SpawnOptions): Promise<ProcessApi>;
   exec(cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** An interactive terminal (default: the image's login shell). */
+  pty(opts?: PtyOptions): Promise<PtyApi>;
+  readonly ptys: PtySessionsApi;
   writeFiles(entries: FileEntry[]): Promise<void>;
   readFile(path: string): Promise<Buffer>;
   stats(): Promise<SandboxStats>;

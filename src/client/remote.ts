@@ -8,7 +8,9 @@ import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
-import type { FilesApi, ProcessApi, SandboxApi, WardenApi } from './api.js';
+import type { FilesApi, ProcessApi, PtySessionsApi, SandboxApi, WardenApi } from './api.js';
+import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
+import { RemotePty } from './remote-pty.js';
 
 export interface RemoteWardenOptions {
   /** The server, e.g. http://127.0.0.1:7070 (WARDEN_URL). */
@@ -155,6 +157,20 @@ export class RemoteSandbox implements SandboxApi {
   /** Streamed over a WebSocket: stdout/stderr apart, stdin when asked, signals to the whole tree. */
   spawn(cmd: string[], opts: SpawnOptions = {}): Promise<ProcessApi> {
     return RemoteProcess.start(this.w, this.path('/exec/ws'), cmd, opts);
+  }
+
+  /** A terminal session on the server's WebSocket terminal route. */
+  pty(opts: PtyOptions = {}): Promise<RemotePty> {
+    if (opts.signal) throw new WardenError('INVALID_ARGUMENT', 'a remote terminal takes no AbortSignal; call kill() on it');
+    const { signal: _s, ...rest } = opts;
+    return RemotePty.open(this.w, this.path('/pty/ws'), { type: 'start', ...rest });
+  }
+
+  get ptys(): PtySessionsApi {
+    return {
+      list: async (): Promise<PtySessionInfo[]> => (await this.w.json<{ ptys: PtySessionInfo[] }>('GET', this.path('/ptys'))).ptys,
+      connect: (id: string, size: { cols?: number; rows?: number } = {}) => RemotePty.open(this.w, this.path('/pty/ws'), { type: 'attach', ptyId: id, ...size }),
+    };
   }
 
   async exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {

@@ -377,13 +377,26 @@ export class Warden implements SandboxOwner {
     return sb;
   }
 
-  /** Like get(), but undefined when there is none. */
+  /**
+   * Like get(), but undefined when there is none. Takes, in this order: the Warden id, the name, a unique
+   * prefix of the Warden id (as docker takes id prefixes; AMBIGUOUS_ID lists the matches), the container id.
+   */
   async find(ref: string): Promise<Sandbox | undefined> {
-    if (!ref) return undefined;
+    if (!ref || typeof ref !== 'string') return undefined;
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
-    const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.runtime.inspect(ref));
+    const c = byId[0] ? await this.runtime.inspect(byId[0].id) : (await this.runtime.inspect(`warden-${ref}`)) ?? (await this.byIdPrefix(ref)) ?? (await this.runtime.inspect(ref));
     if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role]) return undefined;
     return this.handle(c);
+  }
+
+  private async byIdPrefix(prefix: string): Promise<RuntimeContainer | undefined> {
+    if (!/^[A-Za-z0-9_-]+$/.test(prefix)) return undefined;
+    const hits = (await this.runtime.list({ [LABEL.managed]: 'true' })).filter((x) => !x.labels[LABEL.role] && x.labels[LABEL.id]?.startsWith(prefix));
+    if (hits.length > 1) {
+      const ids = hits.map((h) => h.labels[LABEL.id]).sort();
+      throw new WardenError('AMBIGUOUS_ID', `'${prefix}' is the start of ${hits.length} sandbox ids (${ids.join(', ')}); type more of the id`, { details: { matches: ids } });
+    }
+    return hits[0] ? this.runtime.inspect(hits[0].id) : undefined;
   }
 
   /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */

@@ -17,6 +17,7 @@ import { Reconciler } from './reconcile.js';
 import { agentRoutes } from './routes/agents.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
+import { detachAllPtys, ptyRoutes } from './routes/pty.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
 import { Sampler } from './sampler.js';
@@ -50,6 +51,16 @@ export interface WardenServer {
   start(): Promise<void>;
   /** Stop the loops, kill running execs, close HTTP (the caller decides what happens to sandboxes). */
   close(): Promise<void>;
+}
+
+/**
+ * The token a browser sends on a WebSocket (which cannot carry an Authorization header): the subprotocol
+ * `bearer.<base64url(token)>`, offered next to `warden`.
+ */
+export function subprotocolToken(header: string | string[] | undefined): string | undefined {
+  const offered = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((s) => s.trim());
+  const b = offered.find((p) => p.startsWith('bearer.'));
+  return b ? Buffer.from(b.slice('bearer.'.length), 'base64url').toString('utf8') : undefined;
 }
 
 /** Paths answered without a token: the liveness probe and the dashboard's static shell. */
@@ -86,7 +97,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
     if (PUBLIC.some((re) => re.test(path))) return;
-    if (!tokenMatches(bearer(req.headers.authorization), opts.token)) {
+    if (!tokenMatches(bearer(req.headers.authorization) ?? (req.headers.upgrade ? subprotocolToken(req.headers['sec-websocket-protocol']) : undefined), opts.token)) {
       const body = JSON.stringify(errorBody('UNAUTHORIZED', 'missing or wrong bearer token: send "Authorization: Bearer <token>"'));
       if (req.headers.upgrade) {
         // a refused WebSocket upgrade: answer on the raw socket and close it (no upgraded connection may linger)
@@ -112,7 +123,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 8 * 1024 * 1024 } });
+  // `warden` is the subprotocol browsers offer next to their token (see subprotocolToken)
+  await app.register(fastifyWebsocket, { options: { maxPayload: 8 * 1024 * 1024, handleProtocols: (offered: Set<string>) => (offered.has('warden') ? 'warden' : false) } });
   if (existsSync(DASHBOARD_DIR)) {
     await app.register(fastifyStatic, { root: DASHBOARD_DIR, prefix: '/dashboard/', index: false });
     app.get('/', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html'));
@@ -134,6 +146,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       fileRoutes(api, ctx);
       systemRoutes(api, ctx);
       agentRoutes(api, ctx);
+      ptyRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );
@@ -161,6 +174,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       ready = false;
       timers.forEach(clearInterval);
       await execs.killAll();
+      await detachAllPtys();
       await app.close();
     },
   };

@@ -6,6 +6,24 @@ import { parseDuration } from '../../util/units.js';
 import { age, EXIT_TIMEOUT, printJson, printTable } from '../output.js';
 import { addSpecFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
 import { streamCommand } from '../stream.js';
+import { attachTerminal, requireTerminal } from '../terminal.js';
+import type { SandboxApi } from '../../client/api.js';
+import type { ExitInfo } from '../../sandbox/process.js';
+
+/** Run `cmd` (or the image's shell) on a terminal in the sandbox, attached to ours. */
+function terminalCommand(sb: SandboxApi, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string }): Promise<ExitInfo> {
+  return attachTerminal((size) => sb.pty({ ...size, ...(cmd.length ? { cmd } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }));
+}
+
+function envFlags(list: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new WardenError('INVALID_ARGUMENT', `--env '${kv}' is not K=V; write e.g. --env DEBUG=1`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
 
 type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
 
@@ -21,13 +39,17 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     program
       .command('run')
       .description('create a sandbox, run a command in it with live output, exit with its exit code, remove it (unless --keep)')
-      .argument('<cmd...>', 'command and arguments (after --)')
+      .argument('[cmd...]', "command and arguments (after --); with -t the default is the image's shell")
       .option('--timeout <duration>', 'kill the command (whole process tree) after this long; exit 124')
       .option('-i, --interactive', 'attach stdin')
+      .option('-t, --tty', 'give the command a terminal (raw mode, window size, Ctrl-C to the command); with -i: an interactive shell')
       .option('--keep', 'keep the sandbox after the command ends')
       .option('--json', 'print a JSON summary instead of streaming'),
-  ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; keep?: boolean; json?: boolean }) => {
+  ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; tty?: boolean; keep?: boolean; json?: boolean }) => {
     const timeoutMs = duration('timeout', f.timeout);
+    if (f.tty) requireTerminal();
+    else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', 'no command given: write it after --, e.g. `warden run -- npm test`, or use -it for a shell');
+    if (f.tty && f.json) throw new WardenError('INVALID_ARGUMENT', '--json and -t do not go together: a terminal session streams, it has no JSON summary');
     const warden = ctx.warden();
     const sb = await warden.create(specFromFlags(f, { lifetime: 'ephemeral' }));
     let removed = false;
@@ -53,7 +75,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
         }
         return;
       }
-      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), ...(timeoutMs ? { timeoutMs } : {}) });
+      const exit = f.tty ? await terminalCommand(sb, cmd, timeoutMs ? { timeoutMs } : {}) : await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), ...(timeoutMs ? { timeoutMs } : {}) });
       if (exit.killedBy === 'timeout') {
         process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
         ctx.setExit(EXIT_TIMEOUT);
@@ -78,18 +100,38 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
   program
     .command('exec')
     .description('run a command in a running sandbox, streaming its output; exits with its exit code')
-    .argument('<id>', 'sandbox id or name')
-    .argument('<cmd...>', 'command and arguments (after --)')
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .argument('[cmd...]', "command and arguments (after --); with -t the default is the image's shell")
     .option('--timeout <duration>', 'kill the command tree after this long; exit 124')
     .option('-i, --interactive', 'attach stdin')
+    .option('-t, --tty', 'give the command a terminal (raw mode, window size, Ctrl-C to the command)')
     .option('-e, --env <K=V>', 'environment variable (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--cwd <dir>', 'working directory inside the sandbox')
-    .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; env?: string[]; cwd?: string }) => {
+    .option('-w, --workdir <dir>', 'working directory inside the sandbox')
+    .option('--cwd <dir>', 'same as --workdir')
+    .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; tty?: boolean; env?: string[]; cwd?: string; workdir?: string }) => {
       const timeoutMs = duration('timeout', f.timeout);
+      const env = envFlags(f.env);
+      const cwd = f.workdir ?? f.cwd;
+      if (f.tty) requireTerminal();
+      else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', `no command given: write it after --, e.g. \`warden exec ${id} -- ls\`, or use -it for a shell`);
       const sb = await ctx.warden().get(id);
-      const env = Object.fromEntries((f.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(f.cwd ? { cwd: f.cwd } : {}) });
+      const exit = f.tty
+        ? await terminalCommand(sb, cmd, { env, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) })
+        : await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) });
+      if (exit.killedBy === 'timeout') process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
       ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+    });
+
+  program
+    .command('shell')
+    .description("an interactive login shell in a running sandbox (short for `warden exec -it ID`)")
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .option('-w, --workdir <dir>', 'working directory inside the sandbox')
+    .action(async (id: string, f: { workdir?: string }) => {
+      requireTerminal();
+      const sb = await ctx.warden().get(id);
+      const exit = await terminalCommand(sb, [], f.workdir ? { cwd: f.workdir } : {});
+      ctx.setExit(exit.exitCode);
     });
 
   program
