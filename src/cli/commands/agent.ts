@@ -12,6 +12,16 @@ import { Warden } from '../../sandbox/warden.js';
 import { parseDuration } from '../../util/units.js';
 import { EXIT_TIMEOUT } from '../output.js';
 import { specFromFlags } from '../spec-flags.js';
+import { attachTerminal } from '../terminal.js';
+import type { AgentTerminal } from '../../agents/terminal.js';
+import type { ExitInfo } from '../../sandbox/process.js';
+
+/** Attach our terminal to an agent TUI, keeping its handle for what it reports after the exit. */
+async function attachTerminalTo(open: (size: { cols: number; rows: number }) => Promise<AgentTerminal>): Promise<{ exit: ExitInfo; handle: AgentTerminal }> {
+  let handle: AgentTerminal | undefined;
+  const exit = await attachTerminal(async (size) => (handle = await open(size)));
+  return { exit, handle: handle! };
+}
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 /** Exit code when the run was interrupted (as a shell reports SIGINT). */
@@ -26,9 +36,9 @@ interface AgentFlags {
 export function registerAgent(program: Command, ctx: { log: () => Logger; setExit: (c: number) => void; remote?: () => RemoteWarden | undefined }): void {
   program
     .command('agent')
-    .description('run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task')
+    .description("run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task. Without a prompt: the agent's own interactive TUI")
     .argument('<agent>', 'claude | gemini | codex')
-    .argument('<prompt...>', 'what the agent should do ("-" reads it from stdin)')
+    .argument('[prompt...]', 'what the agent should do ("-" reads it from stdin); none: open the interactive TUI')
     .option('-w, --workspace <dir>', 'host directory the agent works in (mounted at /workspace)')
     .option('-m, --model <model>', "model for the CLI (default: config, else the CLI's own)")
     .option('--resume <session>', "resume the CLI's session (the id a previous run printed)")
@@ -53,9 +63,36 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
       const auth = f.auth === undefined ? undefined : AuthModeSchema.safeParse(f.auth);
       if (auth && !auth.success) throw new WardenError('INVALID_ARGUMENT', `--auth '${f.auth}' must be keyless, env or files`);
       let prompt = promptWords.join(' ');
+      const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
+      if (promptWords.length === 0) {
+        if (!process.stdin.isTTY) throw new WardenError('NOT_A_TERMINAL', `no prompt and no terminal: pass a prompt (warden agent ${agent} "fix the tests", or "-" to read it from stdin), or run this from a terminal for the interactive TUI`);
+        if (ctx.remote?.()) throw new WardenError('INVALID_ARGUMENT', `the interactive ${agent} TUI runs on this machine's engine; unset WARDEN_URL for it, or pass a prompt to run it on the server`);
+        if (f.json || f.maxTurns) throw new WardenError('INVALID_ARGUMENT', '--json and --max-turns are for runs with a prompt; the interactive TUI takes neither');
+        const config = loadAgentsConfig();
+        const secrets = agentSecrets(config.secrets);
+        const warden = new Warden({ logger: ctx.log(), ...instanceFromEnv(), egress: { secrets } });
+        process.stderr.write(`warden: starting ${agent} in a sandbox${f.workspace ? ` on ${resolve(f.workspace)}` : ''}...\n`);
+        const t = await attachTerminalTo((size) =>
+          warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).interactive({
+            ...size,
+            ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
+            ...(f.model ? { model: f.model } : {}),
+            ...(f.resume ? { sessionId: f.resume } : {}),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            ...(auth?.success ? { auth: auth.data } : {}),
+            ...(f.stateKey ? { stateKey: f.stateKey } : {}),
+            ...(f.image ? { image: f.image } : {}),
+            ...(Object.keys(policy).length ? { policy } : {}),
+          }),
+        );
+        const { exit, handle } = t;
+        if (handle.filesChanged) process.stderr.write(`warden: files changed:\n${handle.filesChanged}\n`);
+        if (handle.sessionId) process.stderr.write(`warden: ${agent} session kept; resume it with: warden agent ${agent}${f.workspace ? ` -w ${f.workspace}` : ''}${f.stateKey ? ` --state-key ${f.stateKey}` : ''} --resume ${handle.sessionId}\n`);
+        ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+        return;
+      }
       if (prompt === '-') prompt = await readStdin();
       if (!prompt.trim()) throw new WardenError('INVALID_ARGUMENT', 'the prompt is empty; pass it as the last argument, e.g. warden agent claude "fix the tests"');
-      const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
       const options = {
         prompt,
         ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
