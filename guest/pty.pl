@@ -7,13 +7,18 @@
 #   serve ID COLS ROWS -- CMD...   the holder: owns the pseudo-terminal, runs CMD on it in a new
 #                                  session, keeps the last 64 KiB of output for late attachers,
 #                                  answers attachers on a unix socket, writes ID.exit when CMD ends.
-#   attach ID                      the relay: bridges its own stdio (a terminal Warden's exec gives it)
-#                                  to the holder; forwards window-size changes; exits with CMD's code.
+#   attach ID [NONCE]              the relay: bridges its own stdio (a terminal Warden's exec gives it)
+#                                  to the holder; forwards window-size changes; ends its output with
+#                                  ESC ] 5379;warden-exit;NONCE;CODE BEL, waits for a Ctrl-D from the
+#                                  host, and exits with CMD's code.
 #   status [ID]                    one line per session: "ID running", "ID exited CODE" or "ID gone".
+#   resize ID COLS ROWS            set the window size; returns once the holder applied it.
 #
 # Frames on the socket, both ways: 1 type byte, 4-byte big-endian length, payload.
-#   to the holder:   d = keyboard input, r = resize (two 16-bit numbers: cols, rows)
-#   from the holder: d = terminal output, x = CMD exited (payload: the exit code as text)
+#   to the holder:   d = keyboard input, r = resize (two 16-bit numbers: cols, rows),
+#                    g = an attachment is ready (the first one starts CMD, so it sees all its output)
+#   from the holder: d = terminal output, x = CMD exited (payload: the exit code as text),
+#                    a = a resize was applied
 #
 # The holder is not marked with the session's exec id (only CMD and its children are), so Warden's
 # tree kill and timeout watcher end CMD exactly as for any exec, and the holder lives to report the code.
@@ -99,7 +104,7 @@ sub serve {
   $SIG{PIPE} = 'IGNORE';
   $SIG{HUP} = 'IGNORE';
 
-  # the program starts when the first attachment is there (so it sees all output), or after 30 s without one
+  # the program starts when the first attachment says it is ready (so it sees all output), or after 30 s
   pipe(my $go_r, my $go_w) or fail("pipe: $!");
   my $pid = fork;
   fail("fork: $!") unless defined $pid;
@@ -172,7 +177,6 @@ sub serve {
       if (accept(my $cl, $l)) {
         nonblock($cl);
         $c{fileno $cl} = { fh => $cl, in => '', out => length $ring ? frame('d', $ring) : '', since => undef };
-        if ($go_w) { close $go_w; undef $go_w }
       }
     }
     for my $k (keys %c) {
@@ -184,10 +188,12 @@ sub serve {
         for my $f (frames(\$cl->{in})) {
           my ($t, $p) = @$f;
           if ($t eq 'd') { syswrite($m, $p) if $master_open }
+          elsif ($t eq 'g') { if ($go_w) { close $go_w; undef $go_w } }    # an attachment is there: start
           elsif ($t eq 'r' && length($p) == 4) {
             my ($cc, $rr) = unpack('nn', $p);
             my $ws = pack('S4', $rr, $cc, 0, 0);
             ioctl($m, $TIOCSWINSZ, $ws) if $cc && $rr;
+            $cl->{out} .= frame('a', '');    # applied (the resize mode waits for it)
           }
         }
       }
@@ -230,14 +236,40 @@ sub serve {
   exit 1;
 }
 
+# The relay's way out: a marker after the last output, then wait for the host to take it. An engine drops
+# what a terminal exec wrote last when the process exits right after writing it, so the relay stays until
+# the host has read everything (it answers the marker with one byte), or 10 s pass.
+sub relay_exit {
+  my ($code, $nonce) = @_;
+  if (defined $nonce) {
+    my $mark = "\e]5379;warden-exit;$nonce;$code\a";
+    my $off = 0;
+    while ($off < length $mark) { my $w = syswrite(STDOUT, $mark, length($mark) - $off, $off); last unless defined $w; $off += $w }
+    my $rin = '';
+    vec($rin, 0, 1) = 1;
+    my $until = time + 10;
+    while (time < $until) {
+      my $n = select(my $rout = $rin, undef, undef, $until - time);
+      next if $n < 0 && $! == EINTR;
+      last if $n <= 0;
+      my $r = sysread(STDIN, my $buf, 4096);
+      last if !defined $r || $r == 0 || index($buf, "\x04") >= 0;
+    }
+  }
+  exit $code;
+}
+
 sub attach {
   my $id = check_id(shift);
+  my $nonce = shift;
+  undef $nonce if defined $nonce && $nonce !~ /^[A-Za-z0-9]{8,64}$/;
   session_dir();
   socket(my $s, AF_UNIX, SOCK_STREAM, 0) or fail("socket: $!");
   unless (connect($s, pack_sockaddr_un("$dir/$id.sock"))) {
     my $code = read_exit($id);
-    exit $code if defined $code;
-    fail("no terminal session $id in this sandbox", 255);
+    relay_exit($code, $nonce) if defined $code;
+    print STDERR "warden-pty: no terminal session $id in this sandbox\r\n";
+    relay_exit(255, $nonce);
   }
   $SIG{PIPE} = 'IGNORE';
   my $tty = -t STDIN;
@@ -264,6 +296,7 @@ sub attach {
   };
   $SIG{WINCH} = sub { syswrite($sig_w, 'w') };
   $send_size->();
+  syswrite($s, frame('g', ''));
   my ($in, $stdin_open) = ('', 1);
   while (1) {
     my $rin = '';
@@ -284,7 +317,7 @@ sub attach {
       if (!$r) {
         next if !defined $r && ($! == EAGAIN || $! == EINTR);
         my $code = read_exit($id);
-        exit(defined $code ? $code : 255);
+        relay_exit(defined $code ? $code : 255, $nonce);
       }
       $in .= $buf;
       for my $f (frames(\$in)) {
@@ -292,11 +325,29 @@ sub attach {
         if ($t eq 'd') {
           my $off = 0;
           while ($off < length $p) { my $w = syswrite(STDOUT, $p, length($p) - $off, $off); last unless defined $w; $off += $w }
-        } elsif ($t eq 'x') { exit($p =~ /^(\d+)/ ? $1 : 255) }
+        } elsif ($t eq 'x') { relay_exit($p =~ /^(\d+)/ ? $1 : 255, $nonce) }
       }
     }
   }
   exit 255;
+}
+
+# Set the window size and return once the holder has applied it (so output after it has the new size).
+sub resize {
+  my ($id, $cols, $rows) = @_;
+  $id = check_id($id);
+  fail('usage: resize ID COLS ROWS', 2) unless ($cols // '') =~ /^\d+$/ && ($rows // '') =~ /^\d+$/;
+  session_dir();
+  socket(my $s, AF_UNIX, SOCK_STREAM, 0) or fail("socket: $!");
+  connect($s, pack_sockaddr_un("$dir/$id.sock")) or fail("no terminal session $id in this sandbox", 3);
+  syswrite($s, frame('r', pack('nn', $cols, $rows)));
+  my $in = '';
+  while (1) {
+    my $r = sysread($s, my $buf, 65536);
+    exit 3 unless $r;
+    $in .= $buf;
+    for my $f (frames(\$in)) { exit 0 if $f->[0] eq 'a' || $f->[0] eq 'x' }
+  }
 }
 
 sub status {
@@ -323,4 +374,5 @@ sub status {
 if ($mode eq 'serve') { serve(@args) }
 elsif ($mode eq 'attach') { attach(@args) }
 elsif ($mode eq 'status') { status(@args) }
+elsif ($mode eq 'resize') { resize(@args) }
 else { fail('usage: serve ID COLS ROWS -- CMD... | attach ID | status [ID]', 2) }

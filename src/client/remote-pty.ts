@@ -9,6 +9,7 @@ import type { RemoteWarden } from './remote.js';
 export class RemotePty implements PtyApi {
   readonly output: Readable = new PassThrough();
   private detached = false;
+  private readonly resizes: Array<() => void> = [];
   private constructor(
     private readonly ws: WebSocket,
     readonly id: string,
@@ -43,6 +44,8 @@ export class RemotePty implements PtyApi {
         if (m.type === 'ready') {
           pty = new RemotePty(ws, m.ptyId!, exited);
           resolve(pty);
+        } else if (m.type === 'resized') {
+          pty?.resizes.shift()?.();
         } else if (m.type === 'exit') {
           (pty?.output as PassThrough | undefined)?.end();
           settle({ exitCode: m.exitCode ?? -1, durationMs: m.durationMs ?? 0, ...(m.killedBy ? { killedBy: m.killedBy } : {}) });
@@ -67,8 +70,15 @@ export class RemotePty implements PtyApi {
     this.output.on('data', cb);
     return () => this.output.off('data', cb);
   }
+  /** Resolves once the server has applied the size (or the connection is gone). */
   async resize(cols: number, rows: number): Promise<void> {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ type: 'resize', cols, rows }));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const applied = new Promise<void>((resolve) => {
+      this.resizes.push(resolve);
+      this.ws.once('close', () => resolve());
+    });
+    this.ws.send(JSON.stringify({ type: 'resize', cols, rows }));
+    await applied;
   }
   async kill(signal = 'SIGKILL'): Promise<number> {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ type: 'signal', signal }));

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
 import { runInternal } from './internal-exec.js';
 import type { ExitInfo } from './process.js';
+import { ExitMarkerFilter } from './pty-marker.js';
 import { deadlineCommand, EXEC_MARK, killTreeCommand } from './process-tree.js';
 
 /**
@@ -83,8 +84,15 @@ export class SandboxPty {
     private readonly rt: RuntimeExec,
     private readonly log: Logger,
     opts: { timeoutMs?: number; signal?: AbortSignal },
+    nonce: string,
   ) {
-    const out = new PassThrough();
+    // the relay ends its output with a marker carrying the exit code and waits for our Ctrl-D: an engine
+    // drops what a terminal exec wrote last if the process exits at once (see guest/pty.pl)
+    let markerCode: number | undefined;
+    const out = new ExitMarkerFilter(nonce, (code) => {
+      markerCode = code;
+      rt.stdin?.write('\x04');
+    });
     rt.stdout.pipe(out);
     this.output = out;
     rt.stderr.resume();
@@ -98,8 +106,9 @@ export class SandboxPty {
       if (this.timer) clearTimeout(this.timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (this.detached) throw new WardenError('PTY_DETACHED', `this handle was detached from terminal session ${this.id}; it goes on: sb.ptys.connect('${this.id}') attaches again`);
+      const relayed = markerCode ?? code;
       // 255 is also what the relay says when it lost the holder: the holder's own record decides
-      const exitCode = code === 255 ? ((await readSessions(this.runtime, this.containerId, this.user, this.id).catch(() => []))[0]?.exitCode ?? code) : code;
+      const exitCode = relayed === 255 ? ((await readSessions(this.runtime, this.containerId, this.user, this.id).catch(() => []))[0]?.exitCode ?? relayed) : relayed;
       const info: ExitInfo = { exitCode, durationMs: Date.now() - this.startedAt };
       if (this.killedBy) info.killedBy = this.killedBy;
       return info;
@@ -135,14 +144,15 @@ export class SandboxPty {
   /** @internal attach to a running session (use sb.ptys.connect). */
   static async attach(runtime: ContainerRuntime, containerId: string, user: string, id: string, size: { cols: number; rows: number }, log: Logger, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SandboxPty> {
     const attachMark = `${id}-a${randomBytes(4).toString('hex')}`;
+    const nonce = randomBytes(12).toString('hex');
     const rt = await runtime.exec(containerId, {
-      cmd: ['perl', '-e', guest(), 'attach', id],
+      cmd: ['perl', '-e', guest(), 'attach', id, nonce],
       env: { [EXEC_MARK]: attachMark },
       user,
       stdin: true,
       tty: true,
     });
-    const pty = new SandboxPty(runtime, containerId, user, id, attachMark, rt, log, opts);
+    const pty = new SandboxPty(runtime, containerId, user, id, attachMark, rt, log, opts, nonce);
     await pty.resize(size.cols, size.rows);
     return pty;
   }
@@ -171,15 +181,28 @@ export class SandboxPty {
     return () => this.output.off('data', cb);
   }
 
-  /** Set the window size (the program gets SIGWINCH). */
+  /**
+   * Set the window size (the program gets SIGWINCH). Resolves once the session's terminal has the new
+   * size, so output written after it is laid out for it. Both terminals change: this attachment's (the
+   * engine's resize) and the session's own (told to its holder directly, which answers when applied).
+   */
   async resize(cols: number, rows: number): Promise<void> {
     const s = checkSize(cols, rows);
-    await this.rt.resize?.(s.cols, s.rows);
+    await Promise.all([
+      // best effort: the attachment's own terminal may be gone already (the program ended); the session's
+      // terminal below is the one that counts
+      this.rt.resize?.(s.cols, s.rows).catch((err: unknown) => this.log.debug({ err, pty: this.id }, 'resizing the attachment failed')),
+      runInternal(this.runtime, this.containerId, ['perl', '-e', guest(), 'resize', this.id, String(s.cols), String(s.rows)], this.user, 10_000),
+    ]);
   }
 
   /** Resolves when the program has exited (its code: 128+N when killed by signal N). Rejects with PTY_DETACHED after `detach()`. */
-  wait(): Promise<ExitInfo> {
-    return this.exited;
+  async wait(): Promise<ExitInfo> {
+    const info = await this.exited;
+    // when the output is being read, all of it is delivered before wait() resolves
+    const out = this.output;
+    if (out.readableFlowing && !out.readableEnded && !out.destroyed) await new Promise((r) => (out.once('end', r), out.once('close', r)));
+    return info;
   }
 
   /** Send a signal to the program's whole process tree (default SIGKILL: an interactive shell ignores SIGTERM). */

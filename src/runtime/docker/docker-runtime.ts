@@ -368,8 +368,9 @@ export class DockerRuntime implements ContainerRuntime {
         try {
           await exec.resize({ w: cols, h: rows });
         } catch (err) {
-          // the process has ended meanwhile: nothing left to resize
-          if (statusOf(err) === 404 || statusOf(err) === 409) return;
+          // the process has ended meanwhile (the engine then answers 404, 409 or 500): nothing left to resize
+          const st = await exec.inspect().catch(() => undefined);
+          if (!st || !st.Running) return;
           throw translateEngineError(err, `resizing a terminal in ${id}`);
         }
       };

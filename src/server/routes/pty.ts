@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
@@ -29,6 +29,8 @@ const PtyControl = z.discriminatedUnion('type', [
 
 /** Live attachments (server shutdown detaches them; the sessions themselves live in their sandboxes). */
 const attachments = new Set<SandboxPty>();
+/** Audit records of sessions this server opened, by session id: whichever attachment sees the exit closes it. */
+const records = new Map<string, string>();
 
 /** Detach every terminal this server holds (sessions keep running inside their sandboxes). */
 export async function detachAllPtys(): Promise<void> {
@@ -52,17 +54,20 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { ptys: await sb.ptys.list() };
   });
 
-  app.get(
-    '/sandboxes/:id/pty/ws',
-    {
-      websocket: true,
-      schema: {
-        tags: ['pty'],
-        summary: 'WebSocket terminal: first message {type:"start",cmd?,cols,rows,env?,cwd?,timeoutMs?} or {type:"attach",ptyId,cols,rows}; then binary frames (keys in, output out) and text {type:"resize"|"signal"|"detach"}; receives {type:"ready",ptyId} and {type:"exit",exitCode}',
-        params: SandboxParams,
-      },
-    } as never,
-    (socket: WebSocket, req) => {
+  // wsHandler + handler (not `websocket: true`, which hides the route from the OpenAPI description)
+  app.route({
+    method: 'GET',
+    url: '/sandboxes/:id/pty/ws',
+    schema: {
+      tags: ['pty'],
+      summary: 'WebSocket terminal (upgrade required)',
+      description:
+        'First message (text, JSON): {"type":"start","cmd"?:[...],"cols":80,"rows":24,"env"?:{},"cwd"?:"/workspace","timeoutMs"?:N} opens a session on a new terminal (default: the image\'s login shell); {"type":"attach","ptyId":"...","cols":..,"rows":..} attaches to a running one (its last 64 KiB of output is replayed). The server answers {"type":"ready","ptyId"}. Then binary frames carry the terminal both ways (keys in, output out); text messages {"type":"resize","cols","rows"} (answered {"type":"resized"} once applied), {"type":"signal","signal":"SIGINT"} (to the whole process tree) and {"type":"detach"} steer it. When the program ends: {"type":"exit","exitCode","durationMs","killedBy"?}, then close. A dropped connection leaves the session running. Auth: the bearer header, or (browsers) the subprotocols ["warden", "bearer.<base64url(token)>"].',
+      params: SandboxParams,
+      response: { 426: z.object({ error: z.object({ code: z.string(), message: z.string() }) }).describe('Not a WebSocket upgrade') },
+    },
+    handler: async (_req: FastifyRequest, reply: FastifyReply) => reply.code(426).header('upgrade', 'websocket').send({ error: { code: 'INVALID_ARGUMENT', message: 'this route is a WebSocket: connect with an upgrade request (e.g. new WebSocket(url, ["warden", "bearer.<base64url(token)>"]))' } }),
+    wsHandler: (socket: WebSocket, req: FastifyRequest) => {
       const ref = (req.params as { id: string }).id;
       let pty: SandboxPty | undefined;
       let opening = false;
@@ -82,12 +87,12 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         const sb = await ctx.warden.get(ref);
         if (sb.info.state !== 'running') throw new WardenError('SANDBOX_NOT_RUNNING', `sandbox ${sb.id} is ${sb.info.state}; start it again with POST /api/v1/sandboxes/ensure or .../refresh`);
-        let recordId: string | undefined;
         if (start.success) {
           const s = start.data;
           pty = await sb.pty({ cols: s.cols, rows: s.rows, ...(s.cmd ? { cmd: s.cmd } : {}), ...(s.cwd ? { cwd: s.cwd } : {}), ...(s.env ? { env: s.env } : {}), ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}) });
           // the audit: a terminal session is an exec like any other (mode pty)
-          recordId = `x${randomBytes(6).toString('hex')}`;
+          const recordId = `x${randomBytes(6).toString('hex')}`;
+          records.set(pty.id, recordId);
           const command = s.cmd ?? ['(login shell)'];
           ctx.store.execs.start({ id: recordId, sandboxId: sb.id, command, mode: 'pty', actor: actorOf(req) });
           ctx.bus.publish({ type: 'exec-start', sandboxId: sb.id, execId: recordId, command });
@@ -118,6 +123,8 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
         p.wait().then(
           (exit) => {
             attachments.delete(p);
+            const recordId = records.get(p.id);
+            records.delete(p.id);
             if (recordId) {
               try {
                 ctx.store.execs.finish(recordId, { exitCode: exit.exitCode, durationMs: exit.durationMs, ...(exit.killedBy ? { killedBy: exit.killedBy } : {}), stdout: '', stderr: '' });
@@ -156,7 +163,8 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const m = PtyControl.safeParse(msg);
         if (!m.success) return fail(new WardenError('INVALID_ARGUMENT', 'unknown message; send {"type":"resize","cols":..,"rows":..}, {"type":"signal","signal":"SIGINT"} or {"type":"detach"}'));
         const p = pty;
-        const op = m.data.type === 'resize' ? p.resize(m.data.cols, m.data.rows) : m.data.type === 'signal' ? p.kill(m.data.signal) : p.detach().then(() => socket.close(1000));
+        const d = m.data;
+        const op = d.type === 'resize' ? p.resize(d.cols, d.rows).then(() => send({ type: 'resized', cols: d.cols, rows: d.rows })) : d.type === 'signal' ? p.kill(d.signal) : p.detach().then(() => socket.close(1000));
         void Promise.resolve(op).catch((err: unknown) => send({ type: 'error', code: err instanceof WardenError ? err.code : 'EXEC_FAILED', message: (err as Error).message }));
       });
       socket.on('close', () => {
@@ -167,5 +175,5 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       });
     },
-  );
+  } as never);
 }
