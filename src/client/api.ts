@@ -62,6 +62,8 @@ export interface SandboxApi {
   health(): Promise<SandboxHealth>;
   processes(): Promise<SandboxProcessRow[]>;
   egressLog(): Promise<EgressRecord[]>;
+  /** The sandbox's own log (keeper reasons, main process output); `follow` streams new lines. */
+  logs(opts?: { tail?: number; follow?: boolean }): Promise<Readable>;
   remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   /** The URL a browser on this host opens to reach a published container port. */
   url(containerPort: number): string;
@@ -70,8 +72,9 @@ export interface SandboxApi {
 }
 
 export interface WardenApi {
-  create(spec?: SandboxSpecInput): Promise<SandboxApi>;
-  ensure(spec: SandboxSpecInput): Promise<SandboxApi>;
+  /** `onProgress` hears what a long step waits for (a template's dev server); a server does not report it. */
+  create(spec?: SandboxSpecInput, opts?: { onProgress?: (message: string) => void }): Promise<SandboxApi>;
+  ensure(spec: SandboxSpecInput, opts?: { onProgress?: (message: string) => void }): Promise<SandboxApi>;
   list(filter?: ListFilter): Promise<SandboxInfo[]>;
   get(ref: string): Promise<SandboxApi>;
   stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;

@@ -205,6 +205,13 @@ export class RemoteSandbox implements SandboxApi {
   async processes(): Promise<SandboxProcessRow[]> {
     return (await this.w.json<{ processes: SandboxProcessRow[] }>('GET', this.path('/processes'))).processes;
   }
+  async logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
+    const q = new URLSearchParams();
+    if (opts.tail !== undefined) q.set('tail', String(opts.tail));
+    if (opts.follow) q.set('follow', 'true');
+    const res = await this.w.request('GET', this.path(`/logs${q.size ? `?${q}` : ''}`));
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  }
   async egressLog(): Promise<EgressRecord[]> {
     return (await this.w.json<{ egress: EgressRecord[] }>('GET', this.path('/egress'))).egress;
   }

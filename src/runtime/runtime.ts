@@ -36,6 +36,8 @@ export interface ContainerRuntime {
   imageExists(ref: string): Promise<boolean>;
   /** The last lines the main process wrote (Warden's keeper writes only why it stopped a sandbox). */
   logs(id: string, tail: number): Promise<string>;
+  /** The container's log as a stream (stdout and stderr merged): the last `tail` lines (all when undefined), then new lines while `follow`. */
+  streamLogs(id: string, opts: { tail?: number; follow: boolean }): Promise<Readable>;
   /** Containers this process holds an owner link to. */
   linked(): string[];
   /** Drop the owner links (all, or one container's): a tied container then stops by itself. */

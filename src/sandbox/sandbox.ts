@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
@@ -218,6 +219,16 @@ export class Sandbox {
   /** healthy / unhealthy / starting / stopped, with reasons: image health check, caps near their limit, OOM kills, exit reason. */
   async health(thresholds?: HealthThresholds): Promise<SandboxHealth> {
     return readHealth(this.runtime, await this.live(), thresholds);
+  }
+
+  /**
+   * The sandbox's own log: what its keeper and watchers wrote (why it stopped itself: max runtime, disk
+   * quota) and anything written to the main process's output. `follow` streams new lines until the sandbox
+   * stops or the stream is destroyed.
+   */
+  logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
+    if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) throw new WardenError('INVALID_ARGUMENT', `tail is a whole number of lines (got ${String(opts.tail)})`);
+    return this.runtime.streamLogs(this.current.containerId, { follow: opts.follow === true, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
   }
 
   /** What the egress proxy saw: every request, allowed or denied and by which rule (network 'allowlist'). */

@@ -70,6 +70,8 @@ export interface CreateOptions {
   labels?: Record<string, string>;
   /** A template's dev server must answer within this long (default: the template's, 60 s for react-vite). */
   readyTimeoutMs?: number;
+  /** Told what a long step waits for (the CLI prints it: "waiting for the react-vite dev server ..."). */
+  onProgress?: (message: string) => void;
 }
 
 export interface ListFilter {
@@ -207,6 +209,7 @@ export class Warden implements SandboxOwner {
 
   /** The dev server answers (started if need be). */
   private async templateReady(sb: Sandbox, t: AppTemplate, opts: CreateOptions): Promise<void> {
+    opts.onProgress?.(`waiting for the ${t.name} dev server on port ${t.port} of ${sb.id} (up to ${Math.round((opts.readyTimeoutMs ?? t.readiness.timeoutMs) / 1000)} s)`);
     const r = await ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
     this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
   }
@@ -391,7 +394,8 @@ export class Warden implements SandboxOwner {
 
   private async byIdPrefix(prefix: string): Promise<RuntimeContainer | undefined> {
     if (!/^[A-Za-z0-9_-]+$/.test(prefix)) return undefined;
-    const hits = (await this.runtime.list({ [LABEL.managed]: 'true' })).filter((x) => !x.labels[LABEL.role] && x.labels[LABEL.id]?.startsWith(prefix));
+    // `97119e` finds sbx-97119e8ef636 too: people type the hex part, as with docker's ids
+    const hits = (await this.runtime.list({ [LABEL.managed]: 'true' })).filter((x) => !x.labels[LABEL.role] && (x.labels[LABEL.id]?.startsWith(prefix) || x.labels[LABEL.id]?.startsWith(`sbx-${prefix}`)));
     if (hits.length > 1) {
       const ids = hits.map((h) => h.labels[LABEL.id]).sort();
       throw new WardenError('AMBIGUOUS_ID', `'${prefix}' is the start of ${hits.length} sandbox ids (${ids.join(', ')}); type more of the id`, { details: { matches: ids } });

@@ -18,6 +18,7 @@ import { agentRoutes } from './routes/agents.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { detachAllPtys, ptyRoutes } from './routes/pty.js';
+import { logRoutes } from './routes/logs.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
 import { Sampler } from './sampler.js';
@@ -147,6 +148,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       systemRoutes(api, ctx);
       agentRoutes(api, ctx);
       ptyRoutes(api, ctx);
+      logRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );

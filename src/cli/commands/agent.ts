@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { agentSecrets } from '../../agents/auth.js';
-import { RemoteAgentRun, type AgentRunHandle } from '../../client/remote-agent.js';
+import type { AgentRunHandle } from '../../client/remote-agent.js';
 import type { RemoteWarden } from '../../client/remote.js';
-import { AuthModeSchema, loadAgentsConfig } from '../../agents/config.js';
+
 import type { AgentRunEvent } from '../../agents/run.js';
-import { instanceFromEnv } from '../../config/env.js';
+
 import { WardenError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { Warden } from '../../sandbox/warden.js';
+
 import { parseDuration } from '../../util/units.js';
 import { EXIT_TIMEOUT } from '../output.js';
 import { specFromFlags } from '../spec-flags.js';
@@ -60,6 +59,14 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
     .action(async (agent: string, promptWords: string[], f: AgentFlags) => {
       const timeoutMs = f.timeout === undefined ? undefined : parseDuration(f.timeout);
       if (f.timeout !== undefined && timeoutMs === undefined) throw new WardenError('INVALID_ARGUMENT', `--timeout '${f.timeout}' is not a duration; use e.g. 30s, 10m`);
+      // loaded here, not at the top: `warden --help` stays fast
+      const [{ agentSecrets }, { AuthModeSchema, loadAgentsConfig }, { instanceFromEnv }, { Warden }, { RemoteAgentRun }] = await Promise.all([
+        import('../../agents/auth.js'),
+        import('../../agents/config.js'),
+        import('../../config/env.js'),
+        import('../../sandbox/warden.js'),
+        import('../../client/remote-agent.js'),
+      ]);
       const auth = f.auth === undefined ? undefined : AuthModeSchema.safeParse(f.auth);
       if (auth && !auth.success) throw new WardenError('INVALID_ARGUMENT', `--auth '${f.auth}' must be keyless, env or files`);
       let prompt = promptWords.join(' ');

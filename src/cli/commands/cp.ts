@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { extract as tarFsExtract, pack as tarFsPack } from 'tar-fs';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
 
@@ -31,6 +30,7 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
         if (!st) throw new WardenError('INVALID_ARGUMENT', `${src} does not exist on the host`);
         const target = d[2] || '/workspace';
         if (st.isDirectory()) {
+          const { pack: tarFsPack } = await import('tar-fs');
           await sb.files.writeTar(target, tarFsPack(dirname(local), { entries: [basename(local)] }) as unknown as NodeJS.ReadableStream as never);
         } else {
           const dest = target.endsWith('/') ? `${target}${basename(local)}` : target;
@@ -42,6 +42,7 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
       const tar = await sb.files.readTar(s![2]!);
       const local = resolve(dst);
       if (await isDir(local)) {
+        const { extract: tarFsExtract } = await import('tar-fs');
         await pipeline(tar, tarFsExtract(local, { ignore: (_n, h) => h?.type !== 'file' && h?.type !== 'directory' }));
         return;
       }

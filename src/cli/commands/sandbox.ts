@@ -1,4 +1,3 @@
-import { getTemplate } from '../../templates/catalog.js';
 import type { Command } from 'commander';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
@@ -14,6 +13,28 @@ import type { ExitInfo } from '../../sandbox/process.js';
 function terminalCommand(sb: SandboxApi, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string }): Promise<ExitInfo> {
   return attachTerminal((size) => sb.pty({ ...size, ...(cmd.length ? { cmd } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }));
 }
+
+/**
+ * Do `op` for every id, as docker does: an unknown id (or any failure) is reported on stderr and the rest
+ * still run; each success prints its id; the exit code is 1 when any failed.
+ */
+async function eachId(ids: string[], ctx: Ctx, op: (id: string) => Promise<unknown>): Promise<void> {
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      await op(id);
+      process.stdout.write(`${id}\n`);
+    } catch (err) {
+      failed++;
+      const e = err as WardenError;
+      process.stderr.write(`warden: ${e.message}${e.code ? ` [${e.code}]` : ''}\n`);
+    }
+  }
+  if (failed) ctx.setExit(1);
+}
+
+/** Progress lines of long operations, on stderr (stdout stays the command's). */
+const onProgress = (message: string): void => void process.stderr.write(`warden: ${message}\n`);
 
 function envFlags(list: string[] | undefined): Record<string, string> {
   const env: Record<string, string> = {};
@@ -51,7 +72,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', 'no command given: write it after --, e.g. `warden run -- npm test`, or use -it for a shell');
     if (f.tty && f.json) throw new WardenError('INVALID_ARGUMENT', '--json and -t do not go together: a terminal session streams, it has no JSON summary');
     const warden = ctx.warden();
-    const sb = await warden.create(specFromFlags(f, { lifetime: 'ephemeral' }));
+    const sb = await warden.create(specFromFlags(f, { lifetime: 'ephemeral' }), { onProgress });
     let removed = false;
     const cleanup = async (): Promise<void> => {
       if (!f.keep && !removed) {
@@ -90,10 +111,13 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     async (f: SpecFlags & { json?: boolean; ensure?: boolean }) => {
       const warden = ctx.warden();
       const spec = specFromFlags(f, { lifetime: 'persistent' });
-      const sb = f.ensure ? await warden.ensure(spec) : await warden.create(spec);
+      const sb = f.ensure ? await warden.ensure(spec, { onProgress }) : await warden.create(spec, { onProgress });
       if (f.json) printJson(sb.info);
       else process.stdout.write(`${sb.id}\n`);
-      if (spec.template) process.stderr.write(`warden: ${spec.template} dev server at ${sb.url(getTemplate(spec.template).port)}\n`);
+      if (spec.template) {
+        const { getTemplate } = await import('../../templates/catalog.js');
+        process.stderr.write(`warden: ${spec.template} dev server at ${sb.url(getTemplate(spec.template).port)}\n`);
+      }
     },
   );
 
@@ -156,10 +180,24 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .option('-t, --time <duration>', 'grace period (default 30s)')
     .action(async (ids: string[], f: { time?: string }) => {
       const timeoutMs = duration('time', f.time);
-      for (const id of ids) {
-        await ctx.warden().stop(id, timeoutMs !== undefined ? { timeoutMs } : {});
-        process.stdout.write(`${id}\n`);
-      }
+      await eachId(ids, ctx, async (id) => {
+        const sb = await ctx.warden().get(id);
+        // a long drain says what it waits for (the engine is asked once; fine-grained progress would cost an exec per tick)
+        const slow = setTimeout(() => {
+          void sb.processes().then(
+            (ps) => {
+              const n = ps.filter((p) => p.role === 'workload').length;
+              if (n > 0) process.stderr.write(`warden: ${sb.id}: waiting for ${n} process${n === 1 ? '' : 'es'} to exit (SIGTERM sent; SIGKILL after ${Math.round((timeoutMs ?? 30_000) / 1000)} s)\n`);
+            },
+            () => undefined,
+          );
+        }, 1_000);
+        try {
+          await ctx.warden().stop(sb.id, timeoutMs !== undefined ? { timeoutMs } : {});
+        } finally {
+          clearTimeout(slow);
+        }
+      });
     });
 
   program
@@ -168,10 +206,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .argument('<ids...>')
     .option('-s, --signal <sig>', 'signal (default SIGKILL)', 'SIGKILL')
     .action(async (ids: string[], f: { signal: string }) => {
-      for (const id of ids) {
-        await ctx.warden().kill(id, f.signal);
-        process.stdout.write(`${id}\n`);
-      }
+      await eachId(ids, ctx, (id) => ctx.warden().kill(id, f.signal));
     });
 
   program
@@ -180,11 +215,10 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .argument('<ids...>')
     .option('-f, --force', 'kill at once instead of a graceful stop')
     .action(async (ids: string[], f: { force?: boolean }) => {
-      for (const id of ids) {
+      await eachId(ids, ctx, async (id) => {
         await ctx.warden().get(id);
         await ctx.warden().remove(id, { force: Boolean(f.force) });
-        process.stdout.write(`${id}\n`);
-      }
+      });
     });
 
   program

@@ -23,6 +23,39 @@ import { fromInspect, fromListItem, toCreateOptions } from './mapping.js';
 const GO_MODE_DIR = 2 ** 31;
 const GO_MODE_SYMLINK = 2 ** 27;
 
+/**
+ * A command that cannot be started (missing, not executable) makes the OCI runtime print its own error on
+ * the exec's stdout and exit 126. Warden answers as a shell and docker do: the reason on stderr
+ * (`warden: CMD: command not found`) and exit 127 (126 for "cannot execute"). The engine gives no code for
+ * it, so its first output chunk is the only sign: it is read before anything of the command could be.
+ */
+function execStartFailure(s: { stdout: Readable; stderr: Readable }, cmd: string): { stdout: Readable; stderr: Readable; code: () => number | undefined } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let code: number | undefined;
+  let first = true;
+  s.stdout.on('data', (b: Buffer) => {
+    if (first) {
+      first = false;
+      const text = b.toString('utf8');
+      if (text.startsWith('OCI runtime exec failed')) {
+        const missing = /executable file not found|no such file or directory/.test(text);
+        code = missing ? 127 : 126;
+        stderr.write(`warden: ${cmd}: ${missing ? 'command not found' : /permission denied/.test(text) ? 'permission denied' : 'cannot execute'}\n`);
+        return;
+      }
+    }
+    if (!stdout.write(b)) {
+      s.stdout.pause();
+      stdout.once('drain', () => s.stdout.resume());
+    }
+  });
+  s.stdout.once('end', () => stdout.end());
+  s.stdout.once('close', () => stdout.end());
+  s.stderr.pipe(stderr);
+  return { stdout, stderr, code: () => code };
+}
+
 /** A terminal exec's raw stream as stdout (backpressure kept by piping) and an already-ended stderr. */
 function rawTtyStreams(stream: Duplex): { stdout: Readable; stderr: Readable } {
   const stdout = new PassThrough();
@@ -335,7 +368,9 @@ export class DockerRuntime implements ContainerRuntime {
       throw translateEngineError(err, `starting a command in ${id}`);
     }
     // a terminal's output is one raw stream (the engine does not multiplex it)
-    const { stdout, stderr } = req.tty ? rawTtyStreams(stream) : demuxDockerStream(stream);
+    const streams = req.tty ? rawTtyStreams(stream) : demuxDockerStream(stream);
+    const startFailure = req.tty ? undefined : execStartFailure(streams, req.cmd[0] ?? '');
+    const { stdout, stderr } = startFailure ?? streams;
     const stdin = req.stdin
       ? new Writable({
           write: (chunk: Buffer, _enc, cb) => void stream.write(chunk, cb),
@@ -357,7 +392,7 @@ export class DockerRuntime implements ContainerRuntime {
           if (statusOf(err) === 404) return { Running: false, ExitCode: -1 };
           throw translateEngineError(err, `reading the exit code of a command in ${id}`);
         });
-        if (!st.Running) return st.ExitCode ?? -1;
+        if (!st.Running) return startFailure?.code() ?? st.ExitCode ?? -1;
         await sleep(delay);
       }
     };
@@ -405,6 +440,31 @@ export class DockerRuntime implements ContainerRuntime {
       return demuxBuffer(buf).trim().slice(-4000);
     } catch (err) {
       if (statusOf(err) === 404) return '';
+      throw translateEngineError(err, `reading the log of ${id}`);
+    }
+  }
+
+  async streamLogs(id: string, opts: { tail?: number; follow: boolean }): Promise<Readable> {
+    const out = new PassThrough();
+    try {
+      const c = this.docker.getContainer(id);
+      const base = { stdout: true, stderr: true, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+      if (!opts.follow) {
+        out.end(demuxBuffer((await c.logs({ ...base, follow: false })) as unknown as Buffer));
+        return out;
+      }
+      const stream = (await c.logs({ ...base, follow: true })) as unknown as Readable;
+      const { stdout, stderr } = demuxDockerStream(stream);
+      let open = 2;
+      const done = (): void => void (--open === 0 && out.end());
+      for (const s of [stdout, stderr]) {
+        s.on('data', (b: Buffer) => out.write(b));
+        s.once('end', done);
+      }
+      // a reader that stops (Ctrl-C, a closed HTTP answer) ends the engine's stream too
+      out.once('close', () => stream.destroy());
+      return out;
+    } catch (err) {
       throw translateEngineError(err, `reading the log of ${id}`);
     }
   }
