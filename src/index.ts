@@ -17,7 +17,7 @@ export type { SpawnOptions, ExecOptions, ExecResult, ExitInfo } from './sandbox/
 export { SandboxPty, PtySessions, DEFAULT_SHELL } from './sandbox/pty.js';
 export type { PtyOptions, PtySessionInfo } from './sandbox/pty.js';
 export { SandboxFiles, fromBase64 } from './sandbox/files.js';
-export type { FileEntry } from './sandbox/files.js';
+export type { FileEntry, DirEntry } from './sandbox/files.js';
 export { SandboxSpecSchema, parseSpec, DEFAULT_IMAGE } from './policy/spec.js';
 export type { SandboxSpec, SandboxSpecInput } from './policy/spec.js';
 export { LABEL } from './policy/labels.js';

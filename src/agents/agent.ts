@@ -172,7 +172,7 @@ export class Agent {
     const agentCfg: Partial<AgentConfig> = this.config.agents[this.name] ?? {};
     const model = m ?? agentCfg.model;
     const p = await this.prepare(sandboxOpts, { ephemeral: true, interactive: true });
-    const runId = `r${randomBytes(6).toString('hex')}`;
+    const runId = `run-${randomBytes(6).toString("hex")}`;
     const startedAt = Date.now();
     let pty: SandboxPty;
     try {

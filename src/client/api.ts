@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { EgressRecord } from '../egress/proxy.js';
 import type { SandboxSpecInput } from '../policy/spec.js';
-import type { FileEntry } from '../sandbox/files.js';
+import type { DirEntry, FileEntry } from '../sandbox/files.js';
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
@@ -42,6 +42,7 @@ export interface FilesApi {
   write(entries: FileEntry[]): Promise<void>;
   read(path: string): Promise<Buffer>;
   readTar(path: string): Promise<Readable>;
+  list(path: string): Promise<DirEntry[]>;
   writeTar(dir: string, tar: Readable): Promise<void>;
 }
 

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { ExecTimeoutError, ValidationError, WardenError, type WardenErrorCode } from '../errors.js';
 import type { EgressRecord } from '../egress/proxy.js';
 import type { SandboxSpecInput } from '../policy/spec.js';
-import type { FileEntry } from '../sandbox/files.js';
+import type { DirEntry, FileEntry } from '../sandbox/files.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
@@ -254,6 +254,9 @@ class RemoteFiles implements FilesApi {
   async read(path: string): Promise<Buffer> {
     const res = await this.w.request('GET', this.path(`/files?path=${encodeURIComponent(path)}&encoding=raw`));
     return Buffer.from(await res.arrayBuffer());
+  }
+  async list(path: string): Promise<DirEntry[]> {
+    return (await this.w.json<{ entries: DirEntry[] }>('GET', this.path(`/files/list?path=${encodeURIComponent(path)}`))).entries;
   }
   async readTar(path: string): Promise<Readable> {
     const res = await this.w.request('GET', this.path(`/archive?path=${encodeURIComponent(path)}`));

@@ -3,7 +3,9 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Warden } from '../sandbox/warden.js';
@@ -65,7 +67,28 @@ export function subprotocolToken(header: string | string[] | undefined): string 
 }
 
 /** Paths answered without a token: the liveness probe and the dashboard's static shell. */
-const PUBLIC = [/^\/healthz$/, /^\/$/, /^\/dashboard\/[\w.-]+$/, /^\/favicon\.ico$/];
+const PUBLIC = [/^\/healthz$/, /^\/$/, /^\/dashboard\/[\w.-]+$/, /^\/dashboard\/vendor\/[\w.-]+$/, /^\/favicon\.ico$/];
+
+/**
+ * Third-party browser files the dashboard loads, served from this package's own dependencies (nothing from
+ * a CDN): xterm.js and its fit addon, resolved through node's module resolution so an installed package
+ * finds them wherever npm put them.
+ */
+const VENDOR: Record<string, { pkg: string; file: string; type: string }> = {
+  'xterm.mjs': { pkg: '@xterm/xterm', file: 'lib/xterm.mjs', type: 'text/javascript' },
+  'xterm.css': { pkg: '@xterm/xterm', file: 'css/xterm.css', type: 'text/css' },
+  'addon-fit.mjs': { pkg: '@xterm/addon-fit', file: 'lib/addon-fit.mjs', type: 'text/javascript' },
+};
+
+function vendorPath(name: string): string | undefined {
+  const v = VENDOR[name];
+  if (!v) return undefined;
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve(`${v.pkg}/package.json`)), v.file);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Build the HTTP API and dashboard on a Warden and a store. Never listens by itself (tests use
@@ -129,6 +152,12 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
   if (existsSync(DASHBOARD_DIR)) {
     await app.register(fastifyStatic, { root: DASHBOARD_DIR, prefix: '/dashboard/', index: false });
     app.get('/', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html'));
+    app.get('/dashboard/vendor/:file', { schema: { hide: true } }, async (req, reply) => {
+      const name = (req.params as { file: string }).file;
+      const path = vendorPath(name);
+      if (!path) return reply.code(404).send(errorBody('NOT_FOUND', `no dashboard vendor file ${name}`));
+      return reply.type(VENDOR[name]!.type).header('cache-control', 'public, max-age=3600').send(createReadStream(path));
+    });
   }
 
   app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness (no token needed)' } }, async () => ({ status: 'ok' }));
