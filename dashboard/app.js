@@ -358,6 +358,23 @@ async function showRuns(runId) {
   } catch (err) { toast(`agent runs: ${err.message}`); }
 }
 
+$('#agent-open').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const agent = $('#agent-name').value;
+  const workspace = $('#agent-workspace').value.trim();
+  const btn = $('#agent-open button');
+  btn.disabled = true;
+  toast(`starting ${agent} in a new sandbox…`);
+  try {
+    const { session } = await api(`/agents/${encodeURIComponent(agent)}/sessions`, { method: 'POST', body: JSON.stringify({ ...(workspace ? { workspace } : {}), cols: 120, rows: 36 }) });
+    // the terminal tab attaches to this session
+    sessionStorage.setItem(`warden.pty.${session.sandboxId}`, session.ptyId);
+    await refreshList();
+    location.hash = `#/sandboxes/${encodeURIComponent(session.sandboxId)}/terminal`;
+  } catch (err) { toast(`${agent}: ${err.message}`); }
+  finally { btn.disabled = false; }
+});
+
 $('#term-new').addEventListener('click', async () => {
   if (!state.selected) return;
   state.terminal?.close();

@@ -122,6 +122,16 @@ export class RemoteWarden implements WardenApi {
     return this.handle((await this.json<{ sandbox: SandboxInfo }>('POST', `/api/v1/sandboxes/${encodeURIComponent(ref)}/refresh`)).sandbox);
   }
 
+  /**
+   * Open an agent's interactive TUI on the server (its sandbox, keys and audit) and attach to it.
+   * Resolves with the terminal and the sandbox it runs in.
+   */
+  async agentSession(agent: string, opts: Record<string, unknown>): Promise<{ sandboxId: string; pty: RemotePty }> {
+    const { session } = await this.json<{ session: { sandboxId: string; ptyId: string } }>('POST', `/api/v1/agents/${encodeURIComponent(agent)}/sessions`, opts);
+    const pty = await RemotePty.open(this, `/api/v1/sandboxes/${encodeURIComponent(session.sandboxId)}/pty/ws`, { type: 'attach', ptyId: session.ptyId, ...(typeof opts.cols === 'number' ? { cols: opts.cols } : {}), ...(typeof opts.rows === 'number' ? { rows: opts.rows } : {}) });
+    return { sandboxId: session.sandboxId, pty };
+  }
+
   async panic(opts: { labels?: Record<string, string> } = {}): Promise<PanicReport> {
     return (await this.json<{ report: PanicReport }>('POST', '/api/v1/panic', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }

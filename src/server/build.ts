@@ -21,6 +21,7 @@ import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { detachAllPtys, ptyRoutes } from './routes/pty.js';
 import { logRoutes } from './routes/logs.js';
+import { agentSessionRoutes, closeAgentSessions } from './routes/agent-sessions.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
 import { Sampler } from './sampler.js';
@@ -178,6 +179,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       agentRoutes(api, ctx);
       ptyRoutes(api, ctx);
       logRoutes(api, ctx);
+      agentSessionRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );
@@ -205,6 +207,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       ready = false;
       timers.forEach(clearInterval);
       await execs.killAll();
+      await closeAgentSessions();
       await detachAllPtys();
       await app.close();
     },

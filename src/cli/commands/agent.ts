@@ -73,24 +73,31 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
       const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
       if (promptWords.length === 0) {
         if (!process.stdin.isTTY) throw new WardenError('NOT_A_TERMINAL', `no prompt and no terminal: pass a prompt (warden agent ${agent} "fix the tests", or "-" to read it from stdin), or run this from a terminal for the interactive TUI`);
-        if (ctx.remote?.()) throw new WardenError('INVALID_ARGUMENT', `the interactive ${agent} TUI runs on this machine's engine; unset WARDEN_URL for it, or pass a prompt to run it on the server`);
         if (f.json || f.maxTurns) throw new WardenError('INVALID_ARGUMENT', '--json and --max-turns are for runs with a prompt; the interactive TUI takes neither');
+        const interactive = {
+          ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
+          ...(f.model ? { model: f.model } : {}),
+          ...(f.resume ? { sessionId: f.resume } : {}),
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          ...(auth?.success ? { auth: auth.data } : {}),
+          ...(f.stateKey ? { stateKey: f.stateKey } : {}),
+          ...(f.image ? { image: f.image } : {}),
+          ...(Object.keys(policy).length ? { policy } : {}),
+        };
+        const onServer = ctx.remote?.();
+        if (onServer) {
+          // the server makes the sandbox (its keys, its audit); this terminal attaches to the TUI there
+          process.stderr.write(`warden: starting ${agent} on the server ${process.env.WARDEN_URL ?? ''}...\n`);
+          const exit = await attachTerminal(async (size) => (await onServer.agentSession(agent, { ...interactive, ...size })).pty);
+          ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+          return;
+        }
         const config = loadAgentsConfig();
         const secrets = agentSecrets(config.secrets);
         const warden = new Warden({ logger: ctx.log(), ...instanceFromEnv(), egress: { secrets } });
         process.stderr.write(`warden: starting ${agent} in a sandbox${f.workspace ? ` on ${resolve(f.workspace)}` : ''}...\n`);
         const t = await attachTerminalTo((size) =>
-          warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).interactive({
-            ...size,
-            ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
-            ...(f.model ? { model: f.model } : {}),
-            ...(f.resume ? { sessionId: f.resume } : {}),
-            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-            ...(auth?.success ? { auth: auth.data } : {}),
-            ...(f.stateKey ? { stateKey: f.stateKey } : {}),
-            ...(f.image ? { image: f.image } : {}),
-            ...(Object.keys(policy).length ? { policy } : {}),
-          }),
+          warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).interactive({ ...size, ...interactive }),
         );
         const { exit, handle } = t;
         if (handle.filesChanged) process.stderr.write(`warden: files changed:\n${handle.filesChanged}\n`);
