@@ -38,6 +38,8 @@ my $HIGH_WATER = 256 * 1024;   # stop reading the terminal while a client is thi
 my $STALL_SECS = 10;           # a client that takes nothing for this long while behind is dropped
 
 my $dir = "/tmp/.warden-pty-$<";
+# --dir DIR: another session folder (the host-side tests of this script; Warden never passes it)
+if (@ARGV >= 2 && $ARGV[0] eq '--dir') { shift @ARGV; $dir = shift @ARGV }
 my ($mode, @args) = @ARGV;
 $mode //= '';
 # (no `$0 = ...`: perl would write the new name over the environment block, and Warden finds an exec's

@@ -4,8 +4,9 @@
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# chromium (Debian's) for the browser tests; a compose client (Debian's docker-compose when the plugin is absent)
-extra=(chromium)
+# chromium (Debian's) for the browser tests; tmux for the terminal tests (a real terminal to type into);
+# zsh and fish to check the completion scripts; a compose client (Debian's docker-compose when the plugin is absent)
+extra=(chromium tmux zsh fish)
 docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
 bash scripts/setup.sh "${extra[@]}"
 reports="$(mktemp -d)"

@@ -120,8 +120,15 @@ describe('docker-grade CLI', () => {
     expect(await words('warden in')).toEqual(['inspect']);
     expect(await words('warden exec --t')).toEqual(expect.arrayContaining(['--timeout', '--tty']));
     expect(await words('warden images b')).toEqual(expect.arrayContaining(['build', 'bootstrap']));
-    expect((await cli(['completion', 'zsh'])).stdout).toMatch(/^#compdef warden/);
-    expect((await cli(['completion', 'fish'])).stdout).toContain('complete -c warden');
+    const sh = promisify(execFile);
+    const zsh = (await cli(['completion', 'zsh'])).stdout;
+    expect(zsh).toMatch(/^#compdef warden/);
+    await sh('zsh', ['-n', '-c', zsh]); // valid zsh
+    await sh('zsh', ['-c', `autoload -U compinit; compinit -u; ${zsh}`]); // and it loads
+    const fish = (await cli(['completion', 'fish'])).stdout;
+    const fishSays = (await sh('fish', ['-c', `${fish}\ncomplete -C 'warden ins'; complete -C 'warden exec --t'`])).stdout;
+    expect(fishSays).toMatch(/^inspect\t/m);
+    expect(fishSays).toMatch(/^--tty\t/m);
     expect((await cli(['completion', 'tcsh'])).stderr).toMatch(/choose bash, zsh or fish/);
   });
 
