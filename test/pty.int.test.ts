@@ -103,6 +103,33 @@ describe('terminal sessions (sb.pty)', () => {
     expect((await b.wait()).exitCode).toBe(4);
   });
 
+  it('a flood of output arrives whole and in order (backpressure, no drops)', async () => {
+    const pty = await sb.pty({ cmd: ['sh', '-c', 'seq 1 200000; echo flood-done'] });
+    let text = '';
+    pty.onData((b) => (text += b.toString('latin1')));
+    expect((await pty.wait()).exitCode).toBe(0);
+    const lines = text.split('\r\n').filter(Boolean);
+    expect(lines.length).toBe(200001);
+    expect(lines[0]).toBe('1');
+    expect(lines[199999]).toBe('200000');
+    expect(lines[200000]).toBe('flood-done');
+  });
+
+  it('the workload writing garbage to the session socket does not break the session', async () => {
+    const pty = await sb.pty({ cmd: ['bash', '--norc', '-i'] });
+    const screen = new Screen(pty);
+    pty.write('echo alive-1\r');
+    await screen.waitFor(/^alive-1/m);
+    // from inside: connect to the holder and send frames with absurd lengths, unknown types and junk
+    const attack = await sb.exec(['perl', '-MSocket', '-e', `socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die; connect($s, pack_sockaddr_un("/tmp/.warden-pty-1000/${pty.id}.sock")) or die "connect: $!"; syswrite($s, "z\\0\\0\\0\\3abc" . "r\\0\\0\\0\\1x" . ("\\xff" x 5000)); close $s; print "sent"`]);
+    expect(attack.stdout, attack.stderr).toBe('sent');
+    const mark = screen.mark();
+    pty.write('echo alive-2\r');
+    await screen.waitFor(/alive-2/, mark);
+    pty.write('exit 0\r');
+    expect((await pty.wait()).exitCode).toBe(0);
+  });
+
   it('refuses bad arguments with coded errors', async () => {
     await expect(sb.pty({ cmd: [] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(sb.pty({ cols: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
