@@ -57,6 +57,7 @@ export class RemotePty implements PtyApi {
       });
       ws.on('close', () => {
         (pty?.output as PassThrough | undefined)?.end();
+        pty?.resizes.splice(0).forEach((r) => r()); // pending resizes: nothing left to resize
         if (pty?.detached) fail(new WardenError('PTY_DETACHED', `this handle was detached from terminal session ${pty.id}; it goes on: ptys.connect('${pty.id}') attaches again`));
         else fail(new WardenError('SERVER_UNREACHABLE', 'the Warden server closed the terminal before the program ended; the session may still run: ptys.connect(id) attaches again'));
       });
@@ -73,10 +74,7 @@ export class RemotePty implements PtyApi {
   /** Resolves once the server has applied the size (or the connection is gone). */
   async resize(cols: number, rows: number): Promise<void> {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    const applied = new Promise<void>((resolve) => {
-      this.resizes.push(resolve);
-      this.ws.once('close', () => resolve());
-    });
+    const applied = new Promise<void>((resolve) => this.resizes.push(resolve));
     this.ws.send(JSON.stringify({ type: 'resize', cols, rows }));
     await applied;
   }

@@ -224,7 +224,10 @@ export class SandboxPty {
     // whose client hung up as running, so dropping the connection first would leave wait() pending.
     const killed = await runInternal(this.runtime, this.containerId, killTreeCommand(this.attachMark, 'KILL'), this.user, 5_000).then(() => true, () => false);
     if (!killed) this.rt.detach();
-    await this.exited.catch(() => undefined);
+    // bounded: with the sandbox gone the engine may never report the attachment's end
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
   }
 
   private async terminate(reason: 'timeout' | 'abort'): Promise<void> {
