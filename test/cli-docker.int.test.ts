@@ -40,6 +40,31 @@ describe('docker-grade CLI', () => {
     expect((await cli(['logs', '--tail', 'x', id])).stderr).toMatch(/--tail 'x' is not a number/);
   });
 
+  it('logs shows background processes\' output too, and -f follows it until the sandbox stops', async () => {
+    const id = await create();
+    const sb = await warden.get(id);
+    await sb.startBackground(['sh', '-c', 'echo bg-line-1; exec sleep 1000']);
+    const until = Date.now() + 20_000;
+    let r = await cli(['logs', id]);
+    while (!r.stdout.includes('bg-line-1') && Date.now() < until) r = await cli(['logs', id]);
+    expect(r.stdout).toMatch(/==> \/tmp\/warden-background\.log <==\nbg-line-1/);
+    const follow = cli(['logs', '-f', '--tail', '5', id]);
+    // a line written after the follower started reaches it
+    const marker = `bg-line-2-${Date.now()}`;
+    const seen = (async () => {
+      for (;;) {
+        await sb.exec(['sh', '-c', `echo ${marker} >> /tmp/warden-background.log`]);
+        const snapshot = await cli(['logs', id]);
+        if (snapshot.stdout.includes(marker)) return;
+      }
+    })();
+    await seen;
+    await sb.stop({ timeoutMs: 2_000 });
+    const f = await follow;
+    expect(f.code).toBe(0);
+    expect(f.stdout).toContain(marker);
+  });
+
   it('inspect: JSON array with spec, limits, policy, mounts, labels; --format; unique prefixes; ambiguity named', async () => {
     const id = await create('--memory', '256m', '--cpus', '0.5', '--network', 'allowlist', '--allow', 'example.test', '--credentials', 'github', '--max-runtime', '1h');
     const r = await cli(['inspect', id]);
@@ -106,6 +131,8 @@ describe('docker-grade CLI', () => {
     made.push(r.stdout.trim());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/waiting for the react-vite dev server on port 3001/);
+    // the dev server's own output is part of the sandbox's logs
+    expect((await cli(['logs', r.stdout.trim()])).stdout).toMatch(/==> \/tmp\/warden-dev-server\.log <==[\s\S]*VITE/);
   }, 120_000);
 
   it('completion scripts for bash, zsh and fish come from the command tree; bash completes commands and flags', async () => {

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { getTemplate } from '../templates/catalog.js';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
@@ -13,6 +14,9 @@ import { readHealth, readProcesses, readStats, type HealthThresholds, type Sandb
 import { runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions } from './process.js';
 import { sandboxKey } from './naming.js';
 import { PtySessions, SandboxPty, type PtyOptions } from './pty.js';
+
+/** Where `startBackground` processes write what they print (a tmpfs file; `logs()` shows it). */
+export const BACKGROUND_LOG = '/tmp/warden-background.log';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
 export interface SandboxInfo {
@@ -170,7 +174,10 @@ export class Sandbox {
    */
   async startBackground(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<void> {
     this.owner.touch?.(this.current.id);
-    await this.runtime.execDetached(this.current.containerId, { cmd, env: opts.env ?? {}, user: this.userSpec, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['npm', 'run', 'dev']");
+    // what it prints (unless it redirects itself) goes to the background log, which `logs()` shows
+    const wrapped = ['/bin/sh', '-c', `exec "$@" >> ${BACKGROUND_LOG} 2>&1`, 'warden-bg', ...cmd];
+    await this.runtime.execDetached(this.current.containerId, { cmd: wrapped, env: opts.env ?? {}, user: this.userSpec, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   }
 
   /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */
@@ -226,9 +233,39 @@ export class Sandbox {
    * quota) and anything written to the main process's output. `follow` streams new lines until the sandbox
    * stops or the stream is destroyed.
    */
-  logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
+  async logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
     if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) throw new WardenError('INVALID_ARGUMENT', `tail is a whole number of lines (got ${String(opts.tail)})`);
-    return this.runtime.streamLogs(this.current.containerId, { follow: opts.follow === true, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
+    const follow = opts.follow === true;
+    const engine = await this.runtime.streamLogs(this.current.containerId, { follow, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
+    const c = await this.runtime.inspect(this.current.containerId);
+    if (c?.state !== 'running') return engine; // the background logs live on a tmpfs that went with it
+    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
+    const files = [BACKGROUND_LOG, ...(spec.template ? [getTemplate(spec.template).logFile] : [])];
+    const tail = ['tail', '-v', '-n', opts.tail !== undefined ? String(opts.tail) : '+1', ...(follow ? ['-F'] : []), ...files];
+    const out = new PassThrough();
+    if (!follow) {
+      const r = await this.exec(['/bin/sh', '-c', '"$@" 2>/dev/null; exit 0', 'warden-logs', ...tail]).catch(() => ({ stdout: '' }));
+      engine.on('end', () => out.end(r.stdout));
+      engine.pipe(out, { end: false });
+      return out;
+    }
+    // followed: the engine's log and the files, merged as lines come; destroying the stream ends both
+    const proc = await this.spawn(['/bin/sh', '-c', 'exec "$@" 2>/dev/null', 'warden-logs', ...tail]);
+    proc.stderr.resume();
+    let open = 2;
+    const done = (): void => void (--open === 0 && out.end());
+    engine.on('data', (b: Buffer) => out.write(b));
+    engine.once('end', () => {
+      done();
+      void proc.kill('SIGKILL').catch(() => 0); // the sandbox stopped: nothing more will come
+    });
+    proc.stdout.on('data', (b: Buffer) => out.write(b));
+    proc.stdout.once('end', done);
+    out.once('close', () => {
+      engine.destroy();
+      void proc.kill('SIGKILL').catch(() => 0);
+    });
+    return out;
   }
 
   /** What the egress proxy saw: every request, allowed or denied and by which rule (network 'allowlist'). */
