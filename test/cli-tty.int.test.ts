@@ -64,6 +64,21 @@ describe('warden exec -it / run -it / shell in a real terminal (tmux)', () => {
     await t.waitFor(/both-ttys[\s\S]*\[code 0\]/);
   });
 
+  it('Ctrl-P Ctrl-Q detaches (the session goes on); warden attach takes it up again, exit code through', async () => {
+    const t = await terminal('detach');
+    await t.type(`node bin/warden.js exec -it ${sb.id} -- bash --norc -i; echo "[exec exited $?]"`);
+    await t.waitFor(/bash-[\d.]+\$ $/m);
+    await t.type('export KEPT=still-here');
+    await t.keys('C-p', 'C-q');
+    const m = await t.waitFor(/detached from terminal session ([0-9a-f]{16}), which goes on; attach again: warden attach \S+ \1/);
+    await t.waitFor(/\[exec exited 0\]/);
+    await t.type(`node bin/warden.js attach ${sb.id} ${m[1]}; echo "[attach exited $?]"`);
+    await t.type('echo "kept=$KEPT"');
+    await t.waitFor(/kept=still-here/);
+    await t.type('exit 5');
+    await t.waitFor(/\[attach exited 5\]/);
+  });
+
   it('-t without a terminal is an error that names the fix', async () => {
     const r = await cli(['exec', '-t', sb.id, '--', 'true']);
     expect(r.code).toBe(125);

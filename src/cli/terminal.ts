@@ -9,12 +9,20 @@ export function requireTerminal(): void {
   }
 }
 
+/** The detach keys, as docker's: Ctrl-P then Ctrl-Q. */
+const CTRL_P = 0x10;
+const CTRL_Q = 0x11;
+
+/** What attaching ended with: the program's exit, or a detach (the session goes on). */
+export type TerminalEnd = ExitInfo & { detached?: { ptyId: string } };
+
 /**
  * Attach this process's terminal to a terminal session: raw mode (every key, Ctrl-C included, goes to
- * the program, not to Warden), window-size changes forwarded, output with backpressure. The terminal is
- * restored on every way out: exit, error, signal. Resolves with the program's exit.
+ * the program, not to Warden), window-size changes forwarded, output with backpressure. With
+ * `detachKeys`, Ctrl-P Ctrl-Q leaves the session running and returns (as docker's). The terminal is
+ * restored on every way out: exit, error, signal. Resolves with the program's exit (or the detach).
  */
-export async function attachTerminal(open: (size: { cols: number; rows: number }) => Promise<PtyApi>): Promise<ExitInfo> {
+export async function attachTerminal(open: (size: { cols: number; rows: number }) => Promise<PtyApi>, opts: { detachKeys?: boolean } = {}): Promise<TerminalEnd> {
   requireTerminal();
   const stdin = process.stdin;
   const stdout = process.stdout;
@@ -29,7 +37,27 @@ export async function attachTerminal(open: (size: { cols: number; rows: number }
     const s = size();
     void pty.resize(s.cols, s.rows).catch(() => undefined);
   };
-  const onKey = (b: Buffer): void => pty.write(b);
+  let held = false; // a Ctrl-P waiting to see whether Ctrl-Q follows
+  let detaching: Promise<void> | undefined;
+  const onKey = (chunk: Buffer): void => {
+    if (!opts.detachKeys || detaching) return void (detaching ? undefined : pty.write(chunk));
+    let b = held ? Buffer.concat([Buffer.from([CTRL_P]), chunk]) : chunk;
+    held = false;
+    for (let i = 0; i < b.length; i++) {
+      if (b[i] !== CTRL_P) continue;
+      if (i === b.length - 1) {
+        held = true;
+        b = b.subarray(0, i);
+        break;
+      }
+      if (b[i + 1] === CTRL_Q) {
+        if (i > 0) pty.write(b.subarray(0, i));
+        detaching = pty.detach();
+        return;
+      }
+    }
+    if (b.length) pty.write(b);
+  };
   // signals that reach Warden itself (not keys: those go to the program) end the session like a hangup
   const onSignal = (): void => void pty.kill('SIGHUP').catch(() => undefined);
   try {
@@ -40,7 +68,11 @@ export async function attachTerminal(open: (size: { cols: number; rows: number }
     process.on('SIGTERM', onSignal);
     process.on('SIGHUP', onSignal);
     pty.output.pipe(stdout, { end: false });
-    const exit = await pty.wait();
+    const exit = await pty.wait().catch(async (err: unknown) => {
+      if (!detaching) throw err;
+      await detaching;
+      return { exitCode: 0, durationMs: 0, detached: { ptyId: pty.id } } satisfies TerminalEnd;
+    });
     if (stdout.writableNeedDrain) await new Promise((r) => stdout.once('drain', r));
     return exit;
   } finally {

@@ -113,7 +113,8 @@ export class SandboxPty {
       if (this.killedBy) info.killedBy = this.killedBy;
       return info;
     });
-    this.exited.catch(() => undefined);
+    // the attachment is over: release its connection (a killed relay can leave the engine's socket half open)
+    this.exited.catch(() => undefined).finally(() => rt.detach());
   }
 
   /** @internal start a program on a new terminal (use Sandbox.pty). */
@@ -254,9 +255,11 @@ async function holderReady(holder: RuntimeExec, id: string): Promise<void> {
     holder.stdout.once('close', () => resolve(false));
   });
   if (ready) {
-    // the holder closes its end now; let the connection go without waiting on the (still running) exec
+    // drop the connection: the engine keeps it open for as long as the holder runs (the whole session),
+    // and an exec goes on when its client goes away
     holder.stdout.resume();
     holder.stderr.resume();
+    holder.detach();
     return;
   }
   const text = Buffer.concat(err).toString().trim();

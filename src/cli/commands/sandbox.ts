@@ -9,9 +9,14 @@ import { attachTerminal, requireTerminal } from '../terminal.js';
 import type { SandboxApi } from '../../client/api.js';
 import type { ExitInfo } from '../../sandbox/process.js';
 
-/** Run `cmd` (or the image's shell) on a terminal in the sandbox, attached to ours. */
-function terminalCommand(sb: SandboxApi, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string }): Promise<ExitInfo> {
-  return attachTerminal((size) => sb.pty({ ...size, ...(cmd.length ? { cmd } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }));
+/**
+ * Run `cmd` (or the image's shell) on a terminal in the sandbox, attached to ours. `detachable`: Ctrl-P
+ * Ctrl-Q leaves it running (not for `run`, whose sandbox ends with this process).
+ */
+async function terminalCommand(sb: SandboxApi, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string; detachable?: boolean }): Promise<ExitInfo> {
+  const end = await attachTerminal((size) => sb.pty({ ...size, ...(cmd.length ? { cmd } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }), { detachKeys: opts.detachable === true });
+  if (end.detached) process.stderr.write(`\r\nwarden: detached from terminal session ${end.detached.ptyId}, which goes on; attach again: warden attach ${sb.id} ${end.detached.ptyId}\r\n`);
+  return end;
 }
 
 /**
@@ -140,7 +145,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
       else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', `no command given: write it after --, e.g. \`warden exec ${id} -- ls\`, or use -it for a shell`);
       const sb = await ctx.warden().get(id);
       const exit = f.tty
-        ? await terminalCommand(sb, cmd, { env, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) })
+        ? await terminalCommand(sb, cmd, { env, detachable: true, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) })
         : await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) });
       if (exit.killedBy === 'timeout') process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
       ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
@@ -154,8 +159,30 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .action(async (id: string, f: { workdir?: string }) => {
       requireTerminal();
       const sb = await ctx.warden().get(id);
-      const exit = await terminalCommand(sb, [], f.workdir ? { cwd: f.workdir } : {});
+      const exit = await terminalCommand(sb, [], { detachable: true, ...(f.workdir ? { cwd: f.workdir } : {}) });
       ctx.setExit(exit.exitCode);
+    });
+
+  program
+    .command('attach')
+    .description("attach this terminal to a running terminal session of a sandbox (Ctrl-P Ctrl-Q detaches again); without a session id: the only running one, or a list")
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .argument('[session]', 'terminal session id (warden exec -it and the dashboard print it)')
+    .action(async (id: string, session: string | undefined) => {
+      requireTerminal();
+      const sb = await ctx.warden().get(id);
+      let ptyId = session;
+      if (!ptyId) {
+        const running = (await sb.ptys.list()).filter((p) => p.state === 'running');
+        if (running.length !== 1) {
+          throw new WardenError(running.length ? 'INVALID_ARGUMENT' : 'PTY_NOT_FOUND', running.length ? `sandbox ${sb.id} has ${running.length} running terminal sessions (${running.map((p) => p.id).join(', ')}); name one: warden attach ${sb.id} SESSION` : `sandbox ${sb.id} has no running terminal session; open one with warden shell ${sb.id}`);
+        }
+        ptyId = running[0]!.id;
+      }
+      const target = ptyId;
+      const end = await attachTerminal((size) => sb.ptys.connect(target, size), { detachKeys: true });
+      if (end.detached) process.stderr.write(`\r\nwarden: detached from terminal session ${target}, which goes on\r\n`);
+      ctx.setExit(end.exitCode);
     });
 
   program
