@@ -66,7 +66,9 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   execvp(argv[0], argv);
   int e = errno;
-  fprintf(stderr, "%s: %s\n", argv[0], strerror(e));
+  /* as a shell and docker answer: the reason on stderr, 127 for a missing command, 126 otherwise */
+  const char *why = e == ENOENT ? "command not found" : e == EACCES ? "permission denied" : strerror(e);
+  fprintf(stderr, "warden: %s: %s\n", argv[0], why);
   _exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
 }
 

@@ -5,6 +5,8 @@
 # identity is the guarantee.
 #   files.sh x ROOT [CHECK...]          extract the tar on stdin into ROOT
 #   files.sh c ROOT TARGET [CHECK...]   write a tar of ROOT/TARGET to stdout (entries named by its base name)
+#   files.sh l ROOT TARGET [CHECK...]   list the directory ROOT/TARGET: per entry one NUL-terminated record
+#                                       "type<TAB>size<TAB>mtime<TAB>mode<TAB>name" (links not followed)
 # A CHECK is a path under ROOT: PATH must not be a symbolic link nor, when it exists, a non-directory
 # (a component on the way); =PATH must not be a symbolic link nor a directory (a file to be written);
 # ~PATH must not be a symbolic link (what is read).
@@ -14,7 +16,7 @@ op="${1:-}"; root="${2:-}"
 if [ -z "$op" ] || [ -z "$root" ]; then echo "usage: files.sh x|c ROOT ..." >&2; exit 5; fi
 shift 2
 target=""
-if [ "$op" = c ]; then target="${1:-}"; shift; fi
+if [ "$op" = c ] || [ "$op" = l ]; then target="${1:-}"; shift; fi
 for c in "$@"; do
   p="${c#[=~]}"
   shown="$root/${target:-$p}"
@@ -45,6 +47,12 @@ case "$op" in
     [ -z "$target" ] && full="$root"
     # hard links inside the tree stay hard links (tar writes link entries)
     exec tar -c -C "${full%/*}/" -f - "${full##*/}"
+    ;;
+  l)
+    full="$root/$target"
+    [ -z "$target" ] && full="$root"
+    if [ ! -d "$full" ]; then echo "$full is not a directory in the sandbox" >&2; exit 4; fi
+    exec find "$full" -mindepth 1 -maxdepth 1 -printf '%y\t%s\t%T@\t%m\t%f\0'
     ;;
   *)
     echo "files.sh: unknown operation '$op'" >&2

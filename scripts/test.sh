@@ -4,8 +4,10 @@
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; a compose client (Debian's docker-compose when the plugin is absent)
-extra=(chromium gcc libc6-dev shellcheck)
+# chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; tmux for the
+# terminal tests (a real terminal to type into); zsh and fish to check the completion scripts; a compose
+# client (Debian's docker-compose when the plugin is absent)
+extra=(chromium gcc libc6-dev shellcheck tmux zsh fish)
 docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
 # python3 with venv for the API fuzzer (schemathesis, installed from PyPI into a cached venv by the test)
 command -v python3 >/dev/null 2>&1 || extra+=(python3)

@@ -32,7 +32,12 @@ export type WardenErrorCode =
   | 'AGENT_FAILED'
   | 'AGENT_CANCELLED'
   | 'TEMPLATE_NOT_READY'
-  | 'ROOT_REFUSED';
+  | 'ROOT_REFUSED'
+  | 'PTY_NOT_FOUND'
+  | 'PTY_UNSUPPORTED'
+  | 'PTY_DETACHED'
+  | 'NOT_A_TERMINAL'
+  | 'AMBIGUOUS_ID';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -109,4 +114,9 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   AGENT_CANCELLED: 'The agent run was cancelled (or hit its timeout); its whole process tree was killed.',
   TEMPLATE_NOT_READY: "A template's dev server exited or did not answer in time; the message has its last log lines.",
   ROOT_REFUSED: 'A workload as uid 0 was asked for without `allowRoot: true` in the sandbox spec (root would share the guard\'s identity).',
+  PTY_NOT_FOUND: 'No terminal session has that id in the sandbox (it ended, or the sandbox was restarted); list them with `sb.ptys.list()`.',
+  PTY_UNSUPPORTED: "The sandbox's image cannot hold a terminal session (Warden's session holder needs perl, as every Debian-based image has).",
+  PTY_DETACHED: 'This handle was detached from its terminal session; the session goes on: connect again with `sb.ptys.connect(id)`.',
+  NOT_A_TERMINAL: '`-t` needs a terminal on stdin; drop `-t` (keep `-i` to pipe stdin) when input comes from a file or a pipe.',
+  AMBIGUOUS_ID: 'An id prefix matches more than one sandbox; type more of the id (the message lists the matches).',
 };

@@ -60,10 +60,11 @@ describe('dashboard', () => {
     // the emergency stop asks first; cancelling does nothing
     await page.getByTestId('panic').click();
     await page.locator('#confirm').waitFor({ state: 'visible' });
-    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('#confirm').getByRole('button', { name: 'Cancel' }).click();
     expect((await s.call('GET', `/api/v1/sandboxes/${id}`)).body.sandbox.state).toBe('running');
 
     await row.getByTestId('stop').click();
+    await page.getByTestId('confirm-ok').click(); // stop asks first too
     await expect.poll(async () => row.getByTestId('state').textContent(), { timeout: 30_000 }).toBe('exited');
     const c = await new Docker().getContainer(created.body.sandbox.containerId).inspect();
     expect(c.State.Running).toBe(false);

@@ -85,7 +85,7 @@ describe('bad input: a clear error and nothing half-created', () => {
       const sb = await warden.create({ image: ref });
       const r = await sb.exec(['sh', '-c', 'true']);
       expect(r.exitCode).toBe(127);
-      expect(r.stderr).toMatch(/sh: No such file or directory/);
+      expect(r.stderr).toMatch(/warden: sh: command not found/);
       await warden.remove(sb.containerId, { force: true });
       expect(await leftovers()).toBe(1);
     } finally {

@@ -71,8 +71,10 @@ describe('spawn (streamed)', () => {
     p.stderr.resume();
     const lines: string[] = [];
     p.stdout.on('data', (d: Buffer) => lines.push(d.toString()));
+    // the answer comes while stdin is still open (awaited, not slept for: a fixed sleep flakes under load)
+    const answered = new Promise<void>((resolve) => p.stdout.on('data', () => lines.join('').includes('got:a\n') && resolve()));
     p.stdin!.write('a\n');
-    await new Promise((r) => setTimeout(r, 200));
+    await answered;
     expect(lines.join('')).toBe('got:a\n'); // answered before stdin closed
     p.stdin!.end('b\n');
     expect((await p.wait()).exitCode).toBe(0);

@@ -19,6 +19,10 @@ import { JsonlRunRecorder, type AgentRunRecorder } from './recorder.js';
 import { AgentRun } from './run.js';
 import { prepareStateDir, stateKeyFor, stateRoot } from './state.js';
 import { wardenImage } from '../images/catalog.js';
+import { randomBytes } from 'node:crypto';
+import { PATHS } from '../policy/compile.js';
+import type { SandboxPty } from '../sandbox/pty.js';
+import { AgentTerminal, latestSession } from './terminal.js';
 
 /** The image agent sandboxes run by default (built by `warden images build agents`). */
 export const AGENTS_IMAGE = wardenImage('agents');
@@ -54,6 +58,16 @@ export const AgentPromptOptionsSchema = z
 
 export const AgentRunOptionsSchema = AgentSandboxOptionsSchema.merge(AgentPromptOptionsSchema).strict();
 
+/** An interactive session's options: the sandbox's, plus model, resume, window size and a time cap. */
+export const AgentInteractiveOptionsSchema = AgentSandboxOptionsSchema.extend({
+  model: z.string().min(1).optional().describe("Model for the CLI; default from config, else the CLI's own."),
+  sessionId: z.string().min(1).optional().describe("Resume this session of the CLI (the TUI's own id)."),
+  cols: z.number().int().min(1).max(1000).default(80).describe('Terminal width.'),
+  rows: z.number().int().min(1).max(1000).default(24).describe('Terminal height.'),
+  timeoutMs: z.number().int().positive().optional().describe('End the session (whole process tree) after this long. Default: none.'),
+}).strict();
+export type AgentInteractiveOptions = z.input<typeof AgentInteractiveOptionsSchema>;
+
 export type AgentSandboxOptions = z.input<typeof AgentSandboxOptionsSchema>;
 export type AgentPromptOptions = z.input<typeof AgentPromptOptionsSchema>;
 /** `warden.agent(name).run(options)`. */
@@ -85,6 +99,8 @@ export interface Prepared {
   sb: Sandbox;
   auth: ResolvedAuth;
   git: GitConfig;
+  /** The CLI's state dir on the host (sessions live there). */
+  stateDir?: string;
 }
 
 /**
@@ -141,6 +157,48 @@ export class Agent {
     return new AgentSession(this, o);
   }
 
+  /**
+   * Open the CLI's own interactive TUI in a fresh sandbox, through a terminal session: the same image,
+   * "skip permissions" mode, keyless credentials and egress allowlist as `run()`, with the first-run
+   * screens pre-answered so the user lands at the prompt. The CLI's state dir is kept, so a later session
+   * (or a headless run) resumes it (`sessionId`). The sandbox is removed when the TUI exits.
+   * @example
+   * const t = await warden.agent('claude').interactive({ workspace: './repo', cols: 120, rows: 40 });
+   * t.onData((b) => process.stdout.write(b));
+   * process.stdin.on('data', (b) => t.write(b));
+   * const { exitCode } = await t.wait();
+   */
+  async interactive(input: AgentInteractiveOptions = {}): Promise<AgentTerminal> {
+    const o = parse(AgentInteractiveOptionsSchema, input, `invalid ${this.name} interactive options`);
+    const { model: m, sessionId, cols, rows, timeoutMs, ...sandboxOpts } = o;
+    const agentCfg: Partial<AgentConfig> = this.config.agents[this.name] ?? {};
+    const model = m ?? agentCfg.model;
+    const p = await this.prepare(sandboxOpts, { ephemeral: true, interactive: true });
+    const runId = `run-${randomBytes(6).toString("hex")}`;
+    const startedAt = Date.now();
+    let pty: SandboxPty;
+    try {
+      const prof = { baseUrl: p.auth.baseUrl, auth: p.auth.mode, ...(model ? { model } : {}), ...(sessionId ? { resume: sessionId } : {}) };
+      const env = { ...this.profile.env({ ...prof, prompt: '' }, p.auth.apiKey), ...gitEnv(p.git, this.secrets()) };
+      pty = await p.sb.pty({ cmd: this.profile.interactiveArgv(prof), env, cols, rows, cwd: PATHS.workspace, ...(timeoutMs ? { timeoutMs } : {}) });
+    } catch (err) {
+      await this.warden.remove(p.sb.containerId, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    await this.recorder
+      .recordStart({ runId, agent: this.name, sandboxId: p.sb.id, ...(sandboxOpts.workspace ? { workspace: sandboxOpts.workspace } : {}), prompt: '(interactive)', ...(model ? { model } : {}), flags: this.profile.interactiveArgv({ baseUrl: p.auth.baseUrl, auth: p.auth.mode }), auth: p.auth.mode, startedAt: new Date(startedAt).toISOString() })
+      .catch((err: unknown) => this.log.warn({ err }, 'recording the interactive session start failed'));
+    return new AgentTerminal(pty, p.sb, async (exit) => {
+      const filesChanged = await workspaceDiffStat(p.sb).catch(() => undefined);
+      const session = p.stateDir ? await latestSession(p.stateDir, startedAt) : undefined;
+      await this.warden.remove(p.sb.containerId, { force: true }).catch((err: unknown) => this.log.warn({ err }, 'removing the interactive sandbox failed'));
+      await this.recorder
+        .recordEnd({ runId, endedAt: new Date().toISOString(), status: exit.killedBy === 'timeout' ? 'timeout' : exit.exitCode === 0 ? 'succeeded' : 'failed', exitCode: exit.exitCode, durationMs: Date.now() - startedAt, toolCalls: {}, ...(session ? { sessionId: session } : {}), ...(filesChanged ? { filesChanged } : {}) })
+        .catch(() => undefined);
+      return { ...(filesChanged ? { filesChanged } : {}), ...(session ? { sessionId: session } : {}) };
+    });
+  }
+
   /** @internal build a run over a sandbox source */
   start(
     o: z.output<typeof AgentPromptOptionsSchema>,
@@ -186,7 +244,7 @@ export class Agent {
   }
 
   /** @internal create the agent's sandbox: state dir, auth, egress, git; then check the API is reachable. */
-  async prepare(o: z.output<typeof AgentSandboxOptionsSchema>, how: { ephemeral: boolean; key?: string }): Promise<Prepared> {
+  async prepare(o: z.output<typeof AgentSandboxOptionsSchema>, how: { ephemeral: boolean; key?: string; interactive?: boolean }): Promise<Prepared> {
     const agentCfg: Partial<AgentConfig> = this.config.agents[this.name] ?? {};
     const mode = o.auth ?? agentCfg.auth ?? 'keyless';
     const secrets = this.secrets();
@@ -209,7 +267,10 @@ export class Agent {
     }
     const owner = user ? { uid: user[0]!, gid: user[1] ?? user[0]! } : ws && ws.uid !== 0 ? { uid: ws.uid, gid: ws.gid } : { uid: 1000, gid: 1000 };
     const stateKey = stateKeyFor({ ...(o.stateKey ? { stateKey: o.stateKey } : {}), ...(ws ? { workspace: ws.path } : {}) });
-    const stateDir = await prepareStateDir(stateKey, this.name, owner, (dir) => installCredentialFiles(this.profile, auth, dir));
+    const stateDir = await prepareStateDir(stateKey, this.name, owner, async (dir) => {
+      await installCredentialFiles(this.profile, auth, dir);
+      if (how.interactive) await this.profile.firstRun(dir, { ...(auth.apiKey ? { apiKey: auth.apiKey } : {}), auth: auth.mode, workspace: PATHS.workspace });
+    });
     const pe = (policy.egress ?? {}) as { allow?: string[]; presets?: string[]; credentials?: string[]; addHosts?: Record<string, string> };
     const credentials = [...new Set([...(pe.credentials ?? []), ...auth.egress.credentials, ...(git.token === 'keyless' ? ['github'] : [])])];
     const spec: SandboxSpecInput = {
@@ -238,7 +299,7 @@ export class Agent {
       if (how.ephemeral || !how.key) await this.warden.remove(sb.containerId, { force: true }).catch(() => undefined);
       throw err;
     }
-    return { sb, auth, git };
+    return { sb, auth, git, stateDir };
   }
 
   /** Fail fast with a clear error when the model API cannot be reached (instead of a CLI retrying for minutes). */

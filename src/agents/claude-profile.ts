@@ -1,4 +1,5 @@
 import { claudeParser } from './claude-parser.js';
+import { claudeFirstRun } from './first-run.js';
 import { AGENT_HOME, type AgentProfile } from './profile.js';
 
 /** Claude Code: `claude -p PROMPT --output-format stream-json --verbose --dangerously-skip-permissions`. */
@@ -34,5 +35,9 @@ export const claudeProfile: AgentProfile = {
       ...(input.maxTurns ? ['--max-turns', String(input.maxTurns)] : []),
     ];
   },
+  interactiveArgv(input) {
+    return ['claude', '--dangerously-skip-permissions', ...(input.model ? ['--model', input.model] : []), ...(input.resume ? ['--resume', input.resume] : [])];
+  },
+  firstRun: claudeFirstRun,
   parser: claudeParser,
 };

@@ -1,4 +1,5 @@
 import { geminiParser } from './gemini-parser.js';
+import { geminiFirstRun } from './first-run.js';
 import { AGENT_HOME, type AgentProfile } from './profile.js';
 
 /**
@@ -33,6 +34,10 @@ export const geminiProfile: AgentProfile = {
       ...(input.resume ? ['--resume', input.resume] : []),
     ];
   },
+  interactiveArgv(input) {
+    return ['gemini', '--yolo', ...(input.model ? ['-m', input.model] : []), ...(input.resume ? ['--resume', input.resume] : [])];
+  },
+  firstRun: geminiFirstRun,
   parser: geminiParser,
 };
 

@@ -1,5 +1,6 @@
 import type { Provider } from '../egress/credentials.js';
 import type { AgentName, AgentParser } from './events.js';
+import type { FirstRunInput } from './first-run.js';
 
 /** Where the sandbox's home is (the agents image's `agent` user). */
 export const AGENT_HOME = '/home/agent';
@@ -36,5 +37,9 @@ export interface AgentProfile {
   env(input: ProfileRunInput, apiKey: string | undefined): Record<string, string>;
   /** argv of one headless run. */
   argv(input: ProfileRunInput): string[];
+  /** argv of the CLI's own interactive TUI, in its no-questions mode (no prompt). */
+  interactiveArgv(input: Omit<ProfileRunInput, 'prompt' | 'maxTurns'>): string[];
+  /** Pre-answer the TUI's first-run screens in the state dir (host path), so a session lands at the prompt. */
+  firstRun(stateDir: string, input: FirstRunInput): Promise<void>;
   parser(): AgentParser;
 }

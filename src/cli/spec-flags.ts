@@ -15,6 +15,13 @@ export function addSpecFlags(cmd: Command): Command {
     .option('--memory <size>', 'memory cap, e.g. 512m, 2g (default 2g; swap equal)')
     .option('--cpus <n>', 'CPU quota in cores, e.g. 1.5 (default 2)')
     .option('--pids <n>', 'process limit (default 512)')
+    .option('--disk <size>', 'workspace disk quota, e.g. 10g (a host workspace is watched and the sandbox stopped when over; else /workspace is a tmpfs of this size)')
+    .option('--tmp-size <size>', 'size cap of /tmp (default 512m)')
+    .option('--home-size <size>', 'size cap of the home directory (default 256m)')
+    .option('--workdir <dir>', 'working directory of commands (default /workspace)')
+    .option('--workspace-volume', '/workspace in an engine volume kept across stops (instead of a tmpfs)')
+    .option('-l, --label <k=v>', 'container label (repeatable; warden.* is reserved)', collect)
+    .option('--credentials <provider>', 'with --network allowlist: keyless credentials the proxy injects: anthropic, openai, gemini, github (repeatable or comma-separated)', collect)
     .option('--network <mode>', "none (default) | allowlist (egress only to --allow/--preset, through a proxy) | open (any destination, the host's services included; other sandboxes are not reachable)")
     .option('--allow <pattern>', "with --network allowlist: allow HOST[:PORT], '*.suffix' or an IP (repeatable)", collect)
     .option('--preset <name>', 'with --network allowlist: a named allowlist: claude, gemini, codex, github, npm, pypi (repeatable)', collect)
@@ -32,7 +39,7 @@ export function addSpecFlags(cmd: Command): Command {
 
 export interface SpecFlags {
   workspace?: string; image?: string; name?: string; key?: string; env?: string[]; memory?: string; cpus?: string;
-  pids?: string; network?: string; allow?: string[]; preset?: string[]; addHost?: string[]; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
+  pids?: string; disk?: string; tmpSize?: string; homeSize?: string; workdir?: string; workspaceVolume?: boolean; label?: string[]; credentials?: string[]; network?: string; allow?: string[]; preset?: string[]; addHost?: string[]; port?: string[]; mount?: string[]; configDir?: string; user?: string; runtime?: string;
   lifetime?: string; maxRuntime?: string; template?: string; allowRoot?: boolean;
 }
 
@@ -60,6 +67,16 @@ export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> 
   if (f.memory) resources.memory = f.memory;
   if (f.cpus) resources.cpus = num('cpus', f.cpus);
   if (f.pids) resources.pids = num('pids', f.pids);
+  if (f.disk) resources.disk = f.disk;
+  if (f.tmpSize) resources.tmpSize = f.tmpSize;
+  if (f.homeSize) resources.homeSize = f.homeSize;
+  const labels: Record<string, string> = {};
+  for (const kv of f.label ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--label '${kv}' must be KEY=VALUE`);
+    labels[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const credentials = (f.credentials ?? []).flatMap((c) => c.split(',')).map((c) => c.trim()).filter(Boolean);
   const mounts = (f.mount ?? []).map((m) => {
     const parts = m.split(':');
     if (parts.length < 2 || parts.length > 3 || (parts[2] !== undefined && parts[2] !== 'rw' && parts[2] !== 'ro')) {
@@ -77,15 +94,18 @@ export function specFromFlags(f: SpecFlags, defaults: Partial<SandboxSpecInput> 
   set('key', f.key);
   if (Object.keys(env).length) spec.env = env;
   if (Object.keys(resources).length) spec.resources = resources;
-  set('network', f.network ?? (f.allow?.length || f.preset?.length ? 'allowlist' : undefined));
-  if (f.allow?.length || f.preset?.length || f.addHost?.length) {
+  if (Object.keys(labels).length) spec.labels = labels;
+  set('workdir', f.workdir);
+  if (f.workspaceVolume) spec.workspaceVolume = true;
+  set('network', f.network ?? (f.allow?.length || f.preset?.length || credentials.length ? 'allowlist' : undefined));
+  if (f.allow?.length || f.preset?.length || f.addHost?.length || credentials.length) {
     const addHosts: Record<string, string> = {};
     for (const h of f.addHost ?? []) {
       const i = h.lastIndexOf(':');
       if (i <= 0) throw new WardenError('INVALID_ARGUMENT', `--add-host '${h}' must be NAME:IP or NAME:host-gateway`);
       addHosts[h.slice(0, i)] = h.slice(i + 1);
     }
-    spec.egress = { allow: f.allow ?? [], presets: f.preset ?? [], addHosts };
+    spec.egress = { allow: f.allow ?? [], presets: f.preset ?? [], addHosts, ...(credentials.length ? { credentials } : {}) };
   }
   if (f.port?.length) spec.ports = f.port.map((p) => num('port', p));
   if (mounts.length) spec.mounts = mounts;

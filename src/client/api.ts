@@ -1,8 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
 import type { EgressRecord } from '../egress/proxy.js';
 import type { SandboxSpecInput } from '../policy/spec.js';
-import type { FileEntry } from '../sandbox/files.js';
+import type { DirEntry, FileEntry } from '../sandbox/files.js';
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
+import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
@@ -21,10 +22,28 @@ export interface ProcessApi {
   kill(signal?: string): Promise<number>;
 }
 
+/** An interactive terminal session (local: SandboxPty; remote: over the server's WebSocket). */
+export interface PtyApi {
+  readonly id: string;
+  readonly output: Readable;
+  write(data: string | Buffer): void;
+  onData(cb: (chunk: Buffer) => void): () => void;
+  resize(cols: number, rows: number): Promise<void>;
+  kill(signal?: string): Promise<number>;
+  wait(): Promise<ExitInfo>;
+  detach(): Promise<void>;
+}
+
+export interface PtySessionsApi {
+  list(): Promise<PtySessionInfo[]>;
+  connect(id: string, size?: { cols?: number; rows?: number }): Promise<PtyApi>;
+}
+
 export interface FilesApi {
   write(entries: FileEntry[]): Promise<void>;
   read(path: string): Promise<Buffer>;
   readTar(path: string): Promise<Readable>;
+  list(path: string): Promise<DirEntry[]>;
   writeTar(dir: string, tar: Readable): Promise<void>;
 }
 
@@ -36,12 +55,17 @@ export interface SandboxApi {
   readonly files: FilesApi;
   spawn(cmd: string[], opts?: SpawnOptions): Promise<ProcessApi>;
   exec(cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** An interactive terminal (default: the image's login shell). */
+  pty(opts?: PtyOptions): Promise<PtyApi>;
+  readonly ptys: PtySessionsApi;
   writeFiles(entries: FileEntry[]): Promise<void>;
   readFile(path: string): Promise<Buffer>;
   stats(): Promise<SandboxStats>;
   health(): Promise<SandboxHealth>;
   processes(): Promise<SandboxProcessRow[]>;
   egressLog(): Promise<EgressRecord[]>;
+  /** The sandbox's own log (keeper reasons, main process output); `follow` streams new lines. */
+  logs(opts?: { tail?: number; follow?: boolean }): Promise<Readable>;
   remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   /** The URL a browser on this host opens to reach a published container port. */
   url(containerPort: number): string;
@@ -50,8 +74,9 @@ export interface SandboxApi {
 }
 
 export interface WardenApi {
-  create(spec?: SandboxSpecInput): Promise<SandboxApi>;
-  ensure(spec: SandboxSpecInput): Promise<SandboxApi>;
+  /** `onProgress` hears what a long step waits for (a template's dev server); a server does not report it. */
+  create(spec?: SandboxSpecInput, opts?: { onProgress?: (message: string) => void }): Promise<SandboxApi>;
+  ensure(spec: SandboxSpecInput, opts?: { onProgress?: (message: string) => void }): Promise<SandboxApi>;
   list(filter?: ListFilter): Promise<SandboxInfo[]>;
   get(ref: string): Promise<SandboxApi>;
   stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;

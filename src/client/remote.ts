@@ -3,13 +3,15 @@ import WebSocket from 'ws';
 import { ExecTimeoutError, ValidationError, WardenError, type WardenErrorCode } from '../errors.js';
 import type { EgressRecord } from '../egress/proxy.js';
 import type { SandboxSpecInput } from '../policy/spec.js';
-import type { FileEntry } from '../sandbox/files.js';
+import type { DirEntry, FileEntry } from '../sandbox/files.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
 import type { PruneReport } from '../sandbox/prune.js';
-import type { FilesApi, ProcessApi, SandboxApi, WardenApi } from './api.js';
+import type { FilesApi, ProcessApi, PtySessionsApi, SandboxApi, WardenApi } from './api.js';
+import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
+import { RemotePty } from './remote-pty.js';
 
 export interface RemoteWardenOptions {
   /** The server, e.g. http://127.0.0.1:7070 (WARDEN_URL). */
@@ -126,6 +128,16 @@ export class RemoteWarden implements WardenApi {
     return (await this.json<{ report: PruneReport }>('POST', '/api/v1/prune', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
   }
 
+  /**
+   * Open an agent's interactive TUI on the server (its sandbox, keys and audit) and attach to it.
+   * Resolves with the terminal and the sandbox it runs in.
+   */
+  async agentSession(agent: string, opts: Record<string, unknown>): Promise<{ sandboxId: string; pty: RemotePty }> {
+    const { session } = await this.json<{ session: { sandboxId: string; ptyId: string } }>('POST', `/api/v1/agents/${encodeURIComponent(agent)}/sessions`, opts);
+    const pty = await RemotePty.open(this, `/api/v1/sandboxes/${encodeURIComponent(session.sandboxId)}/pty/ws`, { type: 'attach', ptyId: session.ptyId, ...(typeof opts.cols === 'number' ? { cols: opts.cols } : {}), ...(typeof opts.rows === 'number' ? { rows: opts.rows } : {}) });
+    return { sandboxId: session.sandboxId, pty };
+  }
+
   async panic(opts: { labels?: Record<string, string>; allInstances?: boolean } = {}): Promise<PanicReport> {
     if (opts.allInstances) throw new WardenError('INVALID_ARGUMENT', `a server stops its own instance only; for every instance run \`warden panic --all-instances\` on the engine's host without WARDEN_URL`);
     return (await this.json<{ report: PanicReport }>('POST', '/api/v1/panic', opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {})).report;
@@ -164,6 +176,20 @@ export class RemoteSandbox implements SandboxApi {
     return RemoteProcess.start(this.w, this.path('/exec/ws'), cmd, opts);
   }
 
+  /** A terminal session on the server's WebSocket terminal route. */
+  pty(opts: PtyOptions = {}): Promise<RemotePty> {
+    if (opts.signal) throw new WardenError('INVALID_ARGUMENT', 'a remote terminal takes no AbortSignal; call kill() on it');
+    const { signal: _s, ...rest } = opts;
+    return RemotePty.open(this.w, this.path('/pty/ws'), { type: 'start', ...rest });
+  }
+
+  get ptys(): PtySessionsApi {
+    return {
+      list: async (): Promise<PtySessionInfo[]> => (await this.w.json<{ ptys: PtySessionInfo[] }>('GET', this.path('/ptys'))).ptys,
+      connect: (id: string, size: { cols?: number; rows?: number } = {}) => RemotePty.open(this.w, this.path('/pty/ws'), { type: 'attach', ptyId: id, ...size }),
+    };
+  }
+
   async exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.stdin !== undefined && typeof opts.stdin !== 'string' && !Buffer.isBuffer(opts.stdin)) {
       throw new WardenError('INVALID_ARGUMENT', 'a remote exec takes stdin as a string or Buffer; use spawn() to stream it');
@@ -195,6 +221,13 @@ export class RemoteSandbox implements SandboxApi {
   }
   async processes(): Promise<SandboxProcessRow[]> {
     return (await this.w.json<{ processes: SandboxProcessRow[] }>('GET', this.path('/processes'))).processes;
+  }
+  async logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
+    const q = new URLSearchParams();
+    if (opts.tail !== undefined) q.set('tail', String(opts.tail));
+    if (opts.follow) q.set('follow', 'true');
+    const res = await this.w.request('GET', this.path(`/logs${q.size ? `?${q}` : ''}`));
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   }
   async egressLog(): Promise<EgressRecord[]> {
     return (await this.w.json<{ egress: EgressRecord[] }>('GET', this.path('/egress'))).egress;
@@ -238,6 +271,9 @@ class RemoteFiles implements FilesApi {
   async read(path: string): Promise<Buffer> {
     const res = await this.w.request('GET', this.path(`/files?path=${encodeURIComponent(path)}&encoding=raw`));
     return Buffer.from(await res.arrayBuffer());
+  }
+  async list(path: string): Promise<DirEntry[]> {
+    return (await this.w.json<{ entries: DirEntry[] }>('GET', this.path(`/files/list?path=${encodeURIComponent(path)}`))).entries;
   }
   async readTar(path: string): Promise<Readable> {
     const res = await this.w.request('GET', this.path(`/archive?path=${encodeURIComponent(path)}`));

@@ -37,6 +37,8 @@ export interface ContainerRuntime {
   imageExists(ref: string): Promise<boolean>;
   /** The last lines the main process wrote (Warden's keeper writes only why it stopped a sandbox). */
   logs(id: string, tail: number): Promise<string>;
+  /** The container's log as a stream (stdout and stderr merged): the last `tail` lines (all when undefined), then new lines while `follow`. */
+  streamLogs(id: string, opts: { tail?: number; follow: boolean }): Promise<Readable>;
   /** Containers this process holds an owner link to. */
   linked(): string[];
   /** Drop the owner links (all, or one container's): a tied container then stops by itself. */
@@ -164,6 +166,11 @@ export interface RuntimeExecRequest {
   cwd?: string;
   user: string;
   stdin: boolean;
+  /**
+   * Give the process a terminal: one raw output stream (stdout; stderr ends at once), input is
+   * keystrokes, and `resize()` sets the window size. Terminal sessions (sandbox/pty.ts) use it.
+   */
+  tty?: boolean;
 }
 
 export interface RuntimeExec {
@@ -175,6 +182,8 @@ export interface RuntimeExec {
   wait(): Promise<number>;
   /** Drop the connection (does not stop the process; see guest/exec.c and SandboxProcess.kill). */
   detach(): void;
+  /** Set the terminal's window size (present when the exec was started with `tty`). */
+  resize?(cols: number, rows: number): Promise<void>;
 }
 
 export interface RuntimePathStat { name: string; size: number; isDir: boolean; isSymlink: boolean; linkTarget: string }

@@ -5,6 +5,19 @@ import { WardenError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { confinePath, prefixes } from './paths.js';
 import { GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
+import { runInternal } from './internal-exec.js';
+
+/** One entry of a directory listing. */
+export interface DirEntry {
+  name: string;
+  type: 'file' | 'dir' | 'link' | 'other';
+  size: number;
+  /** Last modification, ISO 8601. */
+  mtime: string;
+  /** Permission bits, octal text (e.g. '644'). */
+  mode: string;
+}
+
 
 export interface FileEntry {
   /** Absolute sandbox path, or relative to /workspace. */
@@ -133,6 +146,28 @@ export class SandboxFiles {
     await pipeline(tar, ex);
     if (kind !== 'file') throw new WardenError('PATH_REFUSED', `${c.abs} is a ${kind}, not a regular file`);
     return out ?? Buffer.alloc(0);
+  }
+
+  /**
+   * List a directory (within the readable roots; a symlink on the way is refused), as the sandbox user
+   * sees it: names, types (a symlink is shown as a link, never followed), sizes, times. Directories first.
+   */
+  async list(path: string): Promise<DirEntry[]> {
+    const c = confinePath(path, this.roots.read);
+    // listed inside, as the sandbox user (guest/files.sh), like every other file operation
+    const r = await runInternal(this.runtime, this.containerId, guardExec(['/bin/sh', GUEST_SCRIPTS.files, 'l', c.root, c.rel, ...prefixes(c.rel)], { uid: this.owner.uid, gid: this.owner.gid }), '0:0');
+    if (r.exitCode === 3) throw new WardenError('PATH_REFUSED', `path '${c.abs}' refused: a component is a symbolic link`);
+    if (r.exitCode === 4) throw new WardenError('FILE_NOT_FOUND', `${c.abs} is not a directory in the sandbox`);
+    if (r.exitCode !== 0) throw new WardenError('EXEC_FAILED', `listing ${c.abs} failed (exit ${r.exitCode})`);
+    const kinds: Record<string, DirEntry['type']> = { f: 'file', d: 'dir', l: 'link' };
+    return r.stdout
+      .split('\0')
+      .filter(Boolean)
+      .map((rec) => {
+        const [y = '', size = '0', t = '0', mode = '', ...name] = rec.split('\t');
+        return { name: name.join('\t'), type: kinds[y] ?? 'other', size: Number(size), mtime: new Date(Number(t) * 1000).toISOString(), mode };
+      })
+      .sort((a, b) => (a.type === 'dir') !== (b.type === 'dir') ? (a.type === 'dir' ? -1 : 1) : a.name.localeCompare(b.name));
   }
 
   /** Read one file as utf8 text. */

@@ -1,3 +1,5 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { getTemplate } from '../templates/catalog.js';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
 import { LABEL } from '../policy/labels.js';
@@ -12,6 +14,10 @@ import { readHealth, readProcesses, readStats, type HealthThresholds, type Sandb
 import { execUser, runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions, type WorkloadIdentity } from './process.js';
 import { guardExec } from '../guest/argv.js';
 import { sandboxKey } from './naming.js';
+import { PtySessions, SandboxPty, type PtyOptions } from './pty.js';
+
+/** Where `startBackground` processes write what they print (a tmpfs file; `logs()` shows it). */
+export const BACKGROUND_LOG = '/tmp/warden-background.log';
 
 /** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
 export interface SandboxInfo {
@@ -134,6 +140,26 @@ export class Sandbox {
   }
 
   /**
+   * Open an interactive terminal: the program (default: the image's login shell) runs on a pseudo-terminal
+   * held inside the sandbox, so the session survives this handle and can be attached again from any
+   * process with `sb.ptys.connect(id)`. Same user, hardening, timeout and tree kill as `spawn`.
+   * @example
+   * const pty = await sb.pty({ cols: 120, rows: 40 });
+   * pty.onData((b) => process.stdout.write(b));
+   * pty.write('echo hello\r');
+   */
+  pty(opts: PtyOptions = {}): Promise<SandboxPty> {
+    this.owner.touch?.(this.current.id);
+    return SandboxPty.start(this.runtime, this.current.containerId, execUser(this.identity, undefined), opts, this.log.child({ sandbox: this.id }));
+  }
+
+  /** The sandbox's terminal sessions: `list()`, and `connect(id)` to attach to a running one. */
+  get ptys(): PtySessions {
+    this.owner.touch?.(this.current.id);
+    return new PtySessions(this.runtime, this.current.containerId, execUser(this.identity, undefined), this.log.child({ sandbox: this.id }));
+  }
+
+  /**
    * Run a command to completion and buffer its output. A non-zero exit is a result, not an error;
    * a timeout rejects with ExecTimeoutError (partial output attached) after killing the process tree.
    * @example const { exitCode, stdout } = await sb.exec(['git', 'status'], { timeoutMs: 10_000 });
@@ -151,10 +177,12 @@ export class Sandbox {
   async startBackground(cmd: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<void> {
     this.owner.touch?.(this.current.id);
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
-      throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['sh', '-c', 'npm run dev']");
+      throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['npm', 'run', 'dev']");
     }
     const { uid, gid } = execUser(this.identity, undefined);
-    await this.runtime.execDetached(this.current.containerId, { cmd: guardExec(cmd, { uid, gid, ...(opts.cwd ? { cwd: opts.cwd } : {}) }), env: opts.env ?? {}, user: '0:0' });
+    // what it prints (unless it redirects itself) goes to the background log, which `logs()` shows
+    const wrapped = ['/bin/sh', '-c', `exec "$@" >> ${BACKGROUND_LOG} 2>&1`, 'warden-bg', ...cmd];
+    await this.runtime.execDetached(this.current.containerId, { cmd: guardExec(wrapped, { uid, gid, ...(opts.cwd ? { cwd: opts.cwd } : {}) }), env: opts.env ?? {}, user: '0:0' });
   }
 
   /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */
@@ -203,6 +231,46 @@ export class Sandbox {
   /** healthy / unhealthy / starting / stopped, with reasons: image health check, caps near their limit, OOM kills, exit reason. */
   async health(thresholds?: HealthThresholds): Promise<SandboxHealth> {
     return readHealth(this.runtime, await this.live(), thresholds);
+  }
+
+  /**
+   * The sandbox's own log: what its keeper and watchers wrote (why it stopped itself: max runtime, disk
+   * quota) and anything written to the main process's output. `follow` streams new lines until the sandbox
+   * stops or the stream is destroyed.
+   */
+  async logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
+    if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) throw new WardenError('INVALID_ARGUMENT', `tail is a whole number of lines (got ${String(opts.tail)})`);
+    const follow = opts.follow === true;
+    const engine = await this.runtime.streamLogs(this.current.containerId, { follow, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
+    const c = await this.runtime.inspect(this.current.containerId);
+    if (c?.state !== 'running') return engine; // the background logs live on a tmpfs that went with it
+    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
+    const files = [BACKGROUND_LOG, ...(spec.template ? [getTemplate(spec.template).logFile] : [])];
+    const tail = ['tail', '-v', '-n', opts.tail !== undefined ? String(opts.tail) : '+1', ...(follow ? ['-F'] : []), ...files];
+    const out = new PassThrough();
+    if (!follow) {
+      const r = await this.exec(['/bin/sh', '-c', '"$@" 2>/dev/null; exit 0', 'warden-logs', ...tail]).catch(() => ({ stdout: '' }));
+      engine.on('end', () => out.end(r.stdout));
+      engine.pipe(out, { end: false });
+      return out;
+    }
+    // followed: the engine's log and the files, merged as lines come; destroying the stream ends both
+    const proc = await this.spawn(['/bin/sh', '-c', 'exec "$@" 2>/dev/null', 'warden-logs', ...tail]);
+    proc.stderr.resume();
+    let open = 2;
+    const done = (): void => void (--open === 0 && out.end());
+    engine.on('data', (b: Buffer) => out.write(b));
+    engine.once('end', () => {
+      done();
+      void proc.kill('SIGKILL').catch(() => 0); // the sandbox stopped: nothing more will come
+    });
+    proc.stdout.on('data', (b: Buffer) => out.write(b));
+    proc.stdout.once('end', done);
+    out.once('close', () => {
+      engine.destroy();
+      void proc.kill('SIGKILL').catch(() => 0);
+    });
+    return out;
   }
 
   /** What the egress proxy saw: every request, allowed or denied and by which rule (network 'allowlist'). */

@@ -88,6 +88,8 @@ export interface CreateOptions {
   labels?: Record<string, string>;
   /** A template's dev server must answer within this long (default: the template's, 60 s for react-vite). */
   readyTimeoutMs?: number;
+  /** Told what a long step waits for (the CLI prints it: "waiting for the react-vite dev server ..."). */
+  onProgress?: (message: string) => void;
 }
 
 export interface ListFilter {
@@ -306,6 +308,7 @@ export class Warden implements SandboxOwner {
       ready = ensureDevServer(sb, t, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {}).finally(() => this.readiness.delete(sb.containerId));
       this.readiness.set(sb.containerId, ready);
     }
+    opts.onProgress?.(`waiting for the ${t.name} dev server on port ${t.port} of ${sb.id} (up to ${Math.round((opts.readyTimeoutMs ?? t.readiness.timeoutMs) / 1000)} s)`);
     const r = await ready;
     this.log.info({ sandbox: sb.id, template: t.name, url: r.url, started: r.started, readyMs: r.readyMs }, 'template dev server ready');
   }
@@ -506,17 +509,32 @@ export class Warden implements SandboxOwner {
     return sb;
   }
 
-  /** Like get(), but undefined when there is none. */
+  /**
+   * Like get(), but undefined when there is none. Takes, in this order: the Warden id, the name, a unique
+   * prefix of the Warden id (as docker takes id prefixes; AMBIGUOUS_ID lists the matches), the container id.
+   */
   async find(ref: string): Promise<Sandbox | undefined> {
     checkSandboxRef(ref); // never an Engine API path of the caller's making
     const byId = (await this.runtime.list({ [LABEL.managed]: 'true', [LABEL.id]: ref })).filter((x) => !x.labels[LABEL.role]);
     // a short all-hex ref would be an engine id-prefix lookup, which fails when several ids share it:
-    // container ids are taken from 12 hex characters on (what `docker ps` shows)
+    // container ids are taken from 12 hex characters on (what `docker ps` shows); Warden's own id
+    // prefixes are looked up among this instance's sandboxes instead
     const c = byId[0]
       ? await this.runtime.inspect(byId[0].id)
-      : ((await this.runtime.inspect(`warden-${ref}`)) ?? (/^[0-9a-f]{1,11}$/.test(ref) ? undefined : await this.runtime.inspect(ref)));
+      : ((await this.runtime.inspect(`warden-${ref}`)) ?? (await this.byIdPrefix(ref)) ?? (/^[0-9a-f]{1,11}$/.test(ref) ? undefined : await this.runtime.inspect(ref)));
     if (!c || c.labels[LABEL.managed] !== 'true' || !c.labels[LABEL.id] || c.labels[LABEL.role] || !this.mine(c)) return undefined;
     return this.handle(c);
+  }
+
+  private async byIdPrefix(prefix: string): Promise<RuntimeContainer | undefined> {
+    if (!/^[A-Za-z0-9_-]+$/.test(prefix)) return undefined;
+    // `97119e` finds sbx-97119e8ef636 too: people type the hex part, as with docker's ids
+    const hits = (await this.runtime.list({ [LABEL.managed]: 'true' })).filter((x) => !x.labels[LABEL.role] && this.mine(x) && (x.labels[LABEL.id]?.startsWith(prefix) || x.labels[LABEL.id]?.startsWith(`sbx-${prefix}`)));
+    if (hits.length > 1) {
+      const ids = hits.map((h) => h.labels[LABEL.id]).sort();
+      throw new WardenError('AMBIGUOUS_ID', `'${prefix}' is the start of ${hits.length} sandbox ids (${ids.join(', ')}); type more of the id`, { details: { matches: ids } });
+    }
+    return hits[0] ? this.runtime.inspect(hits[0].id) : undefined;
   }
 
   /** All Warden sandboxes on the engine (any owner unless filtered), newest first. */

@@ -3,7 +3,9 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Warden } from '../sandbox/warden.js';
@@ -19,6 +21,9 @@ import { Reconciler } from './reconcile.js';
 import { agentRoutes } from './routes/agents.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
+import { detachAllPtys, ptyRoutes } from './routes/pty.js';
+import { logRoutes } from './routes/logs.js';
+import { agentSessionRoutes, closeAgentSessions } from './routes/agent-sessions.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -56,8 +61,39 @@ export interface WardenServer {
   close(): Promise<void>;
 }
 
+/**
+ * The token a browser sends on a WebSocket (which cannot carry an Authorization header): the subprotocol
+ * `bearer.<base64url(token)>`, offered next to `warden`.
+ */
+export function subprotocolToken(header: string | string[] | undefined): string | undefined {
+  const offered = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((s) => s.trim());
+  const b = offered.find((p) => p.startsWith('bearer.'));
+  return b ? Buffer.from(b.slice('bearer.'.length), 'base64url').toString('utf8') : undefined;
+}
+
 /** Paths answered without a token: the liveness probe and the dashboard's static shell. */
-const PUBLIC = [/^\/healthz$/, /^\/$/, /^\/dashboard\/[\w.-]+$/, /^\/favicon\.ico$/];
+const PUBLIC = [/^\/healthz$/, /^\/$/, /^\/dashboard\/[\w.-]+$/, /^\/dashboard\/vendor\/[\w.-]+$/, /^\/favicon\.ico$/];
+
+/**
+ * Third-party browser files the dashboard loads, served from this package's own dependencies (nothing from
+ * a CDN): xterm.js and its fit addon, resolved through node's module resolution so an installed package
+ * finds them wherever npm put them.
+ */
+const VENDOR: Record<string, { pkg: string; file: string; type: string }> = {
+  'xterm.mjs': { pkg: '@xterm/xterm', file: 'lib/xterm.mjs', type: 'text/javascript' },
+  'xterm.css': { pkg: '@xterm/xterm', file: 'css/xterm.css', type: 'text/css' },
+  'addon-fit.mjs': { pkg: '@xterm/addon-fit', file: 'lib/addon-fit.mjs', type: 'text/javascript' },
+};
+
+function vendorPath(name: string): string | undefined {
+  const v = VENDOR[name];
+  if (!v) return undefined;
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve(`${v.pkg}/package.json`)), v.file);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Build the HTTP API and dashboard on a Warden and a store. Never listens by itself (tests use
@@ -120,7 +156,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       return;
     }
     if (PUBLIC.some((re) => re.test(path))) return;
-    const principal = resolvePrincipal(bearer(req.headers.authorization), opts.token, opts.store);
+    const principal = resolvePrincipal(bearer(req.headers.authorization) ?? (req.headers.upgrade ? subprotocolToken(req.headers['sec-websocket-protocol']) : undefined), opts.token, opts.store);
     if (principal) {
       setPrincipal(req, principal);
       try {
@@ -163,10 +199,17 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 8 * 1024 * 1024 } });
+  // `warden` is the subprotocol browsers offer next to their token (see subprotocolToken)
+  await app.register(fastifyWebsocket, { options: { maxPayload: 8 * 1024 * 1024, handleProtocols: (offered: Set<string>) => (offered.has('warden') ? 'warden' : false) } });
   if (existsSync(DASHBOARD_DIR)) {
     await app.register(fastifyStatic, { root: DASHBOARD_DIR, prefix: '/dashboard/', index: false });
     app.get('/', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html'));
+    app.get('/dashboard/vendor/:file', { schema: { hide: true } }, async (req, reply) => {
+      const name = (req.params as { file: string }).file;
+      const path = vendorPath(name);
+      if (!path) return reply.code(404).send(errorBody('NOT_FOUND', `no dashboard vendor file ${name}`));
+      return reply.type(VENDOR[name]!.type).header('cache-control', 'public, max-age=3600').send(createReadStream(path));
+    });
   }
 
   app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness (no token needed)' } }, async () => ({ status: 'ok' }));
@@ -186,6 +229,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       systemRoutes(api, ctx);
       agentRoutes(api, ctx);
       tokenRoutes(api, ctx);
+      ptyRoutes(api, ctx);
+      logRoutes(api, ctx);
+      agentSessionRoutes(api, ctx);
     },
     { prefix: '/api/v1' },
   );
@@ -213,6 +259,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
       ready = false;
       timers.forEach(clearInterval);
       await execs.killAll();
+      await closeAgentSessions();
+      await detachAllPtys();
       await app.close();
     },
   };

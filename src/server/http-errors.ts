@@ -34,6 +34,11 @@ export const STATUS_BY_CODE: Record<WardenErrorCode, number> = {
   AGENT_FAILED: 502,
   AGENT_CANCELLED: 409,
   TEMPLATE_NOT_READY: 502,
+  PTY_NOT_FOUND: 404,
+  PTY_UNSUPPORTED: 400,
+  PTY_DETACHED: 409,
+  NOT_A_TERMINAL: 400,
+  AMBIGUOUS_ID: 400,
 };
 
 /** The JSON body of every error answer. */

@@ -5,7 +5,7 @@ export interface ExecRecord {
   id: string;
   sandboxId: string;
   command: string[];
-  mode: 'buffered' | 'stream' | 'ws';
+  mode: 'buffered' | 'stream' | 'ws' | 'pty';
   startedAt: string;
   endedAt?: string;
   exitCode?: number;

@@ -1,17 +1,26 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { agentSecrets } from '../../agents/auth.js';
-import { RemoteAgentRun, type AgentRunHandle } from '../../client/remote-agent.js';
+import type { AgentRunHandle } from '../../client/remote-agent.js';
 import type { RemoteWarden } from '../../client/remote.js';
-import { AuthModeSchema, loadAgentsConfig } from '../../agents/config.js';
+
 import type { AgentRunEvent } from '../../agents/run.js';
-import { instanceFromEnv } from '../../config/env.js';
+
 import { WardenError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { Warden } from '../../sandbox/warden.js';
+
 import { parseDuration } from '../../util/units.js';
 import { EXIT_TIMEOUT } from '../output.js';
 import { specFromFlags } from '../spec-flags.js';
+import { attachTerminal } from '../terminal.js';
+import type { AgentTerminal } from '../../agents/terminal.js';
+import type { ExitInfo } from '../../sandbox/process.js';
+
+/** Attach our terminal to an agent TUI, keeping its handle for what it reports after the exit. */
+async function attachTerminalTo(open: (size: { cols: number; rows: number }) => Promise<AgentTerminal>): Promise<{ exit: ExitInfo; handle: AgentTerminal }> {
+  let handle: AgentTerminal | undefined;
+  const exit = await attachTerminal(async (size) => (handle = await open(size)));
+  return { exit, handle: handle! };
+}
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 /** Exit code when the run was interrupted (as a shell reports SIGINT). */
@@ -26,9 +35,9 @@ interface AgentFlags {
 export function registerAgent(program: Command, ctx: { log: () => Logger; setExit: (c: number) => void; remote?: () => RemoteWarden | undefined }): void {
   program
     .command('agent')
-    .description('run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task')
+    .description("run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task. Without a prompt: the agent's own interactive TUI")
     .argument('<agent>', 'claude | gemini | codex')
-    .argument('<prompt...>', 'what the agent should do ("-" reads it from stdin)')
+    .argument('[prompt...]', 'what the agent should do ("-" reads it from stdin); none: open the interactive TUI')
     .option('-w, --workspace <dir>', 'host directory the agent works in (mounted at /workspace)')
     .option('-m, --model <model>', "model for the CLI (default: config, else the CLI's own)")
     .option('--resume <session>', "resume the CLI's session (the id a previous run printed)")
@@ -50,12 +59,54 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
     .action(async (agent: string, promptWords: string[], f: AgentFlags) => {
       const timeoutMs = f.timeout === undefined ? undefined : parseDuration(f.timeout);
       if (f.timeout !== undefined && timeoutMs === undefined) throw new WardenError('INVALID_ARGUMENT', `--timeout '${f.timeout}' is not a duration; use e.g. 30s, 10m (a bare number is seconds)`);
+      // loaded here, not at the top: `warden --help` stays fast
+      const [{ agentSecrets }, { AuthModeSchema, loadAgentsConfig }, { instanceFromEnv }, { Warden }, { RemoteAgentRun }] = await Promise.all([
+        import('../../agents/auth.js'),
+        import('../../agents/config.js'),
+        import('../../config/env.js'),
+        import('../../sandbox/warden.js'),
+        import('../../client/remote-agent.js'),
+      ]);
       const auth = f.auth === undefined ? undefined : AuthModeSchema.safeParse(f.auth);
       if (auth && !auth.success) throw new WardenError('INVALID_ARGUMENT', `--auth '${f.auth}' must be keyless, env or files`);
       let prompt = promptWords.join(' ');
+      const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
+      if (promptWords.length === 0) {
+        if (!process.stdin.isTTY) throw new WardenError('NOT_A_TERMINAL', `no prompt and no terminal: pass a prompt (warden agent ${agent} "fix the tests", or "-" to read it from stdin), or run this from a terminal for the interactive TUI`);
+        if (f.json || f.maxTurns) throw new WardenError('INVALID_ARGUMENT', '--json and --max-turns are for runs with a prompt; the interactive TUI takes neither');
+        const interactive = {
+          ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),
+          ...(f.model ? { model: f.model } : {}),
+          ...(f.resume ? { sessionId: f.resume } : {}),
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          ...(auth?.success ? { auth: auth.data } : {}),
+          ...(f.stateKey ? { stateKey: f.stateKey } : {}),
+          ...(f.image ? { image: f.image } : {}),
+          ...(Object.keys(policy).length ? { policy } : {}),
+        };
+        const onServer = ctx.remote?.();
+        if (onServer) {
+          // the server makes the sandbox (its keys, its audit); this terminal attaches to the TUI there
+          process.stderr.write(`warden: starting ${agent} on the server ${process.env.WARDEN_URL ?? ''}...\n`);
+          const exit = await attachTerminal(async (size) => (await onServer.agentSession(agent, { ...interactive, ...size })).pty);
+          ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+          return;
+        }
+        const config = loadAgentsConfig();
+        const secrets = agentSecrets(config.secrets);
+        const warden = new Warden({ logger: ctx.log(), ...instanceFromEnv(), egress: { secrets } });
+        process.stderr.write(`warden: starting ${agent} in a sandbox${f.workspace ? ` on ${resolve(f.workspace)}` : ''}...\n`);
+        const t = await attachTerminalTo((size) =>
+          warden.agent(agent as 'claude', { config, secrets, logger: ctx.log() }).interactive({ ...size, ...interactive }),
+        );
+        const { exit, handle } = t;
+        if (handle.filesChanged) process.stderr.write(`warden: files changed:\n${handle.filesChanged}\n`);
+        if (handle.sessionId) process.stderr.write(`warden: ${agent} session kept; resume it with: warden agent ${agent}${f.workspace ? ` -w ${f.workspace}` : ''}${f.stateKey ? ` --state-key ${f.stateKey}` : ''} --resume ${handle.sessionId}\n`);
+        ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+        return;
+      }
       if (prompt === '-') prompt = await readStdin();
       if (!prompt.trim()) throw new WardenError('INVALID_ARGUMENT', 'the prompt is empty; pass it as the last argument, e.g. warden agent claude "fix the tests"');
-      const { network: _n, lifetime: _l, ...policy } = specFromFlags({ ...f, workspace: undefined }) as Record<string, unknown>;
       const options = {
         prompt,
         ...(f.workspace ? { workspace: resolve(f.workspace) } : {}),

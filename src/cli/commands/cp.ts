@@ -3,8 +3,7 @@ import { lstat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
-import { extractToHost, packHostTree, writeHostFile } from '../host-tree.js';
-import * as tarStream from 'tar-stream';
+import type { Readable } from 'node:stream';
 
 const REMOTE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]*):(.*)$/;
 
@@ -21,6 +20,8 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
     .argument('<src>')
     .argument('<dst>')
     .action(async (src: string, dst: string) => {
+      // loaded here, not at the top: `warden --help` stays fast
+      const [{ extractToHost, packHostTree, writeHostFile }, tarStream] = await Promise.all([import('../host-tree.js'), import('tar-stream')]);
       const s = REMOTE.exec(src);
       const d = REMOTE.exec(dst);
       if (Boolean(s) === Boolean(d)) throw new WardenError('INVALID_ARGUMENT', 'exactly one of SRC and DST must be ID:PATH (a sandbox path)');
@@ -37,7 +38,7 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
         } else {
           // a file to a file path: the tar's one entry renamed to the target's base name
           const dir = target.slice(0, target.lastIndexOf('/')) || '/';
-          await sb.files.writeTar(dir, renameOnly(packHostTree(local), basename(target)));
+          await sb.files.writeTar(dir, renameOnly(tarStream, packHostTree(local), basename(target)));
         }
         return;
       }
@@ -55,7 +56,7 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
 }
 
 /** A one-file tar with its entry renamed. */
-function renameOnly(tar: import('node:stream').Readable, name: string): import('node:stream').Readable {
+function renameOnly(tarStream: typeof import('tar-stream'), tar: Readable, name: string): Readable {
   const { extract, pack } = tarStream;
   const out = pack();
   const ex = extract();
@@ -65,5 +66,5 @@ function renameOnly(tar: import('node:stream').Readable, name: string): import('
   ex.on('finish', () => out.finalize());
   ex.on('error', (err) => out.destroy(err));
   tar.pipe(ex);
-  return out as unknown as import('node:stream').Readable;
+  return out as unknown as Readable;
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runDoctor } from '../../doctor/doctor.js';
 import type { Warden } from '../../sandbox/warden.js';
 import { printJson } from '../output.js';
 
@@ -9,6 +8,7 @@ export function registerDoctor(program: Command, ctx: { local: () => Warden; set
     .description('check the engine, runtimes, images and Warden home; says what to do about each failure')
     .option('--json', 'print the checks as JSON')
     .action(async (f: { json?: boolean }) => {
+      const { runDoctor } = await import('../../doctor/doctor.js');
       const checks = await runDoctor(ctx.local().runtime);
       const failed = checks.filter((c) => !c.ok && !c.optional);
       if (f.json) printJson({ ok: failed.length === 0, checks });

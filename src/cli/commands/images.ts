@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { ImageBuilder } from '../../images/builder.js';
+import type { ImageBuilder } from '../../images/builder.js';
 import type { Logger } from '../../log.js';
-import { connectDocker } from '../../runtime/docker/engine.js';
 import { formatBytes } from '../../util/units.js';
 import { printJson, printTable } from '../output.js';
 
@@ -9,7 +8,10 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export function registerImages(program: Command, ctx: { log: () => Logger }): void {
   const images = program.command('images').description("build and list Warden's images");
-  const builder = (): ImageBuilder => new ImageBuilder(connectDocker(), ctx.log());
+  const builder = async (): Promise<ImageBuilder> => {
+    const [{ ImageBuilder: Builder }, { connectDocker }] = await Promise.all([import('../../images/builder.js'), import('../../runtime/docker/engine.js')]);
+    return new Builder(connectDocker(), ctx.log());
+  };
 
   images
     .command('build')
@@ -20,7 +22,7 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .option('--offline', 'build the offline base with debootstrap when no base can be had')
     .option('--json', 'print the results as JSON')
     .action(async (names: string[], f: { base: string; force?: boolean; offline?: boolean; json?: boolean }) => {
-      const res = await builder().buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
+      const res = await (await builder()).buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
       if (f.json) printJson(res);
     });
 
@@ -30,7 +32,7 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .option('--force', 'rebuild the base even if present')
     .option('--mirror <url>', 'Debian mirror for debootstrap (default: its own; or WARDEN_DEBIAN_MIRROR)')
     .action(async (f: { force?: boolean; mirror?: string }) => {
-      const b = builder();
+      const b = await builder();
       const base = await b.bootstrap({ progress, ...(f.force ? { force: true } : {}), ...(f.mirror ? { mirror: f.mirror } : {}) });
       await b.buildAll({ base, bootstrapIfMissing: false, progress });
     });
@@ -40,7 +42,7 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .description("list Warden's images")
     .option('--json', 'JSON')
     .action(async (f: { json?: boolean }) => {
-      const rows = await builder().list();
+      const rows = await (await builder()).list();
       if (f.json) return printJson(rows);
       printTable(
         ['IMAGE', 'ID', 'SIZE', 'HASH', 'DESCRIPTION'],

@@ -1,4 +1,3 @@
-import { getTemplate } from '../../templates/catalog.js';
 import type { Command } from 'commander';
 import { WardenError } from '../../errors.js';
 import type { WardenApi } from '../../client/api.js';
@@ -12,6 +11,41 @@ import { PROJECT_LABEL } from '../../server/reconcile.js';
 import { renderFormat } from '../format.js';
 import { addSpecFlags, envFromFlags, specFromFlags, type SpecFlags } from '../spec-flags.js';
 import { streamCommand } from '../stream.js';
+import { attachTerminal, requireTerminal } from '../terminal.js';
+import type { SandboxApi } from '../../client/api.js';
+import type { ExitInfo } from '../../sandbox/process.js';
+
+/**
+ * Run `cmd` (or the image's shell) on a terminal in the sandbox, attached to ours. `detachable`: Ctrl-P
+ * Ctrl-Q leaves it running (not for `run`, whose sandbox ends with this process).
+ */
+async function terminalCommand(sb: SandboxApi, cmd: string[], opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string; detachable?: boolean }): Promise<ExitInfo> {
+  const end = await attachTerminal((size) => sb.pty({ ...size, ...(cmd.length ? { cmd } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }), { detachKeys: opts.detachable === true });
+  if (end.detached) process.stderr.write(`\r\nwarden: detached from terminal session ${end.detached.ptyId}, which goes on; attach again: warden attach ${sb.id} ${end.detached.ptyId}\r\n`);
+  return end;
+}
+
+/**
+ * Do `op` for every id, as docker does: an unknown id (or any failure) is reported on stderr and the rest
+ * still run; each success prints its id; the exit code is 1 when any failed.
+ */
+async function eachId(ids: string[], ctx: Ctx, op: (id: string) => Promise<unknown>): Promise<void> {
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      await op(id);
+      process.stdout.write(`${id}\n`);
+    } catch (err) {
+      failed++;
+      const e = err as WardenError;
+      process.stderr.write(`warden: ${e.message}${e.code ? ` [${e.code}]` : ''}\n`);
+    }
+  }
+  if (failed) ctx.setExit(1);
+}
+
+/** Progress lines of long operations, on stderr (stdout stays the command's). */
+const onProgress = (message: string): void => void process.stderr.write(`warden: ${message}\n`);
 
 type Ctx = { warden: () => WardenApi; setExit: (code: number) => void };
 
@@ -75,16 +109,20 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     program
       .command('run')
       .description('create a sandbox, run a command in it with live output, exit with its exit code, remove it (unless --keep)')
-      .argument('<cmd...>', 'command and arguments (after --)')
+      .argument('[cmd...]', "command and arguments (after --); with -t the default is the image's shell")
       .option('--timeout <duration>', 'kill the command (whole process tree) after this long; exit 124')
       .option('-i, --interactive', 'attach stdin')
+      .option('-t, --tty', 'give the command a terminal (raw mode, window size, Ctrl-C to the command); with -i: an interactive shell')
       .option('--keep', 'keep the sandbox after the command ends')
       .option('--json', 'print a JSON summary instead of streaming'),
-  ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; keep?: boolean; json?: boolean }) => {
+  ).action(async (cmd: string[], f: SpecFlags & { timeout?: string; interactive?: boolean; tty?: boolean; keep?: boolean; json?: boolean }) => {
     const timeoutMs = duration('timeout', f.timeout);
+    if (f.tty) requireTerminal();
+    else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', 'no command given: write it after --, e.g. `warden run -- npm test`, or use -it for a shell');
+    if (f.tty && f.json) throw new WardenError('INVALID_ARGUMENT', '--json and -t do not go together: a terminal session streams, it has no JSON summary');
     const warden = ctx.warden();
     // --keep: the sandbox outlives this CLI process (an ephemeral one would be removed with it)
-    const sb = await warden.create(specFromFlags(f, { lifetime: f.keep ? 'persistent' : 'ephemeral' }));
+    const sb = await warden.create(specFromFlags(f, { lifetime: f.keep ? 'persistent' : 'ephemeral' }), { onProgress });
     let removed = false;
     const cleanup = async (): Promise<void> => {
       if (!f.keep && !removed) {
@@ -108,7 +146,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
         }
         return;
       }
-      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), ...(timeoutMs ? { timeoutMs } : {}) });
+      const exit = f.tty ? await terminalCommand(sb, cmd, timeoutMs ? { timeoutMs } : {}) : await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), ...(timeoutMs ? { timeoutMs } : {}) });
       if (exit.killedBy === 'timeout') {
         process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
         ctx.setExit(EXIT_TIMEOUT);
@@ -123,28 +161,73 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     async (f: SpecFlags & { json?: boolean; ensure?: boolean }) => {
       const warden = ctx.warden();
       const spec = specFromFlags(f, { lifetime: 'persistent' });
-      const sb = f.ensure ? await warden.ensure(spec) : await warden.create(spec);
+      const sb = f.ensure ? await warden.ensure(spec, { onProgress }) : await warden.create(spec, { onProgress });
       if (f.json) printJson(sb.info);
       else process.stdout.write(`${sb.id}\n`);
-      if (spec.template) process.stderr.write(`warden: ${spec.template} dev server at ${sb.url(getTemplate(spec.template).port)}\n`);
+      if (spec.template) {
+        const { getTemplate } = await import('../../templates/catalog.js');
+        process.stderr.write(`warden: ${spec.template} dev server at ${sb.url(getTemplate(spec.template).port)}\n`);
+      }
     },
   );
 
   program
     .command('exec')
     .description('run a command in a running sandbox, streaming its output; exits with its exit code')
-    .argument('<id>', 'sandbox id or name')
-    .argument('<cmd...>', 'command and arguments (after --)')
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .argument('[cmd...]', "command and arguments (after --); with -t the default is the image's shell")
     .option('--timeout <duration>', 'kill the command tree after this long; exit 124')
     .option('-i, --interactive', 'attach stdin')
+    .option('-t, --tty', 'give the command a terminal (raw mode, window size, Ctrl-C to the command)')
     .option('-e, --env <K=V>', 'environment variable (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .option('--cwd <dir>', 'working directory inside the sandbox')
-    .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; env?: string[]; cwd?: string }) => {
+    .option('-w, --workdir <dir>', 'working directory inside the sandbox')
+    .option('--cwd <dir>', 'same as --workdir')
+    .action(async (id: string, cmd: string[], f: { timeout?: string; interactive?: boolean; tty?: boolean; env?: string[]; cwd?: string; workdir?: string }) => {
       const timeoutMs = duration('timeout', f.timeout);
-      const sb = await ctx.warden().get(id);
       const env = envFromFlags(f.env);
-      const exit = await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(f.cwd ? { cwd: f.cwd } : {}) });
+      const cwd = f.workdir ?? f.cwd;
+      if (f.tty) requireTerminal();
+      else if (cmd.length === 0) throw new WardenError('INVALID_ARGUMENT', `no command given: write it after --, e.g. \`warden exec ${id} -- ls\`, or use -it for a shell`);
+      const sb = await ctx.warden().get(id);
+      const exit = f.tty
+        ? await terminalCommand(sb, cmd, { env, detachable: true, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) })
+        : await streamCommand(sb, cmd, { interactive: Boolean(f.interactive), env, ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) });
+      if (exit.killedBy === 'timeout') process.stderr.write(`warden: the command ran past --timeout ${f.timeout}; its process tree was killed\n`);
       ctx.setExit(exit.killedBy === 'timeout' ? EXIT_TIMEOUT : exit.exitCode);
+    });
+
+  program
+    .command('shell')
+    .description("an interactive login shell in a running sandbox (short for `warden exec -it ID`)")
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .option('-w, --workdir <dir>', 'working directory inside the sandbox')
+    .action(async (id: string, f: { workdir?: string }) => {
+      requireTerminal();
+      const sb = await ctx.warden().get(id);
+      const exit = await terminalCommand(sb, [], { detachable: true, ...(f.workdir ? { cwd: f.workdir } : {}) });
+      ctx.setExit(exit.exitCode);
+    });
+
+  program
+    .command('attach')
+    .description("attach this terminal to a running terminal session of a sandbox (Ctrl-P Ctrl-Q detaches again); without a session id: the only running one, or a list")
+    .argument('<id>', 'sandbox id, name or unique id prefix')
+    .argument('[session]', 'terminal session id (warden exec -it and the dashboard print it)')
+    .action(async (id: string, session: string | undefined) => {
+      requireTerminal();
+      const sb = await ctx.warden().get(id);
+      let ptyId = session;
+      if (!ptyId) {
+        const running = (await sb.ptys.list()).filter((p) => p.state === 'running');
+        if (running.length !== 1) {
+          throw new WardenError(running.length ? 'INVALID_ARGUMENT' : 'PTY_NOT_FOUND', running.length ? `sandbox ${sb.id} has ${running.length} running terminal sessions (${running.map((p) => p.id).join(', ')}); name one: warden attach ${sb.id} SESSION` : `sandbox ${sb.id} has no running terminal session; open one with warden shell ${sb.id}`);
+        }
+        ptyId = running[0]!.id;
+      }
+      const target = ptyId;
+      const end = await attachTerminal((size) => sb.ptys.connect(target, size), { detachKeys: true });
+      if (end.detached) process.stderr.write(`\r\nwarden: detached from terminal session ${target}, which goes on\r\n`);
+      ctx.setExit(end.exitCode);
     });
 
   program
@@ -179,10 +262,24 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .option('-t, --time <duration>', 'grace period (default 30s)')
     .action(async (ids: string[], f: { time?: string }) => {
       const timeoutMs = duration('time', f.time);
-      for (const id of ids) {
-        await ctx.warden().stop(id, timeoutMs !== undefined ? { timeoutMs } : {});
-        process.stdout.write(`${id}\n`);
-      }
+      await eachId(ids, ctx, async (id) => {
+        const sb = await ctx.warden().get(id);
+        // a long drain says what it waits for (the engine is asked once; fine-grained progress would cost an exec per tick)
+        const slow = setTimeout(() => {
+          void sb.processes().then(
+            (ps) => {
+              const n = ps.filter((p) => p.role === 'workload').length;
+              if (n > 0) process.stderr.write(`warden: ${sb.id}: waiting for ${n} process${n === 1 ? '' : 'es'} to exit (SIGTERM sent; SIGKILL after ${Math.round((timeoutMs ?? 30_000) / 1000)} s)\n`);
+            },
+            () => undefined,
+          );
+        }, 1_000);
+        try {
+          await ctx.warden().stop(sb.id, timeoutMs !== undefined ? { timeoutMs } : {});
+        } finally {
+          clearTimeout(slow);
+        }
+      });
     });
 
   program
@@ -192,10 +289,7 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .option('-s, --signal <sig>', 'signal (default SIGKILL)', 'SIGKILL')
     .action(async (ids: string[], f: { signal: string }) => {
       checkSignal(f.signal, '--signal'); // before any sandbox is touched
-      for (const id of ids) {
-        await ctx.warden().kill(id, f.signal);
-        process.stdout.write(`${id}\n`);
-      }
+      await eachId(ids, ctx, (id) => ctx.warden().kill(id, f.signal));
     });
 
   program
@@ -204,11 +298,10 @@ export function registerSandboxCommands(program: Command, ctx: Ctx): void {
     .argument('<ids...>')
     .option('-f, --force', 'kill at once instead of a graceful stop')
     .action(async (ids: string[], f: { force?: boolean }) => {
-      for (const id of ids) {
+      await eachId(ids, ctx, async (id) => {
         await ctx.warden().get(id);
         await ctx.warden().remove(id, { force: Boolean(f.force) });
-        process.stdout.write(`${id}\n`);
-      }
+      });
     });
 
   program

@@ -6,8 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { wardenHome } from '../../config/home.js';
 import { WardenError } from '../../errors.js';
-import { createLogger, type Logger } from '../../log.js';
-import { checkWorkspaceRoot, parsePools, startServer } from '../../server/up.js';
+import type { Logger } from '../../log.js';
 
 interface UpFlags {
   host: string;
@@ -30,6 +29,7 @@ export function registerUp(program: Command, ctx: { log: () => Logger; setExit: 
     .action(async (f: UpFlags) => {
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new WardenError('INVALID_ARGUMENT', `--port ${f.port} is not a port number (0-65535)`);
+      const [{ checkWorkspaceRoot, parsePools, startServer }, { createLogger }] = await Promise.all([import('../../server/up.js'), import('../../log.js')]);
       const pools = f.pool ? parsePools(f.pool.join(',')) : undefined; // checked before anything starts
       if (f.workspaceRoot) await checkWorkspaceRoot(f.workspaceRoot);
       if (f.detach) return detach(f, port, ctx);

@@ -17,15 +17,51 @@ function statsLines(id: string, s: SandboxStats): string {
   ].join('\n');
 }
 
+/** One row per running sandbox, read four at a time (one exec each). */
+async function allStats(warden: WardenApi, f: { json?: boolean }, clear: boolean): Promise<void> {
+  const list = (await warden.list({ state: 'running' })).filter((s) => s.state === 'running');
+  const rows: Array<{ id: string; name: string; stats?: SandboxStats; error?: string }> = [];
+  for (let i = 0; i < list.length; i += 4) {
+    rows.push(
+      ...(await Promise.all(
+        list.slice(i, i + 4).map(async (s) => {
+          try {
+            return { id: s.id, name: s.name, stats: await (await warden.get(s.id)).stats() };
+          } catch (err) {
+            return { id: s.id, name: s.name, error: (err as Error).message };
+          }
+        }),
+      )),
+    );
+  }
+  if (f.json) return printJson(rows);
+  if (clear) process.stdout.write('\x1b[2J\x1b[H');
+  printTable(
+    ['ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS', 'NET RX / TX', 'AGE'],
+    rows.map(({ id, name, stats: s, error }) =>
+      s
+        ? [id, name, `${s.cpuPercent ?? '-'}`, `${s.memoryBytes !== undefined ? formatBytes(s.memoryBytes) : '-'} / ${s.memoryLimitBytes ? formatBytes(s.memoryLimitBytes) : '-'}`, `${s.memoryPercent ?? '-'}`, `${s.pids ?? '-'}`, `${formatBytes(s.networkRxBytes ?? 0)} / ${formatBytes(s.networkTxBytes ?? 0)}`, `${Math.round(s.ageMs / 1000)}s`]
+        : [id, name, `(${error ?? 'no stats'})`, '', '', '', '', ''],
+    ),
+  );
+}
+
 /** `warden stats|health|top`: watching a sandbox. */
 export function registerWatch(program: Command, ctx: { warden: () => WardenApi; setExit: (c: number) => void }): void {
   program
     .command('stats')
-    .description('CPU, memory, OOM kills, pids, network, disk and age of a sandbox')
-    .argument('<id>')
+    .description('CPU, memory, OOM kills, pids, network, disk and age of a sandbox; with no id, a table of every running sandbox')
+    .argument('[id]', 'sandbox id, name or unique id prefix (none: all running sandboxes)')
     .option('--json', 'JSON')
     .option('--watch', 'refresh every 2 s until interrupted')
-    .action(async (id: string, f: { json?: boolean; watch?: boolean }) => {
+    .action(async (id: string | undefined, f: { json?: boolean; watch?: boolean }) => {
+      if (id === undefined) {
+        do {
+          await allStats(ctx.warden(), f, Boolean(f.watch));
+          if (f.watch) await new Promise((r) => setTimeout(r, 2000));
+        } while (f.watch);
+        return;
+      }
       const sb = await ctx.warden().get(id);
       do {
         const s = await sb.stats();

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { IncomingMessage } from 'node:http';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WardenError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -25,6 +25,50 @@ import { wardenSeccompProfile } from '../../policy/seccomp.js';
 
 const GO_MODE_DIR = 2 ** 31;
 const GO_MODE_SYMLINK = 2 ** 27;
+
+/**
+ * A command that cannot be started (missing, not executable) makes the OCI runtime print its own error on
+ * the exec's stdout and exit 126. Warden answers as a shell and docker do: the reason on stderr
+ * (`warden: CMD: command not found`) and exit 127 (126 for "cannot execute"). The engine gives no code for
+ * it, so its first output chunk is the only sign: it is read before anything of the command could be.
+ */
+function execStartFailure(s: { stdout: Readable; stderr: Readable }, cmd: string): { stdout: Readable; stderr: Readable; code: () => number | undefined } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let code: number | undefined;
+  let first = true;
+  s.stdout.on('data', (b: Buffer) => {
+    if (first) {
+      first = false;
+      const text = b.toString('utf8');
+      if (text.startsWith('OCI runtime exec failed')) {
+        const missing = /executable file not found|no such file or directory/.test(text);
+        code = missing ? 127 : 126;
+        stderr.write(`warden: ${cmd}: ${missing ? 'command not found' : /permission denied/.test(text) ? 'permission denied' : 'cannot execute'}\n`);
+        return;
+      }
+    }
+    if (!stdout.write(b)) {
+      s.stdout.pause();
+      stdout.once('drain', () => s.stdout.resume());
+    }
+  });
+  s.stdout.once('end', () => stdout.end());
+  s.stdout.once('close', () => stdout.end());
+  s.stderr.pipe(stderr);
+  return { stdout, stderr, code: () => code };
+}
+
+/** A terminal exec's raw stream as stdout (backpressure kept by piping) and an already-ended stderr. */
+function rawTtyStreams(stream: Duplex): { stdout: Readable; stderr: Readable } {
+  const stdout = new PassThrough();
+  stream.pipe(stdout);
+  stream.once('close', () => stdout.end());
+  stream.once('error', () => stdout.end());
+  const stderr = new PassThrough();
+  stderr.end();
+  return { stdout, stderr };
+}
 
 /** The Docker Engine backend, over dockerode. The only module that knows Docker's API shapes. */
 export class DockerRuntime implements ContainerRuntime {
@@ -441,17 +485,20 @@ export class DockerRuntime implements ContainerRuntime {
         AttachStdin: req.stdin,
         AttachStdout: true,
         AttachStderr: true,
-        Tty: false,
+        Tty: req.tty === true,
       });
       // Hijacked only when stdin is wanted: closing stdin is reliable only on a hijacked connection.
-      stream = (await exec.start({ hijack: req.stdin, stdin: req.stdin, Detach: false, Tty: false })) as Duplex;
+      stream = (await exec.start({ hijack: req.stdin, stdin: req.stdin, Detach: false, Tty: req.tty === true })) as Duplex;
     } catch (err) {
       if (statusOf(err) === 409) {
         throw new WardenError('SANDBOX_NOT_RUNNING', `cannot run a command in ${id}: the container is not running. Start it with ensure() or \`warden refresh\`.`, { cause: err });
       }
       throw translateEngineError(err, `starting a command in ${id}`);
     }
-    const { stdout, stderr } = demuxDockerStream(stream);
+    // a terminal's output is one raw stream (the engine does not multiplex it)
+    const streams = req.tty ? rawTtyStreams(stream) : demuxDockerStream(stream);
+    const startFailure = req.tty ? undefined : execStartFailure(streams, req.cmd[0] ?? '');
+    const { stdout, stderr } = startFailure ?? streams;
     const stdin = req.stdin
       ? new Writable({
           write: (chunk: Buffer, _enc, cb) => void stream.write(chunk, cb),
@@ -473,12 +520,24 @@ export class DockerRuntime implements ContainerRuntime {
           if (statusOf(err) === 404) return { Running: false, ExitCode: -1 };
           throw translateEngineError(err, `reading the exit code of a command in ${id}`);
         });
-        if (!st.Running) return st.ExitCode ?? -1;
+        if (!st.Running) return startFailure?.code() ?? st.ExitCode ?? -1;
         await sleep(delay);
       }
     };
     const result: RuntimeExec = { stdout, stderr, wait, detach: () => stream.destroy() };
     if (stdin) result.stdin = stdin;
+    if (req.tty) {
+      result.resize = async (cols, rows) => {
+        try {
+          await exec.resize({ w: cols, h: rows });
+        } catch (err) {
+          // the process has ended meanwhile (the engine then answers 404, 409 or 500): nothing left to resize
+          const st = await exec.inspect().catch(() => undefined);
+          if (!st || !st.Running) return;
+          throw translateEngineError(err, `resizing a terminal in ${id}`);
+        }
+      };
+    }
     return result;
   }
 
@@ -509,6 +568,31 @@ export class DockerRuntime implements ContainerRuntime {
       return demuxBuffer(buf).trim().slice(-4000);
     } catch (err) {
       if (statusOf(err) === 404) return '';
+      throw translateEngineError(err, `reading the log of ${id}`);
+    }
+  }
+
+  async streamLogs(id: string, opts: { tail?: number; follow: boolean }): Promise<Readable> {
+    const out = new PassThrough();
+    try {
+      const c = this.docker.getContainer(id);
+      const base = { stdout: true, stderr: true, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+      if (!opts.follow) {
+        out.end(demuxBuffer((await c.logs({ ...base, follow: false })) as unknown as Buffer));
+        return out;
+      }
+      const stream = (await c.logs({ ...base, follow: true })) as unknown as Readable;
+      const { stdout, stderr } = demuxDockerStream(stream);
+      let open = 2;
+      const done = (): void => void (--open === 0 && out.end());
+      for (const s of [stdout, stderr]) {
+        s.on('data', (b: Buffer) => out.write(b));
+        s.once('end', done);
+      }
+      // a reader that stops (Ctrl-C, a closed HTTP answer) ends the engine's stream too
+      out.once('close', () => stream.destroy());
+      return out;
+    } catch (err) {
       throw translateEngineError(err, `reading the log of ${id}`);
     }
   }

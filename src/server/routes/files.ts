@@ -5,7 +5,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Readable } from 'node:stream';
 import { fromBase64, type FileEntry } from '../../sandbox/files.js';
 import type { ServerContext } from '../context.js';
+import { z } from 'zod';
 import { ArchiveQuery, FileQuery, FilesBody, SandboxParams } from '../schemas.js';
+
+const ListDirQuery = z.object({ path: z.string().min(1).max(4096).default('/workspace').describe('Directory inside the sandbox (relative paths are under /workspace)') }).strict();
 import { actorOf } from './sandboxes.js';
 import { scopedSandbox } from '../scope.js';
 
@@ -39,6 +42,11 @@ export function fileRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const buf = await sb.readFile(req.query.path);
     if (req.query.encoding === 'raw') return reply.type('application/octet-stream').send(buf);
     return { path: req.query.path, size: buf.length, encoding: req.query.encoding, content: buf.toString(req.query.encoding === 'base64' ? 'base64' : 'utf8') };
+  });
+
+  r.get('/sandboxes/:id/files/list', { schema: { tags, summary: 'List a directory (default /workspace): name, type, size, mtime, mode; symlinks shown, never followed', params: SandboxParams, querystring: ListDirQuery } }, async (req) => {
+    const sb = await ctx.warden.get(req.params.id);
+    return { path: req.query.path, entries: await sb.files.list(req.query.path) };
   });
 
   r.get('/sandboxes/:id/archive', { schema: { tags, summary: 'Download a file or directory as a tar stream', params: SandboxParams, querystring: ArchiveQuery } }, async (req, reply) => {
