@@ -81,7 +81,7 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
  * environment. Exits when nothing of the command is left.
  */
 static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id, long long timeout_ms, char **cmd, int report,
-                  char *modearg, sigset_t *set, sigset_t *old) {
+                  char *modearg, sigset_t *set, sigset_t *old, int stop_seen) {
   /* our command line now reads `warden-guard hold ... --id ID`: `kill` targets this process's subtree */
   if (modearg && strlen(modearg) == 4) memcpy(modearg, "hold", 4);
   /*
@@ -99,11 +99,18 @@ static int holder(uid_t uid, gid_t gid, const char *cwd, int tty, const char *id
     warnf("exec: signalfd: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
+  /*
+   * A graceful stop sends SIGTERM to every process once, atomically. If it came before the command
+   * existed (it is pending here, blocked), the command missed it: it gets it right after its start.
+   */
+  sigset_t pending;
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGTERM)) stop_seen = 1;
   pid_t pid = fork();
   if (pid < 0) {
     warnf("exec: cannot start the command: %s (pids cap reached?)", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
+  if (pid > 0 && stop_seen) kill(pid, SIGTERM);
   if (pid == 0) {
     close(sfd);
     close(report);
@@ -206,6 +213,9 @@ int mode_exec(int argc, char **argv) {
     warnf("exec: pipe: %s", strerror(errno));
     return EXIT_CANNOT_RUN;
   }
+  /* a stop that reached us before the holder exists is passed on (pending signals are not inherited) */
+  sigset_t pending;
+  int stop_seen = sigpending(&pending) == 0 && sigismember(&pending, SIGTERM);
   pid_t h = fork();
   if (h < 0) {
     warnf("exec: cannot start the command: %s (pids cap reached?)", strerror(errno));
@@ -213,7 +223,7 @@ int mode_exec(int argc, char **argv) {
   }
   if (h == 0) {
     close(pfd[0]);
-    _exit(holder((uid_t)uid, (gid_t)gid, cwd, tty, id, timeout_ms, cmd, pfd[1], argv[-1], &set, &old));
+    _exit(holder((uid_t)uid, (gid_t)gid, cwd, tty, id, timeout_ms, cmd, pfd[1], argv[-1], &set, &old, stop_seen));
   }
   close(pfd[1]);
   /* wait for the command's exit code; the holder lives on for what the command left behind */

@@ -93,37 +93,6 @@ static int others_alive(void) {
   return left;
 }
 
-/*
- * A graceful stop's SIGTERM, to every process once: those running when the stop began and, on each
- * later look during the grace, those started since (an exec that was just starting would otherwise miss
- * it and hold the stop for the whole grace). A process that handles SIGTERM gets it once, not again.
- */
-static pid_t *termed = NULL;
-static size_t ntermed = 0, captermed = 0;
-
-static void term_new(void) {
-  struct proc *ps;
-  size_t n;
-  if (proc_list(&ps, &n) != 0) return;
-  for (size_t i = 0; i < n; i++) {
-    pid_t p = ps[i].pid;
-    if (p == 1 || ps[i].state == 'Z' || ps[i].state == 'X') continue;
-    int known = 0;
-    for (size_t k = 0; k < ntermed && !known; k++) known = termed[k] == p;
-    if (known) continue;
-    if (ntermed == captermed) {
-      size_t cap = captermed ? captermed * 2 : 256;
-      pid_t *nv = realloc(termed, cap * sizeof *nv);
-      if (!nv) break;
-      termed = nv;
-      captermed = cap;
-    }
-    termed[ntermed++] = p;
-    kill(p, SIGTERM);
-  }
-  free(ps);
-}
-
 static void reap_all(void) {
   while (waitpid(-1, NULL, WNOHANG) > 0) {
   }
@@ -208,7 +177,7 @@ int mode_init(int argc, char **argv) {
       while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGTERM && drain_check < 0) {
           /* graceful stop: every other process gets SIGTERM (root with CAP_KILL reaches them all) */
-          term_new();
+          kill(-1, SIGTERM);
           drain_check = now_ms();
         }
         if (si.ssi_signo == SIGCHLD) reap_all();
@@ -217,7 +186,6 @@ int mode_init(int argc, char **argv) {
       }
     }
     reap_all();
-    if (drain_check >= 0) term_new();
     if (drain_check >= 0 && !others_alive()) {
       say_stopped("stopped gracefully (every process ended after SIGTERM)%.0lld%.0lld", 0LL, 0LL);
       return 0;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Resource use of a sandbox from its own cgroup and /proc, one fact per line (parsed by
-# src/sandbox/monitor.ts parseStats). Run by the guard as the sandbox user.
+# src/sandbox/monitor.ts parseStats). Run by the guard as root (it only reads).
 cg=/sys/fs/cgroup
 rd() { head -n 1 "$1" 2>/dev/null; }
 cpu() { v=$(rd $cg/cpuacct/cpuacct.usage); [ -n "$v" ] && { echo "$v"; return; }; v=$(grep '^usage_usec' $cg/cpu.stat 2>/dev/null | cut -d' ' -f2); [ -n "$v" ] && echo $((v*1000)); }

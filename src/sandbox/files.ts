@@ -155,7 +155,7 @@ export class SandboxFiles {
   async list(path: string): Promise<DirEntry[]> {
     const c = confinePath(path, this.roots.read);
     // listed inside, as the sandbox user (guest/files.sh), like every other file operation
-    const r = await runInternal(this.runtime, this.containerId, guardExec(['/bin/sh', GUEST_SCRIPTS.files, 'l', c.root, c.rel, ...prefixes(c.rel)], { uid: this.owner.uid, gid: this.owner.gid }), '0:0');
+    const r = await runInternal(this.runtime, this.containerId, guardExec(['/bin/sh', GUEST_SCRIPTS.files, 'l', c.root, c.rel, ...prefixes(c.rel).map((p, i, all) => (i === all.length - 1 ? `~${p}` : p))], { uid: this.owner.uid, gid: this.owner.gid }), '0:0');
     if (r.exitCode === 3) throw new WardenError('PATH_REFUSED', `path '${c.abs}' refused: a component is a symbolic link`);
     if (r.exitCode === 4) throw new WardenError('FILE_NOT_FOUND', `${c.abs} is not a directory in the sandbox`);
     if (r.exitCode !== 0) throw new WardenError('EXEC_FAILED', `listing ${c.abs} failed (exit ${r.exitCode})`);

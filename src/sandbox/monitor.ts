@@ -107,10 +107,13 @@ export function parseStats(out: string, base: Pick<SandboxStats, 'state' | 'ageM
   return s;
 }
 
-/** Run a reading command as the sandbox user, through the guard (guest/exec.c). */
+/**
+ * Run a reading command through the guard (guest/exec.c) as root, the guard's identity: it only reads
+ * (the cgroup, /proc, the workspace's size), and as root it sees into directories the workload made
+ * unreadable (the guard's DAC_READ_SEARCH).
+ */
 async function run(runtime: ContainerRuntime, c: RuntimeContainer, cmd: string[]): Promise<string> {
-  const [uid, gid] = (c.labels[LABEL.user] ?? '1000:1000').split(':').map(Number);
-  return (await runInternal(runtime, c.id, guardExec(cmd, { uid: uid ?? 1000, gid: gid ?? uid ?? 1000 }), '0:0', 20_000)).stdout;
+  return (await runInternal(runtime, c.id, guardExec(cmd, { uid: 0, gid: 0 }), '0:0', 20_000)).stdout;
 }
 
 export async function readStats(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxStats> {
