@@ -50,10 +50,23 @@ static void child(uid_t uid, gid_t gid, const char *cwd, int tty, char **argv, s
     _exit(EXIT_CANNOT_RUN);
   }
   if (tty && ioctl(0, TIOCSCTTY, 0) < 0) warnf("exec: cannot take the terminal: %s", strerror(errno));
-  gid_t groups[1] = {gid};
-  if (setgroups(1, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-    warnf("exec: cannot switch to %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
-    _exit(EXIT_CANNOT_RUN);
+  if (geteuid() != 0) {
+    /*
+     * Not root: the guard already runs as the workload (a Kubernetes pod under the "restricted"
+     * profile has one non-root uid and no capabilities). Nothing to drop, and nothing can be changed:
+     * the command must be asked for as that very uid and gid.
+     */
+    if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid) {
+      warnf("exec: cannot switch to %u:%u: the guard runs as %u:%u without privileges", (unsigned)uid, (unsigned)gid, (unsigned)geteuid(),
+            (unsigned)getegid());
+      _exit(EXIT_CANNOT_RUN);
+    }
+  } else {
+    gid_t groups[1] = {gid};
+    if (setgroups(1, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+      warnf("exec: cannot switch to %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+      _exit(EXIT_CANNOT_RUN);
+    }
   }
   if (uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
     warnf("exec: still root after dropping privileges");
@@ -267,8 +280,9 @@ int mode_kill(int argc, char **argv) {
     int starting = 0;
     for (size_t i = 0; i < n && !holder; i++) {
       int kind = proc_is_holder_of(ps[i].pid, id);
-      /* only a root process running this binary can be a holder: the workload cannot fake one */
-      if (!kind || proc_uid(ps[i].pid) != 0 || !proc_is_guard(ps[i].pid)) continue;
+      /* only a process of the guard's identity running this binary can be a holder: where the guard
+         is root, the workload cannot fake one (where it is not, see guard_identity) */
+      if (!kind || !guard_identity(ps[i].pid)) continue;
       if (kind == 2) holder = ps[i].pid;
       else starting = 1;
     }
@@ -284,15 +298,34 @@ int mode_kill(int argc, char **argv) {
 }
 
 /*
- * `warden-guard signal --signal SIG`: every process of the workload (all but PID 1, this process and
- * the guard's own exec holders) gets SIG. Prints how many.
+ * `warden-guard signal --signal SIG [--init]`: every process of the workload (all but PID 1, this process
+ * and the guard's own exec holders) gets SIG, or with --init PID 1 alone. Prints how many.
  */
 int mode_signal(int argc, char **argv) {
-  const char *signame = argc >= 2 && strcmp(argv[0], "--signal") == 0 ? argv[1] : "TERM";
+  const char *signame = "TERM";
+  int init_only = 0;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--signal") == 0 && i + 1 < argc) signame = argv[++i];
+    else if (strcmp(argv[i], "--init") == 0) init_only = 1;
+    else {
+      warnf("signal: unknown argument '%s'", argv[i]);
+      return EXIT_USAGE;
+    }
+  }
   int sig = signal_by_name(signame);
   if (sig < 0) {
     warnf("signal: unknown signal '%s'", signame);
     return EXIT_USAGE;
+  }
+  if (init_only) {
+    /*
+     * --init: PID 1 alone (the guard's init: SIGTERM starts its graceful drain). Where the guard is not
+     * root (a restricted pod), this is how a stop reaches it: the runtime's own stop needs the pod deleted.
+     */
+    int ok = kill(1, sig) == 0;
+    if (!ok) warnf("signal: cannot signal PID 1: %s", strerror(errno));
+    printf("%d\n", ok);
+    return ok ? 0 : 1;
   }
   struct proc *ps;
   size_t n;
@@ -302,7 +335,7 @@ int mode_signal(int argc, char **argv) {
   for (size_t i = 0; i < n; i++) {
     pid_t p = ps[i].pid;
     if (p == 1 || p == self || ps[i].state == 'Z') continue;
-    if (proc_uid(p) == 0 && proc_is_guard(p)) continue;
+    if (guard_identity(p)) continue;
     if (kill(p, sig) == 0) count++;
   }
   free(ps);

@@ -27,6 +27,11 @@ long proc_uid(pid_t pid);
 /* 1 when the process runs this very binary (its /proc/<pid>/exe is ours). */
 int proc_is_guard(pid_t pid);
 /*
+ * 1 when the process runs this binary with the guard's identity: root where the guard runs as root,
+ * else the guard's own uid (a pod whose only identity is the workload's).
+ */
+int guard_identity(pid_t pid);
+/*
  * 2 when /proc/<pid>/cmdline is GUARD hold ... --id <id> ... (an exec's holder), 1 when it is still
  * GUARD exec ... --id <id> (the exec's own process, or its holder before it renamed itself), else 0.
  */
@@ -53,6 +58,9 @@ int mode_exec(int argc, char **argv);
 int mode_kill(int argc, char **argv);
 int mode_signal(int argc, char **argv);
 int mode_reap(int argc, char **argv);
+int mode_env(int argc, char **argv);
+int mode_install(int argc, char **argv);
+int mode_netgate(int argc, char **argv);
 
 /* Print to stderr with a "warden-guard: " prefix. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,7 +5,9 @@
  *  - reaps every orphan (the kernel re-parents them here);
  *  - ends the sandbox at --max-runtime (returning from PID 1 kills the whole PID namespace);
  *  - with --tied, holds the container's stdin, which the owning Warden process keeps attached: EOF
- *    means the owner died (even by kill -9), and the sandbox ends (the dead-man switch);
+ *    means the owner died (even by kill -9), and the sandbox ends (the dead-man switch); with
+ *    --link-timeout S it also ends when nothing arrived on stdin within S seconds of its start (an
+ *    owner that died before it attached: Kubernetes' attach comes after the start, Docker's before);
  *  - with --disk-quota, measures --workspace every --disk-interval seconds from a thread made at
  *    start (no fork needed at the pids cap; DAC_READ_SEARCH sees into directories the workload hid
  *    with chmod) and ends the sandbox when it holds more;
@@ -99,7 +101,7 @@ static void reap_all(void) {
 }
 
 int mode_init(int argc, char **argv) {
-  long long max_runtime_s = -1;
+  long long max_runtime_s = -1, link_timeout_s = -1;
   int tied = 0;
   disk_root = "/workspace";
   disk_interval_s = 2;
@@ -108,6 +110,7 @@ int mode_init(int argc, char **argv) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--max-runtime") == 0 && v) max_runtime_s = parse_num(v), i++;
     else if (strcmp(a, "--tied") == 0) tied = 1;
+    else if (strcmp(a, "--link-timeout") == 0 && v) link_timeout_s = parse_num(v), i++;
     else if (strcmp(a, "--disk-quota") == 0 && v) disk_quota_kib = parse_num(v), i++;
     else if (strcmp(a, "--disk-interval") == 0 && v) disk_interval_s = parse_num(v), i++;
     else if (strcmp(a, "--workspace") == 0 && v) disk_root = v, i++;
@@ -147,6 +150,8 @@ int mode_init(int argc, char **argv) {
   /* stdin: the owner link when tied; otherwise it is /dev/null and not watched */
   int in_fd = tied ? 0 : -1;
   long long deadline = max_runtime_s >= 0 ? now_ms() + max_runtime_s * 1000 : -1;
+  /* until the owner's first byte arrives: it must attach within link_timeout_s */
+  long long link_deadline = tied && link_timeout_s >= 0 ? now_ms() + link_timeout_s * 1000 : -1;
   long long drain_check = -1;
   char buf[4096];
   for (;;) {
@@ -155,8 +160,13 @@ int mode_init(int argc, char **argv) {
       say_stopped("reached its maxRuntime of %lld s%.0lld", max_runtime_s, 0LL);
       return 0;
     }
+    if (link_deadline >= 0 && now >= link_deadline) {
+      say_stopped("its owner never attached (nothing within %lld s)%.0lld", link_timeout_s, 0LL);
+      return 137;
+    }
     long long wait = -1;
     if (deadline >= 0) wait = deadline - now;
+    if (link_deadline >= 0 && (wait < 0 || wait > link_deadline - now)) wait = link_deadline - now;
     if (drain_check >= 0 && (wait < 0 || wait > 100)) wait = 100;
     struct pollfd fds[2] = {{sfd, POLLIN, 0}, {in_fd, POLLIN, 0}};
     int nfds = in_fd >= 0 ? 2 : 1;
@@ -171,6 +181,7 @@ int mode_init(int argc, char **argv) {
         say_stopped("its owner process is gone (the owner link closed)%.0lld%.0lld", 0LL, 0LL);
         return 137;
       }
+      if (got > 0) link_deadline = -1;
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;

@@ -4,6 +4,9 @@
  *   exec   the holder of one workload command: subreaper, privilege drop, deadline
  *   kill   signal one exec's whole tree          signal  signal every workload process
  *   reap   the per-owner reaper container's job (removes a dead owner's ephemeral objects)
+ *   env    start a command with environment from stdin and a working directory (narrow exec APIs)
+ *   install  copy the guest files into a directory (a pod's init container)
+ *   netgate  wait until the pod's network policy is enforced (a pod's init container)
  *   version
  */
 #include <stdio.h>
@@ -17,7 +20,7 @@
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: warden-guard init|exec|kill|signal|reap|version ...\n");
+    fprintf(stderr, "usage: warden-guard init|exec|kill|signal|reap|env|install|netgate|version ...\n");
     return 125;
   }
   const char *mode = argv[1];
@@ -26,6 +29,9 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "kill") == 0) return mode_kill(argc - 2, argv + 2);
   if (strcmp(mode, "signal") == 0) return mode_signal(argc - 2, argv + 2);
   if (strcmp(mode, "reap") == 0) return mode_reap(argc - 2, argv + 2);
+  if (strcmp(mode, "env") == 0) return mode_env(argc - 2, argv + 2);
+  if (strcmp(mode, "install") == 0) return mode_install(argc - 2, argv + 2);
+  if (strcmp(mode, "netgate") == 0) return mode_netgate(argc - 2, argv + 2);
   if (strcmp(mode, "version") == 0) {
     printf("warden-guard %s\n", GUARD_VERSION);
     return 0;

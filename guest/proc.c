@@ -126,6 +126,14 @@ int proc_is_guard(pid_t pid) {
   return strcmp(mine, theirs) == 0;
 }
 
+int guard_identity(pid_t pid) {
+  long uid = proc_uid(pid);
+  /* root where the guard is root (Docker); else the guard's own uid (a restricted pod, where the
+     workload shares it and could fake a holder: there nothing relies on this for confinement) */
+  long want = geteuid() == 0 ? 0 : (long)geteuid();
+  return uid == want && proc_is_guard(pid);
+}
+
 int proc_is_holder_of(pid_t pid, const char *id) {
   char path[64];
   static char buf[65536];

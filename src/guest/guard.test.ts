@@ -20,7 +20,7 @@ const alive = (pattern: string): string[] =>
   execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.startsWith(pattern));
 
 beforeAll(() => {
-  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c'], { cwd: GUEST, stdio: 'pipe' });
+  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c', 'pod.c'], { cwd: GUEST, stdio: 'pipe' });
 });
 /** Pids of host processes whose command line is exactly `args` (ours, started by these tests). */
 const pidsOf = (args: string): number[] =>
@@ -80,6 +80,106 @@ describe('warden-guard', () => {
     expect(execFileSync(guard, ['kill', '--id', 'gone1', '--signal', 'KILL', '--uid', '65534', '--gid', '65534'], { encoding: 'utf8' }).trim()).toBe('1');
     for (let i = 0; i < 40 && alive('sleep 6166').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
     expect(alive('sleep 6166')).toEqual([]);
+  });
+
+  /** Runs the guard as `nobody` with no capabilities: how it runs in a "restricted" Kubernetes pod. */
+  const asNobody = (args: string[], opts: { input?: string | Buffer } = {}) =>
+    spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', guard, ...args], { encoding: 'utf8', ...opts });
+
+  it.runIf(root && has('setpriv'))('without privileges, exec runs the command as the guard\'s own uid and refuses any other', () => {
+    const same = asNobody(['exec', '--uid', '65534', '--gid', '65534', '--', 'sh', '-c', 'id -u; exit 4']);
+    expect(same.status).toBe(4);
+    expect(same.stdout).toBe('65534\n');
+    const other = asNobody(['exec', '--uid', '1000', '--gid', '1000', '--', 'id']);
+    expect(other.status).toBe(126);
+    expect(other.stderr).toMatch(/cannot switch to 1000:1000: the guard runs as 65534:65534 without privileges/);
+  });
+
+  it.runIf(root && has('setpriv'))('without privileges, kill --id finds the holder of its own uid and kills the tree', async () => {
+    const held = spawn('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', guard, 'exec', '--uid', '65534', '--gid', '65534', '--id', 'np1', '--', 'sh', '-c', '(setsid env -i sh -c "exec sleep 6167" >/dev/null 2>&1 &); exec sleep 6168'], { stdio: 'ignore' });
+    for (let i = 0; i < 50 && (alive('sleep 6167').length === 0 || alive('sleep 6168').length === 0); i++) await new Promise((r) => setTimeout(r, 50));
+    const r = asNobody(['kill', '--id', 'np1', '--signal', 'KILL']);
+    expect(Number(r.stdout.trim())).toBeGreaterThanOrEqual(2);
+    expect(await new Promise<number | null>((res) => held.on('exit', (c) => res(c)))).toBe(137);
+    for (let i = 0; i < 40 && alive('sleep 6167').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(alive('sleep 6167')).toEqual([]);
+  });
+
+  it('env takes the environment from stdin, exactly, and leaves the rest of stdin to the command', () => {
+    const entries = Buffer.from('A=1\0B=two words\0EMPTY=\0');
+    const input = Buffer.concat([Buffer.from(`${entries.length}\n`), entries, Buffer.from('rest\0of stdin')]);
+    const r = spawnSync(guard, ['env', '--stdin-env', '--cwd', '/tmp', '--', 'sh', '-c', 'printf "%s|%s|%s|%s|" "$A" "$B" "${EMPTY-unset}" "$(pwd)"; cat'], { input });
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString('utf8')).toBe('1|two words||/tmp|rest\0of stdin');
+  });
+
+  it('env refuses a malformed environment and answers a missing command as a shell does', () => {
+    expect(spawnSync(guard, ['env', '--stdin-env', '--', 'true'], { input: 'x\n' }).status).toBe(125);
+    expect(spawnSync(guard, ['env', '--stdin-env', '--', 'true'], { input: '5\nnoeq\0' }).status).toBe(125);
+    expect(spawnSync(guard, ['env', '--stdin-env', '--', 'true'], { input: '100\nA=1\0' }).status).toBe(125); // stdin ended early
+    const missing = spawnSync(guard, ['env', '--', 'no-such-command-h17'], { encoding: 'utf8' });
+    expect(missing.status).toBe(127);
+    expect(missing.stderr).toMatch(/no-such-command-h17: command not found/);
+  });
+
+  it('env --detach says it is ready, then gives the command no output to write to', () => {
+    const r = spawnSync(guard, ['env', '--stdin-env', '--detach', '--', 'sh', '-c', 'echo "$X"; echo err >&2'], { input: '4\nX=1\0', encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('\u001b]5379;warden-ready\u0007');
+    expect(r.stderr).toBe('');
+  });
+
+  it('install copies the guest files beside the binary, modes kept', () => {
+    const out = mkdtempSync(join(tmpdir(), 'warden-install-'));
+    execFileSync('cp', [join(GUEST, 'files.sh'), join(GUEST, 'stats.sh'), dir]);
+    const r = spawnSync(guard, ['install', out], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const listing = execFileSync('stat', ['-c', '%n %a', ...['warden-guard', 'files.sh', 'stats.sh'].map((f) => join(out, f))], { encoding: 'utf8' });
+    expect(listing).toContain(`${join(out, 'warden-guard')} 755`);
+    expect(listing).toContain(`${join(out, 'files.sh')} 644`);
+  });
+
+  it('netgate passes once the denied address refuses (and the allowed one answers), and fails while it still answers', async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; stderr: string }>((res) => {
+          const p = spawn(guard, ['netgate', ...args]);
+          let stderr = '';
+          p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          p.on('exit', (code) => res({ code, stderr }));
+        });
+      expect((await run(['--deny', '127.0.0.1:1', '--allow', `127.0.0.1:${port}`, '--within', '5'])).code).toBe(0);
+      const open = await run(['--deny', `127.0.0.1:${port}`, '--within', '1']);
+      expect(open.code).toBe(3);
+      expect(open.stderr).toMatch(/nothing enforces its network policy/);
+      expect((await run(['--deny', '127.0.0.1:1', '--allow', '127.0.0.1:1', '--within', '1'])).code).toBe(3);
+      expect((await run(['--deny', 'nonsense'])).code).toBe(125);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('init --tied --link-timeout ends when its owner never says anything, and stays while it does', async () => {
+    const silent = spawnSync(guard, ['init', '--tied', '--link-timeout', '1'], { input: '', encoding: 'utf8', timeout: 10_000, stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(silent.stdout).toMatch(/owner process is gone|never attached/); // stdin at EOF at once, or silent
+    const p = spawn(guard, ['init', '--tied', '--link-timeout', '1'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((res) => p.on('exit', (c) => res(c)));
+    await new Promise((r) => setTimeout(r, 1500)); // past the link timeout: nothing arrived
+    expect(await exited).toBe(137);
+    expect(out).toMatch(/its owner never attached \(nothing within 1 s\)/);
+    const kept = spawn(guard, ['init', '--tied', '--link-timeout', '1'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    kept.stdin.write('\n');
+    const keptExit = new Promise<number | null>((res) => kept.on('exit', (c) => res(c)));
+    const raced = await Promise.race([keptExit, new Promise((r) => setTimeout(() => r('alive'), 1800))]);
+    expect(raced).toBe('alive');
+    kept.stdin.end(); // EOF: the owner link closed
+    expect(await keptExit).toBe(137);
   });
 
   it('refuses unknown arguments and missing users with usage errors', () => {
