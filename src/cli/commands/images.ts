@@ -21,8 +21,26 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .option('--force', 'rebuild even when up to date')
     .option('--offline', 'build the offline base with debootstrap when no base can be had')
     .option('--json', 'print the results as JSON')
-    .action(async (names: string[], f: { base: string; force?: boolean; offline?: boolean; json?: boolean }) => {
+    .option('--runtime <kind>', "also load them where that runtime runs units: 'kubernetes' (the local cluster of scripts/kube-up.sh: its containerd, and Warden's seccomp profile for its kubelet)")
+    .action(async (names: string[], f: { base: string; force?: boolean; offline?: boolean; json?: boolean; runtime?: string }) => {
+      if (f.runtime !== undefined && f.runtime !== 'docker' && f.runtime !== 'kubernetes') {
+        const { WardenError } = await import('../../errors.js');
+        throw new WardenError('INVALID_ARGUMENT', `--runtime ${f.runtime}: use docker (the default) or kubernetes`);
+      }
       const res = await (await builder()).buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
+      if (f.runtime === 'kubernetes') {
+        const [{ loadImages, installSeccompProfile }, { connectDocker }] = await Promise.all([import('../../runtime/kubernetes/images.js'), import('../../runtime/docker/engine.js')]);
+        const docker = connectDocker();
+        const saver = async (ref: string) => {
+          const image = docker.getImage(ref);
+          const { Id } = await image.inspect();
+          return { id: Id, stream: () => image.get() };
+        };
+        // Warden's own images the nodes need (the guest image is in every pod) and those just built
+        const refs = [...new Set([...res.map((r) => r.ref)])];
+        await loadImages(saver, refs, undefined, progress);
+        progress(`seccomp profile installed for the kubelet: ${installSeccompProfile()}`);
+      }
       if (f.json) printJson(res);
     });
 

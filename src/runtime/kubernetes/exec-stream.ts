@@ -23,8 +23,13 @@ export interface ExecRequest {
   pod: string;
   /** Needed when the pod has more than one container. */
   container?: string;
-  /** argv, never a shell string (`['bash', '-lc', script]` when a shell is wanted). */
+  /** argv, never a shell string (`['bash', '-lc', script]` when a shell is wanted). Ignored by `attach`. */
   command: readonly string[];
+  /**
+   * `exec` (default) starts `command`; `attach` connects to the container's main process instead (its
+   * stdin must be open in the pod spec; with `stdinOnce` the process reads EOF once this stream ends).
+   */
+  mode?: 'exec' | 'attach';
   /** Open stdin (default false). `stdin.end()` then half-closes it: the command reads EOF. */
   stdin?: boolean;
   /** Allocate a terminal (default false). stderr is then merged into stdout by the terminal. */
@@ -37,6 +42,8 @@ export interface ExecRequest {
   handshakeTimeoutMs?: number;
   /** Aborting before the socket opens rejects with EXEC_ABORTED; after, it closes the socket. */
   signal?: AbortSignal;
+  /** Let the process exit while this stream is open (an owner link held for the process's whole life). */
+  unref?: boolean;
 }
 
 /** A running remote command's streams. */
@@ -80,7 +87,7 @@ function validate(req: ExecRequest): void {
   if (req.container !== undefined && (typeof req.container !== 'string' || req.container.length > 63 || !DNS_LABEL.test(req.container))) {
     bad(`container ${JSON.stringify(req.container)} is not a container name (a DNS label)`);
   }
-  if (!Array.isArray(req.command) || req.command.length === 0 || !req.command.every((a) => typeof a === 'string')) {
+  if (req.mode !== 'attach' && (!Array.isArray(req.command) || req.command.length === 0 || !req.command.every((a) => typeof a === 'string'))) {
     bad('command must be a non-empty array of strings (argv), e.g. ["bash", "-lc", "echo hi"]');
   }
   if (req.terminalSize !== undefined) {
@@ -105,9 +112,9 @@ function execUrl(kc: KubeConfig, req: ExecRequest, stderr: boolean): URL {
     throw new WardenError('INVALID_ARGUMENT', `exec: the cluster address ${cluster.server} is not http(s)`);
   }
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/namespaces/${req.namespace}/pods/${req.pod}/exec`;
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/namespaces/${req.namespace}/pods/${req.pod}/${req.mode === 'attach' ? 'attach' : 'exec'}`;
   const q = new URLSearchParams();
-  for (const arg of req.command) q.append('command', arg);
+  if (req.mode !== 'attach') for (const arg of req.command) q.append('command', arg);
   if (req.container) q.set('container', req.container);
   q.set('stdin', String(Boolean(req.stdin)));
   q.set('stdout', 'true');
@@ -239,6 +246,7 @@ export async function openExec(kc: KubeConfig, req: ExecRequest): Promise<ExecSt
     ws.terminate();
     throw noV5(ws.protocol);
   }
+  if (req.unref) (ws as unknown as { _socket?: { unref?: () => void } })._socket?.unref?.();
   return wire(ws, req, tty, closeInfo);
 }
 
