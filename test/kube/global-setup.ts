@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -8,6 +7,7 @@ import { IMAGE_TAG } from '../../src/images/catalog.js';
 import { ImageBuilder } from '../../src/images/builder.js';
 import { createLogger } from '../../src/log.js';
 import { KUBE_TEST_RUN_LABEL } from './support/labels.js';
+import { installSeccompProfile, loadImages } from '../../src/runtime/kubernetes/images.js';
 
 /** Where scripts/kube-up.sh writes the kubeconfig of the local cluster. */
 const LOCAL_KUBECONFIG = '/var/lib/warden-kube/kubeconfig';
@@ -45,19 +45,32 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kubeSkip', problem ?? '');
   project.provide('kubeconfig', kubeconfig ?? '');
   project.provide('kubeSandboxImage', `warden-sandbox:${IMAGE_TAG}`);
+  project.provide('kubeImageTag', IMAGE_TAG);
   if (problem) {
     if (process.env.WARDEN_KUBE_REQUIRED === '1') throw new Error(problem);
     console.warn(`[kube] Kubernetes tests skipped: ${problem}`);
     return async () => undefined;
   }
   if (existsSync(LOCAL_CONTAINERD)) {
-    await new ImageBuilder(new Docker(), createLogger('warn')).buildAll({
-      names: ['sandbox'],
+    // what `warden images build --runtime kubernetes` does: build (cached by content hash), load into
+    // the node's containerd, install Warden's seccomp profile for the kubelet
+    const docker = new Docker();
+    const built = await new ImageBuilder(docker, createLogger('warn')).buildAll({
+      names: ['guest', 'sandbox', 'egress', ...(process.env.WARDEN_KUBE_AGENTS === '1' ? ['agents'] : [])],
       base: 'auto',
       bootstrapIfMissing: true,
       progress: (l) => console.log(`[images] ${l}`),
     });
-    execFileSync('bash', ['scripts/kube-images.sh', `warden-sandbox:${IMAGE_TAG}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await loadImages(
+      async (ref) => {
+        const image = docker.getImage(ref);
+        return { id: (await image.inspect()).Id, stream: () => image.get() };
+      },
+      built.map((b) => b.ref),
+      undefined,
+      (l) => console.log(`[kube images] ${l}`),
+    );
+    installSeccompProfile();
   }
   return async () => {
     const kc = new KubeConfig();
@@ -66,6 +79,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const list = await core.listNamespace({ labelSelector: `${KUBE_TEST_RUN_LABEL}=${runId}` });
     await Promise.all(list.items.map((ns) => core.deleteNamespace({ name: ns.metadata?.name ?? '' }).catch(() => undefined)));
     if (list.items.length) console.log(`[kube teardown] deleting ${list.items.length} test namespaces`);
+    // nothing may be left: wait until the namespaces (and every pod in them) are gone
+    for (let i = 0; i < 240; i++) {
+      const left = await core.listNamespace({ labelSelector: `${KUBE_TEST_RUN_LABEL}=${runId}` });
+      if (left.items.length === 0) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    console.warn(`[kube teardown] test namespaces of run ${runId} still terminating after 120 s`);
   };
 }
 
@@ -76,5 +96,6 @@ declare module 'vitest' {
     kubeSkip: string;
     kubeconfig: string;
     kubeSandboxImage: string;
+    kubeImageTag: string;
   }
 }

@@ -203,6 +203,11 @@ export async function openExec(kc: KubeConfig, req: ExecRequest): Promise<ExecSt
   const ws = new WebSocket(url, [EXEC_SUBPROTOCOL], options);
   const closeInfo: string[] = [];
   ws.on('error', (err) => closeInfo.push(err.message)); // 'close' follows every 'error'
+  // Frames that came with the upgrade's response are emitted (process.nextTick) before the code after
+  // `await open` runs: kept here and handed to wire(), else fast output would be lost.
+  const early: Buffer[] = [];
+  const keepEarly = (data: Buffer): void => void early.push(data);
+  ws.on('message', keepEarly);
 
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
@@ -247,10 +252,11 @@ export async function openExec(kc: KubeConfig, req: ExecRequest): Promise<ExecSt
     throw noV5(ws.protocol);
   }
   if (req.unref) (ws as unknown as { _socket?: { unref?: () => void } })._socket?.unref?.();
-  return wire(ws, req, tty, closeInfo);
+  ws.off('message', keepEarly);
+  return wire(ws, req, tty, closeInfo, early);
 }
 
-function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[]): ExecStream {
+function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[], early: Buffer[]): ExecStream {
   const highWaterMark = req.highWaterMark ?? 1024 * 1024;
   // Readables whose buffer is full: while any is, the socket is paused (one TCP stream carries both).
   const full = new Set<Readable>();
@@ -269,7 +275,7 @@ function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[]
   const status: Buffer[] = [];
   let statusBytes = 0;
 
-  ws.on('message', (data: Buffer) => {
+  const onMessage = (data: Buffer): void => {
     if (data.length === 0) return;
     const channel = data[0];
     const payload = data.subarray(1);
@@ -286,7 +292,9 @@ function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[]
       full.add(target);
       ws.pause();
     }
-  });
+  };
+  for (const data of early) onMessage(data);
+  ws.on('message', onMessage);
 
   let closed = false;
   let stdinStream: Writable | null = null;

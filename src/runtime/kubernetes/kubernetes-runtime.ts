@@ -237,8 +237,10 @@ export class KubernetesRuntime implements SandboxRuntime {
         this.reown('secret', envSecretName(plan.id), [owner]),
         ...(proxyIp ? [this.reown('secret', egressSecretName(plan.id), [owner]), this.reown('pod', proxyPodName(plan.id), [owner])] : []),
       ]);
-      const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      const failures = rest.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+      // a keyed unit's name comes from its key: both locks are taken, and the key is what the caller asked for
+      const failed = failures.find((e) => e instanceof WardenError && e.code === 'KEY_TAKEN') ?? failures[0];
+      if (failed !== undefined) throw failed;
 
       const running = await this.waitStarted(plan.id);
       if (link) {

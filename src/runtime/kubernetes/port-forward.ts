@@ -13,7 +13,7 @@ const HIGH_WATER = 1024 * 1024;
  * starts each channel with the port number (2 bytes, little endian); data follows on channel 0, a
  * failure's text on channel 1.
  */
-export async function openPortForward(kc: KubeConfig, namespace: string, pod: string, port: number): Promise<WebSocket> {
+export async function openPortForward(kc: KubeConfig, namespace: string, pod: string, port: number): Promise<{ ws: WebSocket; early: Buffer[] }> {
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server) throw new WardenError('ENGINE_UNAVAILABLE', 'port-forward: no Kubernetes cluster configured (KUBECONFIG)');
   const url = new URL(cluster.server);
@@ -23,18 +23,23 @@ export async function openPortForward(kc: KubeConfig, namespace: string, pod: st
   const options: WebSocket.ClientOptions = { handshakeTimeout: 30_000, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, skipUTF8Validation: true, followRedirects: false };
   await kc.applyToHTTPSOptions(options);
   const ws = new WebSocket(url, [PORTFORWARD_SUBPROTOCOL], options);
+  // the port frames come with the upgrade and are emitted before `await` returns: keep them for bridge()
+  const early: Buffer[] = [];
+  const keep = (d: Buffer): void => void early.push(d);
+  ws.on('message', keep);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('unexpected-response', (_req, res) => reject(new WardenError('ENGINE_ERROR', `port-forward to ${namespace}/${pod}:${port}: the API server answered ${res.statusCode}`)));
     ws.once('error', (err) => reject(new WardenError('ENGINE_UNAVAILABLE', `port-forward to ${namespace}/${pod}:${port}: ${err.message}`, { cause: err })));
   });
-  return ws;
+  ws.off('message', keep);
+  return { ws, early };
 }
 
 /** Pipes a local connection through a port-forward websocket, with backpressure both ways. */
-export function bridge(socket: Socket, ws: WebSocket, onError: (message: string) => void): void {
+export function bridge(socket: Socket, ws: WebSocket, early: Buffer[], onError: (message: string) => void): void {
   const seen = [false, false];
-  ws.on('message', (data: Buffer) => {
+  const onMessage = (data: Buffer): void => {
     if (data.length === 0) return;
     const channel = data[0] ?? 0;
     let payload = data.subarray(1);
@@ -54,7 +59,9 @@ export function bridge(socket: Socket, ws: WebSocket, onError: (message: string)
       ws.pause();
       socket.once('drain', () => ws.resume());
     }
-  });
+  };
+  for (const d of early) onMessage(d);
+  ws.on('message', onMessage);
   socket.on('data', (chunk: Buffer) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     const frame = Buffer.allocUnsafe(chunk.length + 1);
@@ -124,8 +131,8 @@ export class PreviewForwarder {
       });
       socket.pause();
       openPortForward(this.kc, this.namespace, pod, containerPort).then(
-        (ws) => {
-          bridge(socket, ws, () => undefined);
+        ({ ws, early }) => {
+          bridge(socket, ws, early, () => undefined);
           socket.resume();
         },
         () => socket.destroy(),

@@ -19,9 +19,15 @@ export function kubeClient(): { kc: KubeConfig; core: CoreV1Api } {
  * the "restricted" Pod Security Standard, with its default service account in place (pods are
  * refused until the controller-manager made it).
  */
+export function testNamespaceName(suffix: string): string {
+  // the instance (a helper's own, e.g. h17) names the namespace too: who made it shows on the shared cluster
+  const tag = process.env.WARDEN_INSTANCE && /^[a-z0-9]{1,8}$/.test(process.env.WARDEN_INSTANCE) ? `${process.env.WARDEN_INSTANCE}-` : '';
+  return `wt-${tag}${kubeRunId()}-${suffix}`;
+}
+
 export async function testNamespace(kc: KubeConfig, suffix: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
-  const name = `wt-${kubeRunId()}-${suffix}`;
+  const name = testNamespaceName(suffix);
   await core.createNamespace({
     body: {
       metadata: {
