@@ -7,6 +7,7 @@
  *   env    start a command with environment from stdin and a working directory (narrow exec APIs)
  *   install  copy the guest files into a directory (a pod's init container)
  *   netgate  wait until the pod's network policy is enforced (a pod's init container)
+ *   du     the disk quota's measurement of a directory (for tests)
  *   version
  */
 #include <stdio.h>
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "env") == 0) return mode_env(argc - 2, argv + 2);
   if (strcmp(mode, "install") == 0) return mode_install(argc - 2, argv + 2);
   if (strcmp(mode, "netgate") == 0) return mode_netgate(argc - 2, argv + 2);
+  if (strcmp(mode, "du") == 0) return mode_du(argc - 2, argv + 2);
   if (strcmp(mode, "version") == 0) {
     printf("warden-guard %s\n", GUARD_VERSION);
     return 0;
