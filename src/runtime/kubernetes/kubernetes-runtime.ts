@@ -113,6 +113,8 @@ export class KubernetesRuntime implements SandboxRuntime {
       releaseUnit: (id) => this.unlinkUnit(id),
     }, log);
     this.capabilities = new Set<Capability>([
+      // 'none' is a policy that allows nothing, proven by the pod's netgate before it starts, as for 'allowlist'
+      'egressNone',
       'egressAllowlist',
       'egressOpen',
       'preview',
