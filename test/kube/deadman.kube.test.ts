@@ -18,7 +18,7 @@ import { eventually, KUBE_TEST_INSTANCE, kubeFixture } from './support/runtime.j
  */
 const skip = kubeSkipReason();
 const OWNER = fileURLToPath(new URL('./support/owner-process.ts', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Owned {
   pid: number;
@@ -28,8 +28,14 @@ interface Owned {
   link: string;
 }
 
+/** Owner processes this file started: killed in afterAll whatever a test did (none may outlive the run). */
+const owners = new Set<ChildProcess>();
+
 function startOwner(args: Record<string, unknown>): Promise<{ child: ChildProcess; owned: Owned }> {
-  const child = spawn(TSX, [OWNER, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // node itself with tsx as its loader: the tsx CLI would run the program in a child process of its own,
+  // which a SIGKILL of the CLI leaves alive (and its links attached)
+  const child = spawn(process.execPath, ['--import', 'tsx', OWNER, JSON.stringify(args)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  owners.add(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
@@ -42,10 +48,14 @@ function startOwner(args: Record<string, unknown>): Promise<{ child: ChildProces
 describe.skipIf(skip)(`dead-man switch on Kubernetes${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const fx = skip ? undefined : kubeFixture('deadman');
   beforeAll(async () => fx?.setup(), 120_000);
-  afterAll(async () => fx?.teardown(), 180_000);
+  afterAll(async () => {
+    for (const c of owners) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await fx?.teardown();
+  }, 180_000);
 
   it('kill -9 of the owner: its ephemeral units and all made for them are gone within seconds; persistent and released units stay and another process adopts them', async () => {
     const f = fx!;
+    const tStart = Date.now();
     const { child, owned } = await startOwner({
       kubeconfig: inject('kubeconfig'),
       namespace: f.namespace,
@@ -57,6 +67,7 @@ describe.skipIf(skip)(`dead-man switch on Kubernetes${skip ? ` (skipped: ${skip}
       persistent: 1,
       release: true,
     });
+    console.log(`[deadman] the owner process made its ${owned.ephemeral.length + owned.persistent.length + 1} units in ${Date.now() - tStart} ms`);
     expect(owned.ephemeral).toHaveLength(3); // 2 plain + 1 with its egress proxy (one of the plain ones was released)
     for (const id of [...owned.ephemeral, ...owned.persistent, owned.released!]) expect((await f.rt.find({ id }))?.state).toBe('running');
     const batch = kubeClient().kc.makeApiClient(BatchV1Api);

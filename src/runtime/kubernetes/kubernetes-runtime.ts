@@ -227,10 +227,14 @@ export class KubernetesRuntime implements SandboxRuntime {
       const owner = podOwner(pod);
       const unitRef = { id: plan.id, instance: plan.record.instance };
 
-      // everything else is owned by the pod; the locks make name and key unique (the API server refuses a second)
+      // everything else is owned by the pod; the locks make name and key unique (the API server refuses a second).
+      // The key first, then the name, one after the other: a keyed unit's name comes from its key, so two
+      // creates of one key taking both at once could each win one and both fail; in this order one wins
       const locks: Array<Promise<unknown>> = [
-        this.lock(nameLockName(nameHash(plan.record.instance, plan.name)), unitRef, ROLE.nameLock, plan.name, owner, 'NAME_CONFLICT'),
-        ...(plan.key !== undefined ? [this.lock(keyLockName(keyHash(plan.record.instance, plan.key)), unitRef, ROLE.keyLock, plan.key, owner, 'KEY_TAKEN')] : []),
+        (async () => {
+          if (plan.key !== undefined) await this.lock(keyLockName(keyHash(plan.record.instance, plan.key)), unitRef, ROLE.keyLock, plan.key, owner, 'KEY_TAKEN');
+          await this.lock(nameLockName(nameHash(plan.record.instance, plan.name)), unitRef, ROLE.nameLock, plan.name, owner, 'NAME_CONFLICT');
+        })(),
       ];
       const policies: V1NetworkPolicy[] = [sandboxPolicy(plan, owner, openExcept), ...(proxyIp ? [proxyPolicy(plan, owner)] : [])];
       const rest = await Promise.allSettled([
@@ -240,7 +244,7 @@ export class KubernetesRuntime implements SandboxRuntime {
         ...(proxyIp ? [this.reown('secret', egressSecretName(plan.id), [owner]), this.reown('pod', proxyPodName(plan.id), [owner])] : []),
       ]);
       const failures = rest.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
-      // a keyed unit's name comes from its key: both locks are taken, and the key is what the caller asked for
+      // the key is what the caller asked for: its refusal is the answer
       const failed = failures.find((e) => e instanceof WardenError && e.code === 'KEY_TAKEN') ?? failures[0];
       if (failed !== undefined) throw failed;
 
