@@ -58,6 +58,12 @@ export interface SandboxRuntime {
    * engine's name uniqueness); Kubernetes: an update with resourceVersion.
    */
   claim(memberId: string, key: string, owner: OwnerLink): Promise<Unit>;
+  /**
+   * A warm pool member is complete (its template's readiness passed): from now on `claim` may hand it
+   * out and `Unit.pool.ready` is true. Until then no claim takes it, so nobody gets a half-made member.
+   * Docker: a rename from `warden-prep-…` to `warden-pool-…`; Kubernetes/ACI: a label or tag update.
+   */
+  markPoolReady(memberId: string): Promise<void>;
 
   /**
    * Start a process in the unit as `user` (Warden passes '0:0' and runs the guard, which drops to the
@@ -93,6 +99,22 @@ export interface SandboxRuntime {
 
   /** Whether an image the plan names exists where the backend runs units (and Warden's guest code for it). */
   imageExists(ref: string): Promise<boolean>;
+
+  /**
+   * The backend's own checks for `warden doctor` beyond `info()` (Docker: cgroups, runtimes, whether the
+   * host has an address on sandbox networks; Kubernetes: NetworkPolicy enforcement, RBAC). Optional.
+   */
+  diagnose?(): Promise<RuntimeCheck[]>;
+}
+
+/** One line of `warden doctor`: what was checked, whether it holds, and how to fix it. */
+export interface RuntimeCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+  /** Not needed for Warden to work (e.g. gVisor). */
+  optional?: boolean;
 }
 
 export type RuntimeKind = 'docker' | 'gvisor' | 'kubernetes' | 'aci' | 'memory';
@@ -131,8 +153,11 @@ export interface RuntimeInfo {
   details: Record<string, string>;
 }
 
-/** How a unit is found: one of its Warden id, its name, or its key. */
-export type UnitRef = { id: string } | { name: string } | { key: string };
+/**
+ * How a unit is found: one of its Warden id, its name, its key, or the backend's own identifier as
+ * its tools show it (a Docker container id or container name, a pod name), so `warden exec <that>` works.
+ */
+export type UnitRef = { id: string } | { name: string } | { key: string } | { backendId: string };
 
 export interface UnitSelector {
   /** The Warden instance (tenant scope): always given by the SDK; `'*'` for the engine's admin view. */
@@ -176,6 +201,12 @@ export interface Unit {
   backendId: string;
   /** The backend's own view, opaque above this line (shown by `warden inspect`). */
   details?: Record<string, unknown>;
+  /**
+   * The environment the unit was made with (`find` only; list may leave it out). The record keeps env
+   * names only; `refresh` recreates a unit with these values. Undefined when the backend cannot read
+   * them back.
+   */
+  env?: Record<string, string>;
 }
 
 /**
@@ -288,7 +319,10 @@ export interface ExecHandle {
 
 export interface PruneResult {
   sandboxes: string[];
-  /** Other objects removed, described for people (`proxy warden-egress-…`, `network …`, `pod …`). */
+  /**
+   * Other objects removed, each `<kind> <name>` (kind first, one word: `container warden-egress-…`,
+   * `network warden-net-…`, `volume …`, `pod …`), so people can read it and the SDK can count by kind.
+   */
   other: string[];
   errors: string[];
   durationMs: number;
@@ -297,6 +331,8 @@ export interface PruneResult {
 export interface PanicResult {
   sandboxes: number;
   other: number;
+  /** Everything removed, counted by the backend's own kinds (Docker: container, network, volume, shim). */
+  removed?: Record<string, number>;
   /** Units still present afterwards (0 means done). */
   left: number;
   errors: string[];
