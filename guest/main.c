@@ -4,6 +4,7 @@
  *   exec   the holder of one workload command: subreaper, privilege drop, deadline
  *   kill   signal one exec's whole tree          signal  signal every workload process
  *   reap   the per-owner reaper container's job (removes a dead owner's ephemeral objects)
+ *   du     the disk quota's measurement of a directory (for tests)
  *   version
  */
 #include <stdio.h>
@@ -26,6 +27,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "kill") == 0) return mode_kill(argc - 2, argv + 2);
   if (strcmp(mode, "signal") == 0) return mode_signal(argc - 2, argv + 2);
   if (strcmp(mode, "reap") == 0) return mode_reap(argc - 2, argv + 2);
+  if (strcmp(mode, "du") == 0) return mode_du(argc - 2, argv + 2);
   if (strcmp(mode, "version") == 0) {
     printf("warden-guard %s\n", GUARD_VERSION);
     return 0;

@@ -67,7 +67,9 @@ export interface SandboxRuntime {
 
   /**
    * Start a process in the unit as `user` (Warden passes '0:0' and runs the guard, which drops to the
-   * workload user). stdout and stderr apart with backpressure (one merged stream with `tty`), stdin when
+   * workload user). A backend without 'guard' has no separate guard identity: there '0:0' means "the
+   * guard's identity", which is the workload user, and the guard runs unprivileged (it cannot drop and
+   * need not); any user but those two is refused with UNSUPPORTED_ON_RUNTIME. stdout and stderr apart with backpressure (one merged stream with `tty`), stdin when
    * asked (end() closes it, capability 'stdinEof'), the exit code from `wait()` (-1 when the backend
    * cannot tell, e.g. a lost connection). Closing the handle does not stop the process: the tree kill
    * above does.
@@ -129,6 +131,7 @@ export type Capability =
   | 'resume' //            start a stopped unit again with its writable areas
   | 'pause' //             freeze and thaw a unit
   | 'gvisor' //            a user-space kernel under the sandbox
+  | 'egressNone' //        network 'none': nothing outside the unit is reachable (a backend whose units always have a way out cannot declare it)
   | 'egressAllowlist' //   traffic only through the unit's own proxy (allowlist, keyless credentials)
   | 'egressOpen' //        network 'open'
   | 'preview' //           container ports published to the host (sandbox.url)
@@ -287,6 +290,12 @@ export interface SandboxPlan {
   preview: Array<{ containerPort: number; hostIp: string; hostPort?: number }>;
   /** 'runsc' (capability 'gvisor'). */
   isolation?: 'gvisor';
+  /**
+   * The unit's max runtime, also inside `init` for the guard. A backend whose guard cannot enforce it
+   * against the workload (Kubernetes: one uid in the pod) enforces it with its own mechanism
+   * (`activeDeadlineSeconds`), and needs the figure, not an argv to parse.
+   */
+  maxRuntimeMs?: number;
   /** An image's health check, run by the guard as the workload user. */
   healthCheck?: boolean;
   /** A warm pool member: its pool id and spec signature. */

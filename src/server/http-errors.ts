@@ -40,6 +40,7 @@ export const STATUS_BY_CODE: Record<WardenErrorCode, number> = {
   NOT_A_TERMINAL: 400,
   AMBIGUOUS_ID: 400,
   UNSUPPORTED_ON_RUNTIME: 400,
+  KEY_TAKEN: 409,
 };
 
 /** The JSON body of every error answer. */
