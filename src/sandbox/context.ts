@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Capability, OwnerLink, SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
-import { WardenError } from '../errors.js';
+import { assertCapabilities } from '../runtime/capabilities.js';
 import type { HostPathMap } from './host-path-map.js';
 import { Sandbox, type SandboxOwner } from './sandbox.js';
 
@@ -45,14 +45,13 @@ export class WardenContext {
     return new Sandbox(this.runtime, this.sandboxOwner(), u, this.log);
   }
 
-  /** UNSUPPORTED_ON_RUNTIME unless the backend declares every capability a request needs. */
+  /** UNSUPPORTED_ON_RUNTIME (naming the first missing capability, as every backend does) unless the backend declares every capability a request needs. */
   require(caps: Array<{ cap: Capability; why: string }>): void {
-    const missing = caps.filter((c) => !this.runtime.capabilities.has(c.cap));
-    if (missing.length === 0) return;
-    throw new WardenError(
-      'UNSUPPORTED_ON_RUNTIME',
-      `the ${this.runtime.kind} runtime cannot do ${missing.map((m) => `${m.why} (capability '${m.cap}')`).join(', ')}; drop ${missing.length > 1 ? 'them' : 'it'} from the spec or use a runtime that can (WARDEN_RUNTIME=docker)`,
-      { details: { capabilities: missing.map((m) => m.cap) } },
+    assertCapabilities(
+      this.runtime.kind,
+      this.runtime.capabilities,
+      caps.map((c) => ({ capability: c.cap, because: c.why })),
+      Object.fromEntries(caps.map((c) => [c.cap, 'drop it from the spec, or use a runtime that can (WARDEN_RUNTIME=docker)'])),
     );
   }
 

@@ -12,7 +12,7 @@ import type { Sandbox } from './sandbox.js';
 const ATTEMPTS = 40;
 
 /** A key is taken (by the runtime's per-key lock, or a name): another caller made it first. */
-const taken = (err: unknown): boolean => err instanceof WardenError && err.code === 'NAME_CONFLICT';
+const taken = (err: unknown): boolean => err instanceof WardenError && (err.code === 'KEY_TAKEN' || err.code === 'NAME_CONFLICT');
 
 /**
  * One sandbox per key. `ensure` reuses the running one, resumes a stopped one whose policy is

@@ -215,7 +215,14 @@ export class Warden implements SandboxOwner, SandboxMaker {
         throw new WardenError('NAME_CONFLICT', `key '${spec.key}' already has sandbox ${existing.id} (${stateName(existing)}); reuse it with ensure() (CLI: create --ensure), or remove it first`);
       }
     }
-    const sb = (await this.pools.claim(spec, opts)) ?? (await this.lifecycle.createNew(spec, opts.labels));
+    const sb = await this.pools
+      .claim(spec, opts)
+      .then((claimed) => claimed ?? this.lifecycle.createNew(spec, opts.labels))
+      .catch((err: unknown) => {
+        // the backend's KEY_TAKEN (another caller won the race for the key) is the SDK's NAME_CONFLICT, as before
+        if (err instanceof WardenError && err.code === 'KEY_TAKEN') throw new WardenError('NAME_CONFLICT', `key '${spec.key}' already has a sandbox (made meanwhile by another caller); reuse it with ensure() (CLI: create --ensure), or remove it first`, { cause: err });
+        throw err;
+      });
     if (template) {
       try {
         await this.lifecycle.templateReady(sb, template, opts);

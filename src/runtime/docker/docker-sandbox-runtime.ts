@@ -25,6 +25,7 @@ import type {
   UnitRef,
   UnitSelector,
 } from '../sandbox-runtime.js';
+import { assertCapabilities, requiredCapabilities } from '../capabilities.js';
 import { diagnoseDocker } from './diagnose.js';
 import { connectDocker, DockerEngine } from './engine.js';
 import type { EngineContainer } from './engine-types.js';
@@ -41,6 +42,7 @@ const DOCKER_CAPABILITIES: readonly Capability[] = [
   'workspaceVolume',
   'resume',
   'gvisor',
+  'egressNone',
   'egressAllowlist',
   'egressOpen',
   'preview',
@@ -140,6 +142,7 @@ export class DockerSandboxRuntime implements SandboxRuntime {
   // ---- making and finding units ----
 
   async create(plan: SandboxPlan): Promise<Unit> {
+    assertCapabilities(this.kind, this.capabilities, requiredCapabilities(plan)); // before anything is made
     const name = plan.pool ? prepName(plan.name) : containerName(plan.name);
     let made: Awaited<ReturnType<typeof createUnit>>;
     try {
@@ -157,7 +160,7 @@ export class DockerSandboxRuntime implements SandboxRuntime {
       );
     } catch (err) {
       if (err instanceof WardenError && err.code === 'NAME_CONFLICT' && plan.key && name === keyedName(plan.key)) {
-        throw new WardenError('NAME_CONFLICT', `key '${plan.key}' already has a sandbox (its container ${name} exists); reuse it with ensure(), or remove it first`, { cause: err, details: { keyTaken: true } });
+        throw new WardenError('KEY_TAKEN', `key '${plan.key}' already has a sandbox (its container ${name} exists); reuse it with ensure(), or remove it first`, { cause: err });
       }
       throw err;
     }
@@ -304,7 +307,7 @@ export class DockerSandboxRuntime implements SandboxRuntime {
     try {
       await this.engine.rename(c.id, keyedName(key));
     } catch (err) {
-      if (err instanceof WardenError && err.code === 'NAME_CONFLICT') throw new WardenError('NAME_CONFLICT', `key '${key}' already has a sandbox`, { cause: err, details: { keyTaken: true } });
+      if (err instanceof WardenError && err.code === 'NAME_CONFLICT') throw new WardenError('KEY_TAKEN', `key '${key}' already has a sandbox`, { cause: err });
       throw err;
     }
     const now = await this.engine.inspect(keyedName(key));

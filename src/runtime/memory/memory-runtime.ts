@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -23,6 +23,7 @@ import type {
   UnitSelector,
   UnitState,
 } from '../sandbox-runtime.js';
+import { assertCapabilities, execCapabilities, requiredCapabilities } from '../capabilities.js';
 import { keyedUnitName } from '../unit-names.js';
 import { hostArgv, hostPathOf, parseGuardCall, SANDBOX_ROOTS, signalGroup, startProcess } from './guest-exec.js';
 
@@ -98,9 +99,12 @@ export class MemoryRuntime implements SandboxRuntime {
 
   async create(plan: SandboxPlan): Promise<Unit> {
     await this.step('create');
+    // the memory runtime confines nothing, so network 'none' is taken as the one mode it stands in for
+    // (the core's unit tests make default sandboxes); everything else it lacks is refused as on any backend
+    assertCapabilities(this.kind, this.capabilities, requiredCapabilities(plan).filter((n) => n.capability !== 'egressNone'));
     // checked and taken with no await in between: one unit per key and per name, whoever calls
     const all = [...this.units.values()];
-    if (plan.key && all.some((m) => m.unit.key === plan.key)) throw new WardenError('NAME_CONFLICT', `key '${plan.key}' already has a sandbox`, { details: { keyTaken: true } });
+    if (plan.key && all.some((m) => m.unit.key === plan.key)) throw new WardenError('KEY_TAKEN', `key '${plan.key}' already has a sandbox`);
     if (all.some((m) => m.unit.name === plan.name)) throw new WardenError('NAME_CONFLICT', `a sandbox named '${plan.name}' already exists`);
     if (all.some((m) => m.unit.id === plan.id)) throw new WardenError('NAME_CONFLICT', `a sandbox with id '${plan.id}' already exists`);
     if (this.opts.images && !this.opts.images(plan.image)) throw new WardenError('IMAGE_NOT_FOUND', `image '${plan.image}' does not exist (memory runtime)`);
@@ -242,7 +246,7 @@ export class MemoryRuntime implements SandboxRuntime {
       await this.step('claim');
       const m = this.units.get(memberId);
       if (!m || !m.unit.pool?.ready) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone or already claimed`);
-      if ([...this.units.values()].some((x) => x.unit.key === key)) throw new WardenError('NAME_CONFLICT', `key '${key}' already has a sandbox`, { details: { keyTaken: true } });
+      if ([...this.units.values()].some((x) => x.unit.key === key)) throw new WardenError('KEY_TAKEN', `key '${key}' already has a sandbox`);
       m.unit.key = key;
       m.unit.name = keyedUnitName(key);
       delete m.unit.pool;
@@ -264,6 +268,7 @@ export class MemoryRuntime implements SandboxRuntime {
     if (m.dir) return m.dir;
     const kept = this.kept.get(m.unit.id);
     const dir = kept ?? (await mkdtemp(join(tmpdir(), 'warden-mem-')));
+    await chmod(dir, 0o755); // mkdtemp's 0700 would keep a workload dropped to its uid out of its own roots
     this.kept.delete(m.unit.id);
     for (const root of SANDBOX_ROOTS) await mkdir(`${dir}${root}`, { recursive: true });
     // a workload dropped to its uid (when this process is root) owns its roots, as in a sandbox
@@ -277,7 +282,7 @@ export class MemoryRuntime implements SandboxRuntime {
     await this.step('exec');
     const m = this.must(id);
     if (m.unit.state !== 'running') throw new WardenError('SANDBOX_NOT_RUNNING', `cannot run a command in ${id}: it is not running. Start it with ensure().`);
-    if (req.tty) throw new WardenError('UNSUPPORTED_ON_RUNTIME', "the memory runtime has no terminals (capability 'tty')", { details: { capabilities: ['tty'] } });
+    assertCapabilities(this.kind, this.capabilities, execCapabilities(req));
     const call = parseGuardCall(req.cmd);
     if (call.op === 'kill' || call.op === 'signal') return done(this.signalProcs(m, call));
     const dir = await this.dirOf(m);
