@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ImageBuilder } from '../../src/images/builder.js';
+import { DockerImageStore } from '../../src/runtime/docker/images.js';
 import { createLogger } from '../../src/log.js';
 import { TEST_RUN_LABEL } from '../support/labels.js';
 import { ACI_SANDBOX_IMAGE, buildAciImages, STANDIN_IMAGE } from './images.js';
@@ -57,7 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     // the egress image (the stand-in's base) is built from dist/egress
     execFileSync('nice', ['-n', '19', 'npx', 'tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-    const builder = new ImageBuilder(docker, createLogger('warn'));
+    const builder = new DockerImageStore(docker, createLogger('warn'));
     const progress = (l: string): void => console.log(`[images] ${l}`);
     const base = await builder.resolveBase('auto', { bootstrapIfMissing: true, progress });
     await builder.buildAll({ names: ['sandbox', 'egress'], base, bootstrapIfMissing: true, progress });

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IMAGE_TAG } from '../../src/images/catalog.js';
-import { ImageBuilder, type ProgressFn } from '../../src/images/builder.js';
+import type { DockerImageStore } from '../../src/runtime/docker/images.js';
+import type { ProgressFn } from '../../src/images/store.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -18,7 +19,7 @@ export const ACI_SANDBOX_IMAGE = `warden-aci-sandbox:${IMAGE_TAG}`;
  * (bundled into one file with esbuild, on warden-egress, which has Node) and warden-aci-sandbox
  * (warden-sandbox + the guest helper compiled in a Debian gcc stage). Dangling build stages are removed.
  */
-export async function buildAciImages(docker: Docker, builder: ImageBuilder, base: string, progress: ProgressFn): Promise<void> {
+export async function buildAciImages(docker: Docker, builder: DockerImageStore, base: string, progress: ProgressFn): Promise<void> {
   const out = await mkdtemp(join(tmpdir(), 'aci-standin-'));
   try {
     await build({

@@ -4,7 +4,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import Docker from 'dockerode';
 import type { TestProject } from 'vitest/node';
 import { IMAGE_TAG } from '../../src/images/catalog.js';
-import { ImageBuilder } from '../../src/images/builder.js';
+import { DockerImageStore } from '../../src/runtime/docker/images.js';
 import { createLogger } from '../../src/log.js';
 import { KUBE_TEST_RUN_LABEL } from './support/labels.js';
 import { installSeccompProfile, loadImages } from '../../src/runtime/kubernetes/images.js';
@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // what `warden images build --runtime kubernetes` does: build (cached by content hash), load into
     // the node's containerd, install Warden's seccomp profile for the kubelet
     const docker = new Docker();
-    const built = await new ImageBuilder(docker, createLogger('warn')).buildAll({
+    const built = await new DockerImageStore(docker, createLogger('warn')).buildAll({
       names: ['guest', 'sandbox', 'egress', ...(process.env.WARDEN_KUBE_AGENTS === '1' ? ['agents'] : [])],
       base: 'auto',
       bootstrapIfMissing: true,

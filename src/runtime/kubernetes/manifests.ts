@@ -1,7 +1,8 @@
 import type { V1Container, V1Job, V1Lease, V1NetworkPolicy, V1OwnerReference, V1Pod, V1Secret, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { credentialEnv, credentialRoutes, type Provider } from '../../egress/credentials.js';
 import { GUARD, GUEST_DIR, guardInit } from '../../guest/argv.js';
-import { PATHS, proxyEnv } from '../../policy/compile.js';
+import { proxyEnv } from '../../egress/env.js';
+import { PATHS } from '../../policy/compile.js';
 import { canonicalJson, sha256 } from '../../util/ids.js';
 import type { SandboxPlan } from '../sandbox-runtime.js';
 import {
