@@ -5,6 +5,9 @@ import type { Logger } from '../log.js';
 import { connectDocker } from './docker/engine.js';
 import { DockerSandboxRuntime } from './docker/docker-sandbox-runtime.js';
 import { DockerImageStore } from './docker/images.js';
+import { KubernetesImageStore } from './kubernetes/image-store.js';
+import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
+import { kubernetesOptionsFromEnv } from './kubernetes/options.js';
 import { MemoryRuntime } from './memory/memory-runtime.js';
 import type { SandboxRuntime } from './sandbox-runtime.js';
 
@@ -34,18 +37,28 @@ export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
         ...(o.labels ? { labels: o.labels } : {}),
         ...(o.owner ? { owner: o.owner } : {}),
       });
+    case 'kubernetes': {
+      // the instance is the Warden's own (its label), the rest from the edge's KUBECONFIG / WARDEN_KUBE_*
+      const instance = o.labels?.['warden.instance'];
+      const opts = kubernetesOptionsFromEnv(o.kubernetesEnv ?? {}, { ...(instance ? { instance } : {}), ...(o.owner ? { owner: o.owner } : {}) });
+      return new KubernetesRuntime(opts, o.logger);
+    }
     case 'memory':
       return new MemoryRuntime({ ...(o.owner ? { owner: o.owner } : {}) });
     default:
-      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor or memory`);
+      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor, kubernetes or memory`);
   }
 }
 
-/** Where Warden's images are built for a kind (Docker's engine for docker and gvisor). */
+/**
+ * Where Warden's images are built for a kind: Docker's engine for docker and gvisor; for kubernetes
+ * built there too, then loaded into the local cluster's node (scripts/kube-up.sh) when it is on this machine.
+ */
 export function createImageStore(o: { kind?: RuntimeSettings['kind']; logger: Logger; env?: NodeJS.ProcessEnv }): ImageStore {
   const kind = o.kind ?? 'docker';
-  if (kind !== 'docker' && kind !== 'gvisor') {
-    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker and gvisor`);
+  if (kind !== 'docker' && kind !== 'gvisor' && kind !== 'kubernetes') {
+    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker, gvisor and kubernetes`);
   }
-  return new DockerImageStore(connectDocker(), o.logger, imageSettingsFromEnv(o.env));
+  const docker = new DockerImageStore(connectDocker(), o.logger, imageSettingsFromEnv(o.env));
+  return kind === 'kubernetes' ? new KubernetesImageStore(docker, connectDocker()) : docker;
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -51,6 +52,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.warn(`[kube] Kubernetes tests skipped: ${problem}`);
     return async () => undefined;
   }
+  // the CLI tests run the built `warden`, and the egress image is built from dist/egress
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   if (existsSync(LOCAL_CONTAINERD)) {
     // what `warden images build --runtime kubernetes` does: build (cached by content hash), load into
     // the node's containerd, install Warden's seccomp profile for the kubelet

@@ -9,9 +9,10 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 export function registerImages(program: Command, ctx: { log: () => Logger }): void {
   const images = program.command('images').description("build and list Warden's images");
   // the backend's image store (Docker's engine for docker and gvisor), loaded only when a command runs
-  const builder = async (): Promise<ImageStore> => {
+  // the backend's image store (WARDEN_RUNTIME, or --runtime), loaded only when a command runs
+  const builder = async (kind?: string): Promise<ImageStore> => {
     const [{ createImageStore }, { runtimeSettingsFromEnv }] = await Promise.all([import('../../runtime/select.js'), import('../../config/runtime.js')]);
-    return createImageStore({ kind: runtimeSettingsFromEnv().kind, logger: ctx.log() });
+    return createImageStore({ kind: runtimeSettingsFromEnv(kind === undefined ? process.env : { ...process.env, WARDEN_RUNTIME: kind }).kind, logger: ctx.log() });
   };
 
   images
@@ -22,26 +23,12 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .option('--force', 'rebuild even when up to date')
     .option('--offline', 'build the offline base with debootstrap when no base can be had')
     .option('--json', 'print the results as JSON')
-    .option('--runtime <kind>', "also load them where that runtime runs units: 'kubernetes' (the local cluster of scripts/kube-up.sh: its containerd, and Warden's seccomp profile for its kubelet)")
+    .option(
+      '--runtime <kind>',
+      "build for that runtime instead of WARDEN_RUNTIME's: 'kubernetes' also loads them into the local cluster of scripts/kube-up.sh (its containerd) and installs Warden's seccomp profile for its kubelet",
+    )
     .action(async (names: string[], f: { base: string; force?: boolean; offline?: boolean; json?: boolean; runtime?: string }) => {
-      if (f.runtime !== undefined && f.runtime !== 'docker' && f.runtime !== 'kubernetes') {
-        const { WardenError } = await import('../../errors.js');
-        throw new WardenError('INVALID_ARGUMENT', `--runtime ${f.runtime}: use docker (the default) or kubernetes`);
-      }
-      const res = await (await builder()).buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
-      if (f.runtime === 'kubernetes') {
-        const [{ loadImages, installSeccompProfile }, { connectDocker }] = await Promise.all([import('../../runtime/kubernetes/images.js'), import('../../runtime/docker/engine.js')]);
-        const docker = connectDocker();
-        const saver = async (ref: string) => {
-          const image = docker.getImage(ref);
-          const { Id } = await image.inspect();
-          return { id: Id, stream: () => image.get() };
-        };
-        // Warden's own images the nodes need (the guest image is in every pod) and those just built
-        const refs = [...new Set([...res.map((r) => r.ref)])];
-        await loadImages(saver, refs, undefined, progress);
-        progress(`seccomp profile installed for the kubelet: ${installSeccompProfile()}`);
-      }
+      const res = await (await builder(f.runtime)).buildAll({ names, base: f.base, bootstrapIfMissing: Boolean(f.offline), progress, ...(f.force ? { force: true } : {}) });
       if (f.json) printJson(res);
     });
 

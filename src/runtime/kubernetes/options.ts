@@ -56,6 +56,8 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, o
     throw new WardenError('INVALID_ARGUMENT', `WARDEN_KUBE_PULL_POLICY=${pull}: use Never, IfNotPresent or Always`);
   }
   const opts: KubernetesRuntimeOptions = {
+    // one file (a list of them is left to client-node's own KUBECONFIG handling)
+    ...(env.KUBECONFIG && !env.KUBECONFIG.includes(':') ? { kubeconfig: env.KUBECONFIG } : {}),
     namespace: env.WARDEN_KUBE_NAMESPACE ?? 'warden',
     createNamespace: env.WARDEN_KUBE_CREATE_NAMESPACE !== '0',
     instance: env.WARDEN_INSTANCE ?? 'default',
