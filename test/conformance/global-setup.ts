@@ -13,5 +13,12 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('runId', runId);
     return teardown;
   }
+  if (kind === 'kubernetes') {
+    const { startKubernetes } = await import('../kube/conformance-setup.js');
+    const { runId, teardown } = await startKubernetes();
+    process.env.WARDEN_CONFORMANCE_INSTANCE = `c-${runId}`;
+    project.provide('runId', runId);
+    return teardown;
+  }
   throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch`);
 }

@@ -37,7 +37,9 @@ export async function loadTarget(): Promise<ConformanceTarget> {
     case 'docker':
     case 'gvisor':
       return (await import('./docker-target.js')).dockerTarget(kind);
+    case 'kubernetes':
+      return (await import('../kube/conformance-target.js')).kubernetesTarget();
     default:
-      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor)`);
+      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor, kubernetes)`);
   }
 }

@@ -315,6 +315,8 @@ function wire(ws: WebSocket, req: ExecRequest, tty: boolean, closeInfo: string[]
     stdinStream = new Writable({
       highWaterMark,
       write(chunk: Buffer, _encoding, callback) {
+        // an empty write (end('')) sends nothing, and must still complete
+        if (chunk.length === 0) return callback();
         if (closed || ws.readyState !== WebSocket.OPEN) {
           callback(new WardenError('EXEC_FAILED', 'exec: the connection is closed; the command can read no more input'));
           return;

@@ -74,8 +74,15 @@ export function stripMarker(marker: Buffer): { transform: Transform; seen: Promi
   return { transform, seen };
 }
 
-/** A Writable that holds writes until `ready` resolves, then forwards to `inner` (with its backpressure). */
-function gated(inner: Writable, ready: Promise<void>): Writable {
+/** The terminal's end of input (Ctrl-D): what ends a program's input on a tty. */
+const TTY_EOF = Buffer.from([4]);
+
+/**
+ * A Writable that holds writes until `ready` resolves, then forwards to `inner` (with its backpressure).
+ * With `ttyEof`, its end first types Ctrl-D: on a terminal, closing the exec's stdin reaches no one
+ * (the pseudo-terminal stays open), so the program's input ends as a user would end it.
+ */
+function gated(inner: Writable, ready: Promise<void>, ttyEof = false): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       ready.then(
@@ -85,7 +92,7 @@ function gated(inner: Writable, ready: Promise<void>): Writable {
     },
     final(cb) {
       ready.then(
-        () => inner.end(() => cb()),
+        () => (ttyEof ? inner.end(TTY_EOF, () => cb()) : inner.end(() => cb())),
         (err: Error) => cb(err),
       );
     },
@@ -146,16 +153,25 @@ export async function podExec(kc: KubeConfig, namespace: string, pod: string, re
   if (!req.stdin) void envSent.then(() => raw.end(), () => undefined);
   // a terminal has one stream: stderr is empty, and ended at once (nobody need read it)
   const stderr = ex.stderr ?? new PassThrough().end().resume();
+  let detached = false;
   const handle: ExecHandle = {
     stdout,
     stderr,
     wait: async () => {
+      if (detached) return -1;
       await Promise.all([ended(stdout), ended(stderr)]);
-      return exitCode(ex);
+      return detached ? -1 : exitCode(ex);
     },
-    detach: () => ex.close(),
+    // the command goes on (closing the exec's socket stops nothing but its stdin); what it still
+    // writes is dropped, and wait() answers -1 (not known) at once
+    detach: () => {
+      detached = true;
+      ex.close();
+      stdout.resume();
+      stderr.resume();
+    },
   };
-  if (req.stdin) handle.stdin = gated(raw, envSent);
+  if (req.stdin) handle.stdin = gated(raw, envSent, Boolean(tty));
   if (tty) handle.resize = async (cols, rows) => ex.resize(cols, rows);
   return handle;
 }

@@ -178,7 +178,17 @@ export function sandboxPod(plan: SandboxPlan, ctx: ManifestContext, o: { ownerRe
     imagePullPolicy: ctx.imagePullPolicy,
     // the guard's init: reaps orphans, drains on SIGTERM; max runtime is also the pod's deadline (below),
     // which the kubelet enforces out of the workload's reach
-    command: guardInit({ ...(plan.maxRuntimeMs !== undefined ? { maxRuntimeMs: plan.maxRuntimeMs } : {}), tied: false, diskIntervalS: 2, workspace: PATHS.workspace }),
+    // With resources.disk the guard measures the workspace every 2 s and ends the pod over it (the
+    // workspace's emptyDir is also capped: ENOSPC at its size). The guard shares the workload's uid here,
+    // so a workload can hide a directory from the walk (chmod 000) or stop the guard by SIGTERM, which
+    // ends the pod: the cap fails closed, and the volume's size limit holds whatever the walk sees.
+    command: guardInit({
+      ...(maxRuntimeMs(plan) !== undefined ? { maxRuntimeMs: maxRuntimeMs(plan) } : {}),
+      ...(plan.resources.diskBytes !== undefined ? { diskQuotaBytes: plan.resources.diskBytes } : {}),
+      tied: false,
+      diskIntervalS: 2,
+      workspace: PATHS.workspace,
+    }),
     workingDir: plan.workdir,
     envFrom: [{ secretRef: { name: envSecretName(plan.id) } }],
     securityContext: restrictedContainer(),
@@ -212,7 +222,7 @@ export function sandboxPod(plan: SandboxPlan, ctx: ManifestContext, o: { ownerRe
       enableServiceLinks: false,
       // the kubelet's floor is 2 s; a stop first drains through the guard (see stop())
       terminationGracePeriodSeconds: 2,
-      ...(plan.maxRuntimeMs !== undefined ? { activeDeadlineSeconds: Math.max(1, Math.ceil(plan.maxRuntimeMs / 1000)) } : {}),
+      ...(maxRuntimeMs(plan) !== undefined ? { activeDeadlineSeconds: Math.max(1, Math.ceil(maxRuntimeMs(plan)! / 1000)) } : {}),
       securityContext: podSecurity(ctx, uid, gid),
       // without egress (or through the proxy, which resolves for it) the sandbox resolves nothing, fast
       ...(dns
@@ -398,4 +408,15 @@ export function canaryPod(ctx: ManifestContext): V1Pod {
 /** The file name of Warden's seccomp profile under the kubelet's seccomp directory (named by content). */
 export function seccompProfilePath(profile: unknown): string {
   return `warden/seccomp-${sha256(canonicalJson(profile)).slice(0, 16)}.json`;
+}
+
+/**
+ * The unit's max runtime: `plan.maxRuntimeMs`, else the `--max-runtime` seconds of the plan's init for
+ * the guard (a plan made by hand may carry only that), so the pod's deadline never goes missing.
+ */
+export function maxRuntimeMs(plan: Pick<SandboxPlan, 'maxRuntimeMs' | 'init'>): number | undefined {
+  if (plan.maxRuntimeMs !== undefined) return plan.maxRuntimeMs;
+  const i = plan.init?.indexOf('--max-runtime') ?? -1;
+  const s = i >= 0 ? Number(plan.init?.[i + 1]) : NaN;
+  return Number.isFinite(s) && s > 0 ? s * 1000 : undefined;
 }
