@@ -221,7 +221,9 @@ kube_controllers() {
     --authorization-kubeconfig="$KUBE_CONFIGS/controller-manager.kubeconfig" \
     --authentication-skip-lookup=true --bind-address=127.0.0.1 --secure-port="$KUBE_CM_PORT" --leader-elect=false \
     --use-service-account-credentials=true --service-account-private-key-file="$KUBE_PKI/sa.key" \
-    --root-ca-file="$KUBE_PKI/ca.crt" --cluster-name=warden-kube --profiling=false
+    --root-ca-file="$KUBE_PKI/ca.crt" --cluster-name=warden-kube --profiling=false \
+    --allocate-node-cidrs=true --cluster-cidr="$KUBE_POD_CIDR" --node-cidr-mask-size="${KUBE_POD_CIDR#*/}"
+  # (the node's podCIDR is the bridge's own /24: what a NetworkPolicy ipBlock names as "the pod network")
   kube_start kube-scheduler \
     --kubeconfig="$KUBE_CONFIGS/scheduler.kubeconfig" \
     --authentication-kubeconfig="$KUBE_CONFIGS/scheduler.kubeconfig" \

@@ -28,6 +28,8 @@ import { openExec } from './exec-stream.js';
 import { podExec, podExecDetached } from './exec.js';
 import {
   canaryPod,
+  DEADLINE_SLACK_S,
+  maxRuntimeMs,
   egressSecret,
   envSecret,
   lockLease,
@@ -248,7 +250,9 @@ export class KubernetesRuntime implements SandboxRuntime {
       const failed = failures.find((e) => e instanceof WardenError && e.code === 'KEY_TAKEN') ?? failures[0];
       if (failed !== undefined) throw failed;
 
-      const running = await this.waitStarted(plan.id);
+      let running = await this.waitStarted(plan.id);
+      const maxMs = maxRuntimeMs(plan);
+      if (maxMs !== undefined) running = await this.tightenDeadline(running, maxMs);
       if (link) {
         await link.attached;
         this.owner.add(plan.id);
@@ -260,6 +264,20 @@ export class KubernetesRuntime implements SandboxRuntime {
       await this.removeObjects(plan.id).catch(() => undefined);
       throw translate(err, `creating sandbox ${plan.id}`);
     }
+  }
+
+  /**
+   * The pod's deadline (activeDeadlineSeconds, counted from the pod's start) made the max runtime from
+   * now, plus a little so the guard's own deadline fires first and says why. Kubernetes lets a deadline
+   * only be lowered; failing to lower it fails the create (the unit would outlive its max runtime).
+   */
+  private async tightenDeadline(pod: V1Pod, maxMs: number): Promise<V1Pod> {
+    const started = pod.status?.startTime ? new Date(pod.status.startTime).getTime() : Date.now();
+    const seconds = Math.ceil((Date.now() - started) / 1000) + Math.ceil(maxMs / 1000) + DEADLINE_SLACK_S;
+    if (seconds >= (pod.spec?.activeDeadlineSeconds ?? Infinity)) return pod;
+    return call(`setting the max runtime of ${pod.metadata?.name}`, () =>
+      this.api.core.patchNamespacedPod({ name: pod.metadata?.name ?? '', namespace: this.namespace, body: { spec: { activeDeadlineSeconds: seconds } } }, KubeApi.mergePatch),
+    );
   }
 
   private refuseUnsupported(plan: Plan): void {

@@ -24,7 +24,7 @@ import {
 } from './names.js';
 
 /**
- * Warden's Kubernetes objects as data, from a SandboxPlan (pure: golden tests pin every field).
+ * Warden's Kubernetes objects as data, from a SandboxPlan (pure functions, no API calls).
  *
  * A unit is its **sandbox pod** and everything owned by it (ownerReferences, so deleting the pod
  * deletes the rest through the garbage collector): its environment Secret, its network policies, its
@@ -34,6 +34,10 @@ import {
  */
 
 export const PROXY_PORT = 3128;
+/** Time a pod with a max runtime has to start (init steps, the netgate) before its deadline counts. */
+export const START_ALLOWANCE_S = 300;
+/** The pod's deadline comes this long after the guard's own, so the guard says why the unit ended. */
+export const DEADLINE_SLACK_S = 3;
 export const PROXY_HOST = 'warden-proxy';
 export const GUEST_MOUNT = '/warden-guest-out';
 
@@ -222,7 +226,9 @@ export function sandboxPod(plan: SandboxPlan, ctx: ManifestContext, o: { ownerRe
       enableServiceLinks: false,
       // the kubelet's floor is 2 s; a stop first drains through the guard (see stop())
       terminationGracePeriodSeconds: 2,
-      ...(maxRuntimeMs(plan) !== undefined ? { activeDeadlineSeconds: Math.max(1, Math.ceil(maxRuntimeMs(plan)! / 1000)) } : {}),
+      // counted by the kubelet from the pod's start, init steps included: the max runtime plus time to
+      // start; once the sandbox runs, create() tightens it to the max runtime from then (+ DEADLINE_SLACK_S)
+      ...(maxRuntimeMs(plan) !== undefined ? { activeDeadlineSeconds: Math.max(1, Math.ceil(maxRuntimeMs(plan)! / 1000)) + START_ALLOWANCE_S } : {}),
       securityContext: podSecurity(ctx, uid, gid),
       // without egress (or through the proxy, which resolves for it) the sandbox resolves nothing, fast
       ...(dns
