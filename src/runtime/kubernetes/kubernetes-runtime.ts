@@ -957,6 +957,8 @@ export class KubernetesRuntime implements SandboxRuntime {
   /** Releases this process's resources (preview listeners, the link's stream: its units end). */
   async close(): Promise<void> {
     await this.previews.closeAll();
+    // releases still in flight first: closing the link before a unit left it would end that unit
+    await this.owner.settled();
     this.owner.close();
   }
 
