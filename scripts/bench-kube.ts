@@ -2,7 +2,8 @@
  * The Kubernetes backend against raw kubectl on the same cluster, in the same run, interleaved (load from
  * other work on the machine falls on both alike); medians and ratios:
  *   - pod create -> first output: Warden's create of a hardened unit + an exec printing a line, against
- *     `kubectl run -i --rm` of a pod under the same "restricted" securityContext printing that line;
+ *     `kubectl run` of a pod under the same "restricted" securityContext, `kubectl wait` until Ready and
+ *     `kubectl exec` printing that line (each kubectl a process, as a user runs them);
  *   - exec round trip: `sh -c 'exit 0'` through Warden's exec (in process, and the `warden exec` CLI),
  *     against `kubectl exec` (a process, as Warden's CLI is);
  *   - stream throughput: 256 MiB of stdout through Warden's exec, against `kubectl exec`.
@@ -90,8 +91,6 @@ async function main(): Promise<void> {
     // warm up: the namespace, its canary and this process's owner link exist before any timing
     const warm = await rt.create(plan());
     await rt.remove(warm.id);
-    const w = await kubectl('run', `warm-${randomBytes(3).toString('hex')}`, '--rm', '-i', '--quiet', '--restart=Never', `--image=${image}`, `--overrides=${restricted('c', ['echo', 'hi'])}`);
-    if (w.code !== 0) throw new Error(`kubectl run failed: ${w.stderr}`);
 
     // 1. pod create -> first output
     const createW: number[] = [];
@@ -106,8 +105,15 @@ async function main(): Promise<void> {
       h.stderr.resume();
       await h.wait();
       await rt.remove(u.id);
-      const k = await kubectl('run', `raw-${randomBytes(3).toString('hex')}`, '--rm', '-i', '--quiet', '--restart=Never', `--image=${image}`, `--overrides=${restricted('c', ['echo', 'hi'])}`);
-      createK.push(k.firstMs);
+      // raw: the same steps by hand: kubectl run (a hardened pod), wait until Ready, kubectl exec echo
+      const name = `raw-${randomBytes(3).toString('hex')}`;
+      const k0 = process.hrtime.bigint();
+      const r = await kubectl('run', name, '--restart=Never', `--image=${image}`, `--overrides=${restricted('c', ['sleep', '3600'])}`);
+      if (r.code !== 0) throw new Error(`kubectl run failed: ${r.stderr}`);
+      await kubectl('wait', '--for=condition=Ready', `pod/${name}`, '--timeout=120s');
+      const e = await kubectl('exec', name, '--', 'echo', 'hi');
+      createK.push(Number(process.hrtime.bigint() - k0) / 1e6 - e.totalMs + e.firstMs);
+      await kubectl('delete', 'pod', name, '--grace-period=0', '--wait=false');
     }
 
     // 2. exec round trip, 3. stream throughput: one unit and one raw pod
