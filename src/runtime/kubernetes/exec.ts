@@ -79,8 +79,8 @@ const TTY_EOF = Buffer.from([4]);
 
 /**
  * A Writable that holds writes until `ready` resolves, then forwards to `inner` (with its backpressure).
- * With `ttyEof`, its end first types Ctrl-D: on a terminal, closing the exec's stdin reaches no one
- * (the pseudo-terminal stays open), so the program's input ends as a user would end it.
+ * With `ttyEof`, its end types Ctrl-D instead: on a terminal, closing the exec's stdin does not end the
+ * program's input (the pseudo-terminal stays open), so it ends as a user would end it.
  */
 function gated(inner: Writable, ready: Promise<void>, ttyEof = false): Writable {
   return new Writable({
@@ -92,7 +92,9 @@ function gated(inner: Writable, ready: Promise<void>, ttyEof = false): Writable 
     },
     final(cb) {
       ready.then(
-        () => (ttyEof ? inner.end(TTY_EOF, () => cb()) : inner.end(() => cb())),
+        // on a terminal, Ctrl-D and no half-close: closing the exec's stdin there can hang up the
+        // terminal under the program (seen: its last output lost) before it acted on the Ctrl-D
+        () => (ttyEof ? inner.write(TTY_EOF, (err) => cb(err ?? null)) : inner.end(() => cb())),
         (err: Error) => cb(err),
       );
     },
