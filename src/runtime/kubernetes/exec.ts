@@ -152,7 +152,9 @@ export async function podExec(kc: KubeConfig, namespace: string, pod: string, re
     envSent = send();
   }
   envSent.catch(() => undefined);
-  if (!req.stdin) void envSent.then(() => raw.end(), () => undefined);
+  // no stdin wanted: closed once the environment went (the command reads EOF, as on Docker); on a
+  // terminal it stays open, since a half-close there can hang the terminal up under the command
+  if (!req.stdin && !tty) void envSent.then(() => raw.end(), () => undefined);
   // a terminal has one stream: stderr is empty, and ended at once (nobody need read it)
   const stderr = ex.stderr ?? new PassThrough().end().resume();
   let detached = false;
