@@ -739,9 +739,9 @@ export class KubernetesRuntime implements SandboxRuntime {
       const newRecord = { ...record, key, owner: owner.owner };
       const owners = [...(pod.metadata?.ownerReferences ?? []).filter((r) => r.kind !== 'Job'), ...(link ? [link.ownerRef] : [])];
       // compare-and-swap on the pod: two claims of one member, one wins (the other's resourceVersion is stale)
-      const body = {
+      const body = (resourceVersion: string | undefined) => ({
         metadata: {
-          resourceVersion: pod.metadata?.resourceVersion,
+          resourceVersion,
           labels: {
             [KLABEL.pool]: null,
             [KLABEL.poolReady]: null,
@@ -753,13 +753,23 @@ export class KubernetesRuntime implements SandboxRuntime {
           annotations: { [KANNOTATION.key]: key, [KANNOTATION.name]: name, [KANNOTATION.record]: JSON.stringify(newRecord), [KANNOTATION.pool]: null },
           ownerReferences: owners.length ? owners : null,
         },
-      };
-      let claimed: V1Pod;
-      try {
-        claimed = await this.api.core.patchNamespacedPod({ name: pod.metadata?.name ?? '', namespace: this.namespace, body }, KubeApi.mergePatch);
-      } catch (err) {
-        if (isConflict(err) || isNotFound(err)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} was claimed by someone else meanwhile`);
-        throw translate(err, `claiming ${memberId}`);
+      });
+      // A stale resourceVersion is also what any other change of the pod (the kubelet's status) gives:
+      // read it again and retry while it is still an unclaimed member, so of two claims one wins
+      let claimed: V1Pod | undefined;
+      let current: V1Pod | undefined = pod;
+      for (let attempt = 0; !claimed; attempt++) {
+        const cl = current?.metadata?.labels ?? {};
+        if (!current || current.metadata?.deletionTimestamp || cl[KLABEL.pool] === undefined || cl[KLABEL.poolReady] !== 'true' || attempt >= 8) {
+          throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} was claimed by someone else meanwhile`);
+        }
+        try {
+          claimed = await this.api.core.patchNamespacedPod({ name: pod.metadata?.name ?? '', namespace: this.namespace, body: body(current.metadata?.resourceVersion) }, KubeApi.mergePatch);
+        } catch (err) {
+          if (isNotFound(err)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone`);
+          if (!isConflict(err)) throw translate(err, `claiming ${memberId}`);
+          current = await this.findPod({ id: memberId });
+        }
       }
       if (link) {
         await link.attached;
