@@ -1,3 +1,4 @@
+import Docker from 'dockerode';
 import { runtimeSettingsFromEnv } from '../../src/config/runtime.js';
 import { wardenImage } from '../../src/images/catalog.js';
 import { createLogger } from '../../src/log.js';
@@ -19,6 +20,12 @@ export function dockerTarget(kind: 'docker' | 'gvisor'): ConformanceTarget {
     image: wardenImage('sandbox'),
     make: () => createRuntime({ ...runtimeSettingsFromEnv(), kind, logger: createLogger('warn'), labels: { 'warden.instance': instance }, owner: 'conformance@test' }),
     childEnv: () => Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(WARDEN_|DOCKER_HOST$)/.test(k)).map(([k, v]) => [k, v ?? ''])),
+    leftovers: async (id) => {
+      const docker = new Docker();
+      const filters = { label: [`warden.id=${id}`] };
+      const [cs, ns, vs] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
+      return [...cs.map((c) => `container ${c.Names?.[0] ?? c.Id}`), ...ns.map((n) => `network ${n.Name}`), ...(vs.Volumes ?? []).map((v) => `volume ${v.Name}`)];
+    },
     limits:
       kind === 'gvisor'
         ? {

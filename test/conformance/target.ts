@@ -22,6 +22,8 @@ export interface ConformanceTarget {
    * the behaviour are skipped under a name that gives the reason (see `contractIt`).
    */
   limits?: Partial<Record<Limit, string>>;
+  /** Everything of a unit the backend still holds, as `<kind> <name>` (Docker: containers, networks, volumes by label); optional. */
+  leftovers?(id: string): Promise<string[]>;
 }
 
 /**
