@@ -30,7 +30,7 @@ import { diagnoseDocker } from './diagnose.js';
 import { connectDocker, DockerEngine } from './engine.js';
 import type { EngineContainer } from './engine-types.js';
 import { DEFAULT_SUBNET_POOL, findProxy, subnetPool } from './egress.js';
-import { containerName, isUnclaimedPoolName, keyedName, prepName, readyName, unitNameOf } from './names.js';
+import { containerName, isReadyPoolName, keyedName, prepName, readyName, unitNameOf } from './names.js';
 import { previewActivity } from './preview.js';
 import { panic, prune, sweepDeadOwners } from './prune.js';
 import { keyHash, recordOfContainer, unitOfContainer } from './record-labels.js';
@@ -320,7 +320,8 @@ export class DockerSandboxRuntime implements SandboxRuntime {
 
   private async claimOne(memberId: string, key: string): Promise<Unit> {
     const c = await this.sandboxById(memberId);
-    if (!c || !isUnclaimedPoolName(c.name)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone or already claimed`);
+    // only a member marked ready is handed out (one being made is not claimable yet)
+    if (!c || !isReadyPoolName(c.name)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone, already claimed, or not ready`);
     try {
       await this.engine.rename(c.id, keyedName(key));
     } catch (err) {
