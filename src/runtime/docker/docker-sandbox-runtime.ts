@@ -108,7 +108,8 @@ export class DockerSandboxRuntime implements SandboxRuntime {
     this.subnets = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
     subnetPool(this.subnets); // a malformed pool is an error now, not at the first allowlisted sandbox
     this.labels = opts.labels ?? {};
-    this.capabilities = new Set(DOCKER_CAPABILITIES);
+    // under gVisor the sandbox sees no cgroup files (the sentry keeps them): no 'stats' from inside
+    this.capabilities = new Set(this.kind === 'gvisor' ? DOCKER_CAPABILITIES.filter((c) => c !== 'stats') : DOCKER_CAPABILITIES);
     const link: OwnerLink = { link: randomBytes(8).toString('hex'), owner: opts.owner ?? `${safeUser()}@${hostname()}` };
     this.owner = {
       link,
