@@ -84,7 +84,7 @@ describe('app sandboxes (template react-vite)', () => {
     expect(net.Options?.['com.docker.network.bridge.enable_ip_masquerade']).toBe('false');
 
     // from inside: no direct route out, the proxy refuses what the npm preset does not name
-    const r = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://192.0.2.1/ >/dev/null; echo "direct $?"; curl -s -m 10 -o /dev/null -w '%{http_code}' http://example.com/; echo; getent hosts registry.npmjs.org || echo "no dns"`], { timeoutMs: 30_000 });
+    const r = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://192.0.2.1/ >/dev/null; echo "direct $?"; curl -s -m 10 -o /dev/null -w '%{http_code}' http://not-in-the-preset.fake-upstream.test/; echo; getent hosts registry.npmjs.org || echo "no dns"`], { timeoutMs: 30_000 });
     expect(r.stdout).toMatch(/^direct (7|28)\n403\nno dns\n$/);
     // and the forwarder gives the sandbox no way out either: it only connects back to the sandbox
     const fwd2 = `warden-preview-${sb.id}`;
