@@ -81,7 +81,9 @@ describe('interactive agent TUIs through warden agent NAME -w DIR', () => {
     await t.waitFor(/❯\s*\[scenario:tools\] write the hello file/); // Enter apart from the text, or it reads as a paste
     await t.keys('Enter');
     const until = Date.now() + 90_000;
-    while (!existsSync(join(dir, 'shell.txt')) && Date.now() < until) await t.waitFor(/.*/);
+    // the shell tool's redirection makes the file before it writes the line: wait for the content
+    const shellRan = async (): Promise<boolean> => existsSync(join(dir, 'shell.txt')) && (await readFile(join(dir, 'shell.txt'), 'utf8')) === 'shell-ran\n';
+    while (!(await shellRan()) && Date.now() < until) await t.waitFor(/.*/);
     expect(await readFile(join(dir, 'hello.txt'), 'utf8')).toBe('written by the agent\n');
     expect(await readFile(join(dir, 'shell.txt'), 'utf8')).toBe('shell-ran\n');
     await t.waitFor(/Done: wrote \/workspace\/hello\.txt/, 60_000);

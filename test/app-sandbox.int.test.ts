@@ -10,6 +10,7 @@ import { IdleStopper } from '../src/sandbox/idle.js';
 import { PREVIEW_NETWORK } from '../src/runtime/docker/preview.js';
 import { AppContainer } from './support/app-container.js';
 import { eventually, httpGet, todoApp } from './support/apps.js';
+import { NPM_REGISTRY, startFakeNpmRegistry } from './support/fake-npm-registry.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 
@@ -83,7 +84,7 @@ describe('app sandboxes (template react-vite)', () => {
     expect(net.Options?.['com.docker.network.bridge.enable_ip_masquerade']).toBe('false');
 
     // from inside: no direct route out, the proxy refuses what the npm preset does not name
-    const r = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://192.0.2.1/ >/dev/null; echo "direct $?"; curl -s -m 10 -o /dev/null -w '%{http_code}' http://example.com/; echo; getent hosts registry.npmjs.org || echo "no dns"`], { timeoutMs: 30_000 });
+    const r = await sb.exec(['sh', '-c', `curl -s -m 3 --noproxy '*' http://192.0.2.1/ >/dev/null; echo "direct $?"; curl -s -m 10 -o /dev/null -w '%{http_code}' http://not-in-the-preset.fake-upstream.test/; echo; getent hosts registry.npmjs.org || echo "no dns"`], { timeoutMs: 30_000 });
     expect(r.stdout).toMatch(/^direct (7|28)\n403\nno dns\n$/);
     // and the forwarder gives the sandbox no way out either: it only connects back to the sandbox
     const fwd2 = `warden-preview-${sb.id}`;
@@ -132,15 +133,37 @@ describe('app sandboxes (template react-vite)', () => {
     expect((await httpGet(`${back.url(3001)}/src/App.tsx`)).body).toContain('Resumed todos');
   });
 
-  // The one test that contacts a registry: the real registry.npmjs.org, through the sandbox's egress proxy.
-  it('npm install some-package: reaches the real npm registry through the egress proxy (npm preset)', async () => {
-    const sb = await pool.create({ template: 'react-vite', key: `conv-${runId()}-npm` });
-    const r = await sb.exec(['bash', '-lc', 'npm install --no-audit --no-fund left-pad@1.3.0 2>&1 && node -e "console.log(require(\'left-pad\')(42, 5, 0))"'], { timeoutMs: 180_000 });
-    expect(r.stdout).toMatch(/added 1 package[\s\S]*\n00042\n$/);
-    expect(r.exitCode).toBe(0);
-    expect(JSON.parse(await sb.readText('package.json')).dependencies['left-pad']).toBe('^1.3.0');
-    const log = await sb.egressLog();
-    expect(log.some((e) => e.host === 'registry.npmjs.org' && e.allowed)).toBe(true);
-    expect(log.filter((e) => !e.allowed)).toEqual([]);
+  // "The internet" here is a fake npm registry of ours under the real name: a container on Warden's
+  // egress network with a certificate for registry.npmjs.org from a throwaway test CA, serving a
+  // left-pad the test builds itself. Only this sandbox's proxy resolves the name to it (egress.addHosts);
+  // npm in the sandbox trusts the test CA through a file the test writes (npm_config_cafile), so the
+  // production image is unchanged. Nothing leaves this machine.
+  it('npm install some-package: a fake registry under the real name registry.npmjs.org, reached through the egress proxy (npm preset)', async () => {
+    const registry = await startFakeNpmRegistry(docker, [
+      {
+        name: 'left-pad',
+        version: '1.3.0',
+        files: { 'index.js': "'use strict';\nmodule.exports = function leftPad(str, len, ch) {\n  str = String(str);\n  const pad = ch || ch === 0 ? String(ch) : ' ';\n  while (str.length < len) str = pad + str;\n  return str;\n};\n" },
+      },
+    ]);
+    try {
+      const sb = await pool.create({ template: 'react-vite', key: `conv-${runId()}-npm`, egress: { addHosts: { [NPM_REGISTRY]: registry.ip } } });
+      await sb.writeFiles([{ path: '/tmp/warden-test-ca.pem', content: registry.caPem }]);
+      const r = await sb.exec(['bash', '-lc', 'npm install --no-audit --no-fund left-pad@1.3.0 2>&1 && node -e "console.log(require(\'left-pad\')(42, 5, 0))"'], {
+        env: { npm_config_cafile: '/tmp/warden-test-ca.pem' },
+        timeoutMs: 180_000,
+      });
+      expect(r.stdout).toMatch(/added 1 package[\s\S]*\n00042\n$/);
+      expect(r.exitCode).toBe(0);
+      expect(JSON.parse(await sb.readText('package.json')).dependencies['left-pad']).toBe('^1.3.0');
+      const log = await sb.egressLog();
+      expect(log.some((e) => e.host === NPM_REGISTRY && e.allowed)).toBe(true);
+      expect(log.filter((e) => !e.allowed)).toEqual([]);
+      // and it was the fake that answered: the packument and the tarball, under the real name
+      const seen = (await registry.requests()).map((q) => `${q.method} ${q.host} ${q.path} ${q.status}`);
+      expect(seen).toEqual(expect.arrayContaining([`GET ${NPM_REGISTRY} /left-pad 200`, `GET ${NPM_REGISTRY} /left-pad/-/left-pad-1.3.0.tgz 200`]));
+    } finally {
+      await registry.stop();
+    }
   });
 });

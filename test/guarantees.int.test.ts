@@ -120,13 +120,14 @@ describe('enforcement the workload cannot reach', () => {
     try {
       const sb = await pool.create({ workspace: ws.dir, resources: { disk: '1g' } });
       await sb.exec(['perl', '-e', 'chdir "/workspace" or die; for (1..4200) { mkdir "d" or die; chdir "d" or die }'], { timeoutMs: 30_000 });
-      await until('sandbox stopped: cannot be measured', async () => (await state(sb.containerId)) !== 'running', 15_000);
+      // the next walk finds it; walks pace themselves (a pause of 10x the last walk's time), so on a busy machine this takes a while
+      await until('sandbox stopped: cannot be measured', async () => (await state(sb.containerId)) !== 'running', 90_000);
       expect((await sb.health()).exit?.reason).toMatch(/nested deeper than 4096 directories/);
     } finally {
       await execFileP('rm', ['-rf', ws.dir]);
       await ws.cleanup();
     }
-  });
+  }, 150_000);
 
   it('a workload uid 0 is refused unless the spec opts in', async () => {
     const err = await warden.create({ user: '0' }).catch((e: unknown) => e);
@@ -272,7 +273,7 @@ describe('race-free files', () => {
     } finally {
       await ws.cleanup();
     }
-  });
+  }, 240_000); // 150 writes against a busy swapper: a fixed amount of work, slow on a loaded machine
 
   it('`warden cp ID:file HOSTPATH` never follows a symlink the sandbox planted at the destination', async () => {
     const ws = await tempWorkspace();

@@ -38,7 +38,8 @@ describe('stop means stop', () => {
     const { child, ids } = await startOwner(false);
     pool.track(await warden.get(ids.persistent));
     expect(await state(ids.ephemeral)).toBe('running');
-    expect(hostProcs('sleep 4343')).toHaveLength(1); // the escapee is alive while its owner is
+    // the escapee is alive while its owner is (it double-forks: it may exec its sleep a moment after the owner printed)
+    await until('the escapee runs', async () => hostProcs('sleep 4343').length === 1, 10_000);
     child.kill('SIGKILL');
     const ms = await until('ephemeral sandbox stopped', async () => (await state(ids.ephemeral)) !== 'running', 10_000);
     console.log(`[dead-man] ephemeral sandbox stopped ${ms} ms after kill -9 of its owner`);

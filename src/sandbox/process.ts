@@ -60,6 +60,7 @@ export class SandboxProcess {
   readonly stdin: Writable | undefined;
   private readonly startedAt = Date.now();
   private killedBy: 'timeout' | 'abort' | undefined;
+  private ended = false;
   private readonly exited: Promise<ExitInfo>;
   private timer: NodeJS.Timeout | undefined;
 
@@ -93,6 +94,7 @@ export class SandboxProcess {
   }
 
   private finish(exitCode: number, signal: AbortSignal | undefined, onAbort: () => void): ExitInfo {
+    this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     signal?.removeEventListener('abort', onAbort);
     const info: ExitInfo = { exitCode, durationMs: Date.now() - this.startedAt };
@@ -157,12 +159,22 @@ export class SandboxProcess {
   /** Send a signal to the command's whole process tree (default SIGTERM). */
   async kill(signal = 'SIGTERM'): Promise<number> {
     signal = checkSignal(signal);
-    try {
-      const r = await runInternal(this.runtime, this.unitId, guardKill(this.id, signal, this.user), '0:0');
-      return Number.parseInt(r.stdout.trim(), 10) || 0;
-    } catch (err) {
-      if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
-      throw err;
+    // Right after spawn() the engine may have answered before the exec's first process runs: the guard
+    // then finds nothing of it yet. While the command has not ended, ask again (briefly) rather than
+    // let a kill that came early miss a command that is about to start.
+    const until = Date.now() + KILL_START_WAIT_MS;
+    for (;;) {
+      let count: number;
+      try {
+        const r = await runInternal(this.runtime, this.unitId, guardKill(this.id, signal, this.user), '0:0');
+        count = Number.parseInt(r.stdout.trim(), 10) || 0;
+      } catch (err) {
+        if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
+        throw err;
+      }
+      if (count > 0 || this.ended || Date.now() >= until) return count;
+      await Promise.race([this.exited.catch(() => undefined), new Promise((r) => setTimeout(r, 50))]);
+      if (this.ended) return 0;
     }
   }
 
@@ -175,6 +187,9 @@ export class SandboxProcess {
     }
   }
 }
+
+/** How long a kill keeps looking for a command that has not started yet (it ends sooner when the command does). */
+export const KILL_START_WAIT_MS = 5_000;
 
 /** What an unread output stream keeps for a late reader once wait() was called. */
 export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
