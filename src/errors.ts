@@ -37,7 +37,9 @@ export type WardenErrorCode =
   | 'PTY_UNSUPPORTED'
   | 'PTY_DETACHED'
   | 'NOT_A_TERMINAL'
-  | 'AMBIGUOUS_ID';
+  | 'AMBIGUOUS_ID'
+  | 'UNSUPPORTED_ON_RUNTIME'
+  | 'KEY_TAKEN';
 
 export class WardenError extends Error {
   override readonly name: string = 'WardenError';
@@ -119,4 +121,6 @@ export const ERROR_CODES: Record<WardenErrorCode, string> = {
   PTY_DETACHED: 'This handle was detached from its terminal session; the session goes on: connect again with `sb.ptys.connect(id)`.',
   NOT_A_TERMINAL: '`-t` needs a terminal on stdin; drop `-t` (keep `-i` to pipe stdin) when input comes from a file or a pipe.',
   AMBIGUOUS_ID: 'An id prefix matches more than one sandbox; type more of the id (the message lists the matches).',
+  UNSUPPORTED_ON_RUNTIME: "The sandbox runtime (WARDEN_RUNTIME) cannot do what was asked; the message names the missing capability and what to change (the spec, or a runtime that has it).",
+  KEY_TAKEN: 'Another sandbox already holds that key (one sandbox per key); ensure() it, or remove it first.',
 };

@@ -107,6 +107,7 @@ export type Capability =
   | 'resume' //            start a stopped unit again with its writable areas
   | 'pause' //             freeze and thaw a unit
   | 'gvisor' //            a user-space kernel under the sandbox
+  | 'egressNone' //        network 'none': nothing outside the unit is reachable (a backend whose units always have a way out cannot declare it)
   | 'egressAllowlist' //   traffic only through the unit's own proxy (allowlist, keyless credentials)
   | 'egressOpen' //        network 'open'
   | 'preview' //           container ports published to the host (sandbox.url)

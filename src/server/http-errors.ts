@@ -39,6 +39,8 @@ export const STATUS_BY_CODE: Record<WardenErrorCode, number> = {
   PTY_DETACHED: 409,
   NOT_A_TERMINAL: 400,
   AMBIGUOUS_ID: 400,
+  UNSUPPORTED_ON_RUNTIME: 400,
+  KEY_TAKEN: 409,
 };
 
 /** The JSON body of every error answer. */
