@@ -1,13 +1,14 @@
 /*
- * warden-aci-exec: honest exec over one terminal stream.
+ * `warden-aci-exec` (a name of warden-guard: main.c picks this mode when argv[0] ends in
+ * "warden-aci-exec"): honest exec over one terminal stream.
  *
  * Azure Container Instances runs a command through `executeCommand` as one executable path with no
  * arguments, on a pseudo-terminal, and relays that terminal over a WebSocket as text: no exit code, no
  * stdin close, stdout and stderr merged, no resize, no signals. Warden starts this program there
- * instead of the command. It puts the terminal in raw mode with echo off, reads the real request
- * (argv, env, cwd, options) from the stream, runs the command on pipes and frames everything over the
- * terminal as lines of printable ASCII, so the tty's line discipline and ACI's UTF-8 text frames cannot
- * change a byte:
+ * instead of the command (/.warden/warden-aci-exec, a link to the guard). It puts the terminal in raw
+ * mode with echo off, reads the real request (argv, env, cwd, options) from the stream, runs the
+ * command on pipes and frames everything over the terminal as lines of printable ASCII, so the tty's
+ * line discipline and ACI's UTF-8 text frames cannot change a byte:
  *
  *   helper -> client                         client -> helper
  *   ~H1 <window>   hello, stdin window       ~R<b64>   the request (first, once)
@@ -15,19 +16,29 @@
  *   ~O<b64>        stdout bytes              ~Z        stdin EOF
  *   ~E<b64>        stderr bytes              ~K<sig>   signal the command's process tree
  *   ~C<n>          n more stdin bytes may    ~P        keep-alive (the dead-man switch)
- *                  be sent
+ *                  be sent                   ~D        detach: the command goes on, unseen
  *   ~Xc<n>[,why]   exited with code n        ('why': timeout | deadman | hangup, when this program
  *   ~Xs<n>[,why]   killed by signal n         ended it)
  *   ~F<b64>        could not run / protocol error (a message); this program then exits
  *
  * The request is NUL-terminated fields, each a tag byte and a value: 'a' an argv element, 'e' NAME=VALUE
  * (over this program's environment), 'c' the working directory, 'i' stdin wanted ("1"), 't' timeout in
- * seconds, 'd' dead-man seconds (no record from the client for that long ends the command), 'm' the
- * exec's mark (WARDEN_EXEC_ID, how the tree is found again).
+ * seconds, 'd' dead-man seconds (no record from the client for that long), 'm' the exec's mark
+ * (WARDEN_EXEC_ID, how the tree is found again), 'k' ("1") keep the command when the client is lost.
+ *
+ * When the client is lost (no record for the dead-man seconds, or the terminal hangs up) the command's
+ * tree is killed, unless 'k' asked to keep it: then, as after `~D`, this program stops writing to the
+ * terminal, closes the command's stdin, drains its output into nothing (so it never blocks on a full
+ * pipe) and waits for it to end. Warden's ordinary execs use 'k' (closing the handle does not stop the
+ * process; the guard's tree kill does); the owner tie (guest/init.c, --tie) does not.
  *
  * Stdin uses credits so a command that never reads stdin cannot stall the control records behind it:
  * this program always reads the terminal. Output backpressure is the terminal's: when the client stops
  * reading, writes to the tty stall, and the command's pipes are no longer drained.
+ *
+ * It runs as the container's user (root in Warden's ACI images) and, being the guard binary, is
+ * skipped by `warden-guard signal` (a stop's SIGTERM to every workload process does not cut the
+ * stream that carries it); the workload's uid cannot signal it.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -47,6 +58,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "guard.h"
 
 #define PROTOCOL 1
 #define STDIN_WINDOW (64 * 1024)          /* stdin bytes the client may have in flight */
@@ -157,6 +170,8 @@ static const char *why;         /* set when this program ends the command */
 static char mark[128];
 static long long deadline_ms = -1, deadman_ms = -1, last_rx_ms;
 static int killed_hard;
+static int keep_on_loss;        /* 'k': a lost client detaches instead of killing */
+static int detached;            /* the client is gone or asked ~D: output goes nowhere */
 static int tty_gone;            /* the client's side of the terminal is closed */
 
 static long long now_ms(void) {
@@ -261,6 +276,24 @@ static void end_command(const char *reason) {
   signal_tree(SIGKILL);
 }
 
+static void close_child_stdin(void);
+
+/* The command goes on without a client: nothing more is written to the terminal, its stdin is
+ * closed, and its output is drained into nothing until it ends. */
+static void detach(void) {
+  detached = 1;
+  tty_gone = 1;
+  stdin_eof = 1;
+  to_child.off = to_child.len = 0;
+  close_child_stdin();
+}
+
+/* The client is gone (hangup, or silent past the dead-man seconds). */
+static void client_lost(const char *reason) {
+  if (keep_on_loss) detach();
+  else end_command(reason);
+}
+
 /* ---- the request --------------------------------------------------------------------------- */
 
 static char *req_argv[REQ_ARGS_MAX + 1];
@@ -311,6 +344,7 @@ static void parse_request(char *p, size_t n) {
         if (strlen(v) >= sizeof mark) fatal("exec mark too long");
         strcpy(mark, v);
         break;
+      case 'k': keep_on_loss = strcmp(v, "1") == 0; break;
       default: fatal("unknown request field '%c'", f[0]);
     }
   }
@@ -447,6 +481,9 @@ static void handle_record(char *line, size_t n) {
       break;
     }
     case 'P': break;
+    case 'D':
+      detach();
+      break;
     default: fatal("protocol: unknown record type '%c'", type);
   }
 }
@@ -460,7 +497,7 @@ static void read_terminal(void) {
     if (r <= 0) { /* the terminal is gone (EOF or EIO): nobody can see the result */
       tty_gone = 1;
       if (!requested) _exit(125);
-      end_command("hangup");
+      client_lost("hangup");
       return;
     }
     for (ssize_t i = 0; i < r; i++) {
@@ -516,12 +553,12 @@ static void flush_out(void) {
     ssize_t w = write(STDOUT_FILENO, out.p + out.off, buf_pending(&out));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno == EAGAIN) return;
-    if (w < 0) { tty_gone = 1; end_command("hangup"); out.off = out.len = 0; return; }
+    if (w < 0) { tty_gone = 1; client_lost("hangup"); out.off = out.len = 0; return; }
     out.off += (size_t)w;
   }
 }
 
-int main(int argc, char **argv) {
+int mode_aci_exec(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--version") == 0) {
     printf("warden-aci-exec protocol %d\n", PROTOCOL);
     return 0;
@@ -576,7 +613,7 @@ int main(int argc, char **argv) {
 
     long long now = now_ms();
     if (deadline_ms >= 0 && now >= deadline_ms && !killed_hard && child > 0) end_command("timeout");
-    if (requested && deadman_ms >= 0 && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) end_command("deadman");
+    if (requested && deadman_ms >= 0 && !detached && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) client_lost("deadman");
     if (!requested && now - last_rx_ms >= 60000) fatal("protocol: no request within 60 s");
 
     struct pollfd p[6];
@@ -592,7 +629,7 @@ int main(int argc, char **argv) {
 
     long long wait = -1;
     if (deadline_ms >= 0 && !killed_hard) wait = deadline_ms - now;
-    if (requested && deadman_ms >= 0 && !killed_hard) {
+    if (requested && deadman_ms >= 0 && !killed_hard && !detached) {
       long long d = last_rx_ms + deadman_ms - now;
       if (wait < 0 || d < wait) wait = d;
     }
@@ -611,7 +648,7 @@ int main(int argc, char **argv) {
       if (si.ssi_signo == SIGHUP) {
         tty_gone = 1;
         if (!requested) _exit(125);
-        end_command("hangup");
+        client_lost("hangup");
       }
       else if (si.ssi_signo != SIGCHLD) signal_tree((int)si.ssi_signo);
     }
@@ -630,6 +667,8 @@ int main(int argc, char **argv) {
     flush_out();
   }
 
+  /* nobody reads the terminal any more: a blocking write there could hang this process for good */
+  if (detached) return 0;
   if (WIFEXITED(child_status)) record('X', "c%d%s%s", WEXITSTATUS(child_status), why ? "," : "", why ? why : "");
   else record('X', "s%d%s%s", WTERMSIG(child_status), why ? "," : "", why ? why : "");
   flush_out_blocking();
