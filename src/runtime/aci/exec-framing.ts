@@ -1,6 +1,8 @@
 import { PassThrough, Writable } from 'node:stream';
 import { WardenError } from '../../errors.js';
 import {
+  ACI_EXEC,
+  DETACH_RECORD,
   EOF_RECORD,
   PING_RECORD,
   PROTOCOL_VERSION,
@@ -136,6 +138,20 @@ export class FramedExec {
     this.send(signalRecord(n));
   }
 
+  /**
+   * Leave the command running unseen (it needs `keepOnLoss` in its request): the helper stops writing
+   * to the terminal, closes the command's stdin and drains its output into nothing until it ends.
+   */
+  detach(): void {
+    if (this.closed) return;
+    this.detached = true;
+    this.stopPing();
+    this.socket.send(DETACH_RECORD, () => this.close());
+  }
+
+  /** True once detach() was called (the exit status will not arrive). */
+  detached = false;
+
   /** Close the terminal. The helper sees its terminal go (where the platform tells it) or misses pings. */
   close(): void {
     if (this.closed) return;
@@ -263,10 +279,10 @@ export class FramedExec {
     if (this.ended) return;
     if (this.onStart) {
       const seen = this.reader.rest().replace(/\s+/g, ' ').trim().slice(-300);
-      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack /usr/local/bin/warden-aci-exec. The terminal showed: ${JSON.stringify(seen)}`));
+      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack ${ACI_EXEC} (is it the ACI variant of the image, with Warden's guest code?). The terminal showed: ${JSON.stringify(seen)}`));
       return;
     }
-    this.fail(new WardenError('EXEC_FAILED', `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
+    this.fail(new WardenError('EXEC_FAILED', this.detached ? 'the exec was detached: the command goes on, its exit status is not known here' : `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
   }
 
   private fail(err: Error): void {
