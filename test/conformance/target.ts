@@ -1,0 +1,31 @@
+import type { RuntimeKind, SandboxRuntime } from '../../src/runtime/sandbox-runtime.js';
+
+/**
+ * What the conformance suite needs from a backend: a runtime made the way Warden makes it, where the
+ * runs happen (every test's name ends with it, e.g. "against the ACI stand-in"), the instance the tests
+ * act in, and the image a plain sandbox runs. The suite itself only speaks the runtime contract.
+ */
+export interface ConformanceTarget {
+  kind: RuntimeKind;
+  /** Appended to every test name: says what the test ran against. */
+  where: string;
+  /** The Warden instance of this run's units (tenant scope: nothing else is touched). */
+  instance: string;
+  /** The image reference of a plain Warden sandbox on this backend. */
+  image: string;
+  /** A runtime for this test worker (the production factory, from the environment). */
+  make(): SandboxRuntime & { close?(): Promise<void> };
+  /** Environment for a separate Warden process of this target (test/conformance/owner-process.ts). */
+  childEnv(): Record<string, string>;
+}
+
+/** The target named by WARDEN_RUNTIME. */
+export async function loadTarget(): Promise<ConformanceTarget> {
+  const kind = process.env.WARDEN_RUNTIME || 'docker';
+  switch (kind) {
+    case 'aci':
+      return (await import('../aci/target.js')).aciTarget();
+    default:
+      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor and memory come with the core's move onto the runtime contract)`);
+  }
+}
