@@ -137,6 +137,9 @@ export class AciRuntime implements SandboxRuntime {
         } catch (err) {
           ours = (err as { initialStatus?: number }).initialStatus === 201;
           if ((err as WardenError).code === 'CONFLICT') throw this.conflict(plan, 'another Warden process is making it at this moment');
+          if ((err as WardenError).details?.provisioningFailed) {
+            throw new WardenError('ENGINE_ERROR', `${(err as Error).message}. Is ${body.containers[0]?.image} the ACI variant of the image (with /.warden)?`, { cause: err });
+          }
           throw err;
         }
         if (!created) {

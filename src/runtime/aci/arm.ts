@@ -34,7 +34,7 @@ export function translateArmError(err: unknown, what: string): WardenError {
   if (err instanceof WardenError) return err;
   const e = rest(err);
   const msg = brief(e.message);
-  if (e.name === 'CredentialUnavailableError' || e.name === 'AggregateAuthenticationError' || e.name === 'AuthenticationError') {
+  if (e.name !== undefined && /^(CredentialUnavailableError|AggregateAuthenticationError|AuthenticationError|AuthenticationRequiredError)$/.test(e.name)) {
     return new WardenError('ENGINE_UNAVAILABLE', `${what}: no Azure credential works (${msg}); set ${ACI_ENV.credential} and what it needs (AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a managed identity, or \`az login\`)`, { cause: err });
   }
   const status = e.statusCode;
@@ -118,18 +118,24 @@ export class AciArm {
    */
   async create(name: string, body: ContainerGroup): Promise<{ created: boolean; group: ContainerGroup }> {
     let first: number | undefined;
+    const failed = (e: WardenError): WardenError => Object.assign(e, { initialStatus: first });
+    let poller: Awaited<ReturnType<typeof this.client.containerGroups.beginCreateOrUpdate>>;
     try {
-      const poller = await this.client.containerGroups.beginCreateOrUpdate(this.rg, name, body, {
+      poller = await this.client.containerGroups.beginCreateOrUpdate(this.rg, name, body, {
         onResponse: (raw) => {
           first ??= raw.status;
         },
       });
+    } catch (err) {
+      throw failed(translateArmError(err, `creating container group ${name}`));
+    }
+    try {
       const group = await poller.pollUntilDone();
       return { created: first === 201, group };
     } catch (err) {
-      const e = translateArmError(err, `creating container group ${name}`);
-      (e as WardenError & { initialStatus?: number }).initialStatus = first;
-      throw e;
+      // ARM accepted the group and its provisioning failed (the poller's error carries ARM's reason as text)
+      if (rest(err).statusCode !== undefined) throw failed(translateArmError(err, `provisioning container group ${name}`));
+      throw failed(new WardenError('ENGINE_ERROR', `container group ${name} failed to provision: ${brief(rest(err).message)}`, { cause: err, details: { provisioningFailed: true } }));
     }
   }
 
