@@ -86,7 +86,9 @@ describe('guarantees (the runtime contract)', () => {
     const { child, id } = await owner();
     expect((await rt.find({ id }))?.state).toBe('running');
     child.kill('SIGKILL');
+    const t0 = Date.now();
     const gone = await eventually(() => rt.find({ id }), (x) => x?.state === 'stopped', 'the unit to end without its owner', 90_000);
+    console.log(`[conformance] ${t.kind}: the unit ended ${((Date.now() - t0) / 1000).toFixed(1)} s after its owner was killed ${t.where}`);
     expect(gone?.record.lifetime).toBe('ephemeral');
     expect(await logText(rt, id)).toContain('its owner process is gone');
     // the owner's lease runs out (nothing renews it): a sweep of the instance removes the group

@@ -14,7 +14,9 @@ describe('unit lifecycle (the runtime contract)', () => {
   test('creates a running unit and finds it by id, name and key, and by its selectors', [], async () => {
     const key = uniq('key');
     const p = plan(t, rt, { key, labels: { project: 'p1' } });
+    const t0 = Date.now();
     const u = made.add(await rt.create(p));
+    console.log(`[conformance] ${t.kind}: create to running in ${Date.now() - t0} ms ${t.where}`);
     expect(u).toMatchObject({ id: p.id, name: p.name, key, state: 'running', record: { id: p.id, key, instance: t.instance, user: { uid: 1000, gid: 1000 } } });
     expect(u.labels).toMatchObject({ project: 'p1' });
     expect(u.startedAt).toBeTruthy();
