@@ -99,4 +99,40 @@ describe('exec (the runtime contract)', () => {
     expect(await h.wait()).toBe(137);
     await eventually(() => count('sleep 7004'), (n) => n === 0, 'the setsid child to be gone');
   });
+
+  test('runs a command on a terminal that it can resize; its input ends with the terminal\'s EOF', ['tty'], async () => {
+    const h = await rt.exec(id, { cmd: ['sh', '-c', 'stty size; read line; stty size; echo "got $line"; cat; echo "after eof"'], env: {}, user: '0:0', stdin: true, tty: { cols: 100, rows: 30 } });
+    let out = '';
+    const seen = (s: string): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (out.includes(s)) {
+            h.stdout.off('data', on);
+            resolve();
+          }
+        };
+        const on = (d: Buffer): void => {
+          out += d.toString('utf8');
+          check();
+        };
+        h.stdout.on('data', on);
+        check();
+      });
+    h.stderr.resume();
+    await seen('30 100');
+    await h.resize!(120, 40);
+    h.stdin!.write('hello\n');
+    await seen('got hello');
+    h.stdin!.end();
+    const rest = collect(h.stdout);
+    expect(await h.wait()).toBe(0);
+    out += (await rest).toString('utf8');
+    expect(out).toMatch(/40 120\r?\n/);
+    expect(out).toContain('after eof');
+    // the guard's terminal sessions: its holder hands the terminal on to the workload command
+    const g = await rt.exec(id, { cmd: guardExec(['sh', '-c', 'tty; id -u'], { ...WORKLOAD, tty: true }), env: {}, user: '0:0', stdin: false, tty: { cols: 80, rows: 24 } });
+    const [gout, gcode] = await Promise.all([collect(g.stdout), g.wait()]);
+    expect(gcode).toBe(0);
+    expect(gout.toString()).toMatch(/^\/dev\/pts\/\d+\r?\n1000\r?\n$/);
+  });
 });

@@ -29,7 +29,7 @@ import { AciOwner } from './owner.js';
 import { keyHash, readRecordTags, recordTags, shortTags, TAG, tagValue } from './tags.js';
 
 /** What the ACI backend can do (docs/ACI.md has the table of what it cannot, and why). */
-const BASE_CAPABILITIES: Capability[] = ['egressOpen', 'stdinEof', 'guard', 'maxRuntime', 'ownerLink', 'diskQuota'];
+const BASE_CAPABILITIES: Capability[] = ['egressOpen', 'stdinEof', 'tty', 'guard', 'maxRuntime', 'ownerLink', 'diskQuota'];
 
 /** Why each capability the backend lacks is missing, said where a request needs it. */
 const HINTS: Partial<Record<Capability, string>> = {
@@ -39,7 +39,6 @@ const HINTS: Partial<Record<Capability, string>> = {
   workspaceVolume: 'a workspace that outlives stop needs an Azure Files volume, which the ACI backend does not make yet',
   preview: `publishing ports gives the group a public IP that answers the whole internet; set ${ACI_ENV.publicPreview}=1 to accept that`,
   gvisor: 'ACI already runs every container group in its own Hyper-V isolated VM; drop runtime: runsc',
-  tty: 'ACI fixes the terminal size of an exec at its start and Warden does not emulate a terminal over its framing yet; run without a tty',
   resume: 'stopping an ACI group discards its filesystem; ensure() recreates the sandbox instead',
   diskQuota: 'no disk quota on this runtime',
 };
@@ -368,6 +367,8 @@ export class AciRuntime implements SandboxRuntime {
       env: req.env,
       cwd: req.cwd ?? workdir,
       stdin: req.stdin,
+      // ACI's own terminal is fixed at the exec's start: warden-aci-exec makes the command one it can resize
+      ...(req.tty ? { tty: { rows: req.tty.rows, cols: req.tty.cols } } : {}),
       // closing the handle does not stop the process (the contract): a lost client detaches it
       keepOnLoss: true,
       deadmanSeconds: this.settings.tieDeadmanSeconds,

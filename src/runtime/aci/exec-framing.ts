@@ -3,6 +3,7 @@ import { WardenError } from '../../errors.js';
 import {
   ACI_EXEC,
   DETACH_RECORD,
+  resizeRecord,
   EOF_RECORD,
   PING_RECORD,
   PROTOCOL_VERSION,
@@ -62,6 +63,10 @@ export class FramedExec {
   readonly stdin: Writable | undefined;
   /** The command's pid inside the container. */
   pid = 0;
+  /** Whether the command runs on a terminal (stdout carries it; stderr stays empty). */
+  get tty(): boolean {
+    return this.req.tty !== undefined;
+  }
 
   private readonly reader = new RecordReader();
   private credit = 0;
@@ -151,6 +156,12 @@ export class FramedExec {
 
   /** True once detach() was called (the exit status will not arrive). */
   detached = false;
+
+  /** Resize the command's terminal (a tty request); the command gets SIGWINCH. */
+  async resize(cols: number, rows: number): Promise<void> {
+    if (!this.req.tty) throw new WardenError('INVALID_ARGUMENT', 'resize needs an exec started with a terminal (tty)');
+    await this.send(resizeRecord(rows, cols));
+  }
 
   /** Close the terminal. The helper sees its terminal go (where the platform tells it) or misses pings. */
   close(): void {

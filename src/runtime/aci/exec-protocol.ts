@@ -37,6 +37,8 @@ export interface FramedExecRequest {
    * instead of killing its tree (and `FramedExec.detach()` works). Warden's ordinary execs ask for it.
    */
   keepOnLoss?: boolean;
+  /** Run the command on a new terminal of this size (one output stream; stdin's end is the terminal's EOF character). */
+  tty?: { rows: number; cols: number };
 }
 
 /** One record from the helper. */
@@ -83,6 +85,7 @@ export function encodeRequest(req: FramedExecRequest): Buffer {
     fields.push(`m${req.execId}`);
   }
   if (req.keepOnLoss) fields.push('k1');
+  if (req.tty) fields.push(`y${terminalSize(req.tty.rows, req.tty.cols)}`);
   return Buffer.from(fields.map((f) => f + NUL).join(''), 'utf8');
 }
 
@@ -102,6 +105,18 @@ export const EOF_RECORD = '~Z\n';
 export const PING_RECORD = '~P\n';
 /** The client goes away; the command goes on unseen (needs keepOnLoss to survive the hangup that follows). */
 export const DETACH_RECORD = '~D\n';
+function terminalSize(rows: number, cols: number): string {
+  for (const [v, name] of [[rows, 'rows'], [cols, 'cols']] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 10_000) throw new WardenError('INVALID_ARGUMENT', `terminal ${name} must be a whole number from 1 to 10000, got ${v}`);
+  }
+  return `${rows} ${cols}`;
+}
+
+/** `~W<rows> <cols>`: resize the command's terminal. */
+export function resizeRecord(rows: number, cols: number): string {
+  return `~W${terminalSize(rows, cols)}\n`;
+}
+
 export function signalRecord(signal: number): string {
   if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new WardenError('INVALID_ARGUMENT', `signal must be 1-64, got ${signal}`);
   return `~K${signal}\n`;

@@ -44,6 +44,7 @@ export function execHandle(p: FramedExec): ExecHandle {
         (e) => e.exitCode,
         () => -1, // the connection was lost or detached: the command's fate is not known here
       ),
+    ...(p.tty ? { resize: (cols: number, rows: number) => p.resize(cols, rows) } : {}),
     detach: () => p.detach(),
   };
 }
