@@ -71,6 +71,12 @@ describe('the owner tie under attack from the workload, against the ACI stand-in
     expect(rt.owner.linked()).toContain(id);
   });
 
+  it('the workload cannot open the terminals that carry framed execs and ties, against the ACI stand-in', async () => {
+    // this very exec and the owner tie are framed over terminals of the sandbox right now
+    const r = await sh(id, 'n=0; for f in /dev/pts/[0-9]*; do n=$((n+1)); (exec 3<>"$f") 2>/dev/null && echo "opened $f"; done; echo "tried $n"', 'workload');
+    expect(r.out).toMatch(/^tried [1-9]\d*\n$/);
+  });
+
   it('a lost tie is made again within the grace and the unit lives on, against the ACI stand-in', async () => {
     // root in the sandbox (as ACI's exec is) ends the tie's process: Warden sees the tie go and ties again
     const before = (await sh(id, `pgrep -f '^${GUARD} tie' | head -1`)).out.trim();
