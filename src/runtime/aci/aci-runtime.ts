@@ -329,28 +329,33 @@ export class AciRuntime implements SandboxRuntime {
 
   async claim(memberId: string, key: string, owner: OwnerLink): Promise<Unit> {
     const { group } = await this.locate(memberId);
-    const g0 = await this.arm.get(group);
-    const stored = readRecordTags(g0?.tags);
-    if (!g0 || !stored) throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox ${memberId} on ACI`);
+    const stored = readRecordTags((await this.arm.get(group))?.tags);
+    if (!stored) throw new WardenError('SANDBOX_NOT_FOUND', `no sandbox ${memberId} on ACI`);
     const instance = stored.record.instance;
     return this.locked([`key:${instance}\0${key}`, `claim:${memberId}`], async () => {
-      const g = (await this.arm.get(group)) ?? g0;
-      const t = g.tags ?? {};
-      if (!t[TAG.pool]) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${memberId} is not an unclaimed pool member (it was claimed already)`);
       const kh = keyHash(key);
       const holder = (await this.arm.list()).find((x) => x.tags?.[TAG.managed] === 'true' && x.tags[TAG.instance] === tagValue(instance) && x.tags[TAG.keyHash] === kh);
       if (holder) throw new WardenError('KEY_TAKEN', `the key ${JSON.stringify(key)} already has a sandbox (${holder.tags?.[TAG.id]})`);
-      const cur = readRecordTags(t) ?? stored;
-      const record = { ...cur.record, key, owner: owner.owner };
-      const { [TAG.pool]: _pool, ...rest } = shortTags(t);
-      const short: Record<string, string> = { ...rest, [TAG.keyHash]: kh, [TAG.owner]: tagValue(owner.owner) };
-      if (record.lifetime === 'ephemeral') {
-        short[TAG.link] = tagValue(owner.link);
-        short[TAG.leaseUntil] = String(Date.now() + this.settings.leaseSeconds * 1000);
-      }
-      const tags = { ...short, ...recordTags({ ...cur, record }, Object.keys(short).length) };
-      const updated = await this.arm.setTags(group, tags);
-      if (record.lifetime === 'ephemeral' && owner.link === this.owner.link.link && !this.owner.holds(memberId)) await this.owner.tie(memberId, group);
+      let ephemeral = false;
+      let notMember = false;
+      const updated = await this.arm.updateTags(group, (t) => {
+        const cur = readRecordTags(t);
+        if (!t[TAG.pool] || !cur) {
+          notMember = true;
+          return undefined;
+        }
+        const record = { ...cur.record, key, owner: owner.owner };
+        ephemeral = record.lifetime === 'ephemeral';
+        const { [TAG.pool]: _pool, ...rest } = shortTags(t);
+        const short: Record<string, string> = { ...rest, [TAG.keyHash]: kh, [TAG.owner]: tagValue(owner.owner) };
+        if (ephemeral) {
+          short[TAG.link] = tagValue(owner.link);
+          short[TAG.leaseUntil] = String(Date.now() + this.settings.leaseSeconds * 1000);
+        }
+        return { ...short, ...recordTags({ ...cur, record }, Object.keys(short).length) };
+      });
+      if (notMember || !updated) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${memberId} is not an unclaimed pool member (it was claimed already, or is gone)`);
+      if (ephemeral && owner.link === this.owner.link.link && !this.owner.holds(memberId)) await this.owner.tie(memberId, group);
       const unit = this.remember((await this.arm.get(group)) ?? updated);
       if (!unit) throw new WardenError('ENGINE_ERROR', `container group ${group} lost its Warden tags in the claim`);
       return unit;

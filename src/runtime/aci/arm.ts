@@ -159,12 +159,32 @@ export class AciArm {
     }
   }
 
-  /** PATCH the group's tags (the whole set: ARM replaces them). */
-  async setTags(name: string, tags: Record<string, string>): Promise<ContainerGroup> {
+  private readonly tagWrites = new Map<string, Promise<unknown>>();
+
+  /**
+   * Read a group's tags, change them with `change`, write the whole set back (ARM replaces tags, with
+   * no etag to guard the write): one change of a group's tags at a time in this process, so a lease
+   * renewal never writes back tags a claim has just replaced. `change` returning undefined writes
+   * nothing. Resolves with the group as written (undefined when it is gone or unchanged).
+   */
+  async updateTags(name: string, change: (tags: Record<string, string>) => Record<string, string> | undefined): Promise<ContainerGroup | undefined> {
+    const prev = this.tagWrites.get(name) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(async () => {
+      const g = await this.get(name);
+      if (!g) return undefined;
+      const next = change({ ...(g.tags ?? {}) });
+      if (!next) return undefined;
+      try {
+        return await this.client.containerGroups.update(this.rg, name, { tags: next });
+      } catch (err) {
+        throw translateArmError(err, `updating the tags of container group ${name}`);
+      }
+    });
+    this.tagWrites.set(name, run);
     try {
-      return await this.client.containerGroups.update(this.rg, name, { tags });
-    } catch (err) {
-      throw translateArmError(err, `updating the tags of container group ${name}`);
+      return await run;
+    } finally {
+      if (this.tagWrites.get(name) === run) this.tagWrites.delete(name);
     }
   }
 

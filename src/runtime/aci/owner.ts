@@ -164,14 +164,17 @@ export class AciOwner implements OwnerSession {
           return;
         } catch (err) {
           const code = (err as WardenError).code;
-          if (code === 'SANDBOX_NOT_FOUND' || code === 'SANDBOX_NOT_RUNNING') break;
+          if (code === 'SANDBOX_NOT_FOUND') {
+            this.ties.delete(id); // removed: nothing left to hold
+            return;
+          }
+          // it ended (max runtime, a stop from elsewhere): it stays linked here, and its lease renewed,
+          // so it is removed when this owner dies, as on Docker
+          if (code === 'SANDBOX_NOT_RUNNING') return;
           await new Promise((r) => setTimeout(r, Math.min(4000, 250 * 2 ** attempt)));
         }
       }
-      if (!tie.done) {
-        this.log?.warn({ sandbox: id }, 'the owner tie of an ACI sandbox could not be made again: its guard ends it');
-        this.ties.delete(id);
-      }
+      if (!tie.done && !this.closed) this.log?.warn({ sandbox: id }, 'the owner tie of an ACI sandbox could not be made again within its grace: its guard ends it');
     };
     tie.retry = again();
     this.track(tie.retry);
@@ -195,9 +198,7 @@ export class AciOwner implements OwnerSession {
     await Promise.all(
       [...this.ties].map(async ([id, tie]) => {
         try {
-          const g = await this.arm.get(tie.group);
-          if (!g?.tags || g.tags[TAG.link] !== this.link.link) return;
-          await this.arm.setTags(tie.group, { ...g.tags, [TAG.leaseUntil]: until });
+          await this.arm.updateTags(tie.group, (tags) => (tags[TAG.link] === this.link.link ? { ...tags, [TAG.leaseUntil]: until } : undefined));
         } catch (err) {
           this.log?.warn({ err, sandbox: id }, 'renewing the lease of an ACI sandbox failed');
         }
@@ -206,9 +207,10 @@ export class AciOwner implements OwnerSession {
   }
 
   private async dropLease(group: string): Promise<void> {
-    const g = await this.arm.get(group);
-    if (!g?.tags) return;
-    const { [TAG.link]: _l, [TAG.leaseUntil]: _u, ...rest } = g.tags;
-    await this.arm.setTags(group, rest);
+    await this.arm.updateTags(group, (tags) => {
+      if (tags[TAG.link] !== this.link.link) return undefined;
+      const { [TAG.link]: _l, [TAG.leaseUntil]: _u, ...rest } = tags;
+      return rest;
+    });
   }
 }
