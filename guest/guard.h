@@ -59,6 +59,15 @@ int mode_aci_exec(int argc, char **argv);
 int mode_tie(int argc, char **argv);
 /* 0 when path is a FIFO of root's in a directory only root may write (tie.c) */
 int tie_path_safe(const char *path);
+int mode_du(int argc, char **argv);
+
+/* Deeper than this the workspace cannot be measured, and the sandbox ends (fails closed). */
+#define DISK_MAX_DEPTH 4096
+/*
+ * Bytes under `root` (KiB, like `du -sx`, links not followed, hard links counted once), walked without
+ * recursion. 0 on success; -2 when nested deeper than DISK_MAX_DEPTH; -1 when it cannot be measured.
+ */
+int disk_usage_kib(const char *root, long long *kib);
 
 /* Print to stderr with a "warden-guard: " prefix. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

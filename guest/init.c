@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -54,27 +53,27 @@ static long long now_ms(void) {
 
 static const char *disk_root;
 static long long disk_quota_kib, disk_interval_s;
-static long long disk_used_blocks; /* 512-byte blocks */
-
-static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)path;
-  (void)flag;
-  (void)ftw;
-  /* a file with several links is counted once in total, whichever of its names is met */
-  disk_used_blocks += st->st_nlink > 1 && !S_ISDIR(st->st_mode) ? st->st_blocks / (long long)st->st_nlink : st->st_blocks;
-  return 0;
-}
 
 static void *disk_watch(void *arg) {
   (void)arg;
+  long long pause_ms = disk_interval_s * 1000;
   for (;;) {
-    struct timespec ts = {(time_t)disk_interval_s, 0};
+    struct timespec ts = {(time_t)(pause_ms / 1000), (long)(pause_ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-    disk_used_blocks = 0;
-    /* FTW_PHYS: links are not followed; FTW_MOUNT: other filesystems are not counted */
-    nftw(disk_root, count_entry, 32, FTW_PHYS | FTW_MOUNT);
-    long long kib = disk_used_blocks / 2;
+    long long kib, t0 = now_ms();
+    int r = disk_usage_kib(disk_root, &kib);
+    /* a big tree (a monorepo's node_modules) takes a while to walk: never spend more than ~1/10 of a
+       core on it (the walk is charged to the sandbox's own CPU cap) */
+    long long took = now_ms() - t0;
+    pause_ms = took * 10 > disk_interval_s * 1000 ? took * 10 : disk_interval_s * 1000;
+    if (r != 0) {
+      /* fail closed: a workspace that cannot be measured could hold anything */
+      say_stopped(r == -2 ? "the workspace is nested deeper than %lld directories and cannot be measured for its disk quota%.0lld"
+                          : "the workspace could not be measured for its disk quota (out of descriptors or memory)%.0lld%.0lld",
+                  r == -2 ? (long long)DISK_MAX_DEPTH : 0LL, 0LL);
+      _exit(137);
+    }
     if (kib > disk_quota_kib) {
       say_stopped("the workspace holds %lld KiB, over its disk quota of %lld KiB", kib, disk_quota_kib);
       _exit(137); /* ends PID 1, and with it every process of the sandbox */

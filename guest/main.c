@@ -5,6 +5,7 @@
  *   kill   signal one exec's whole tree          signal  signal every workload process
  *   reap   the per-owner reaper container's job (removes a dead owner's ephemeral objects)
  *   tie    hold an ACI sandbox's owner tie (init --tie)
+ *   du     the disk quota's measurement of a directory (for tests)
  *   version
  * Started by the name warden-aci-exec (a link to this binary: ACI's executeCommand passes no
  * arguments, so the name is the mode), it is the framed exec of aci-exec.c.
@@ -26,7 +27,7 @@ static int named(const char *argv0, const char *name) {
 int main(int argc, char **argv) {
   if (argc >= 1 && named(argv[0], "warden-aci-exec")) return mode_aci_exec(argc, argv);
   if (argc < 2) {
-    fprintf(stderr, "usage: warden-guard init|exec|kill|signal|reap|tie|version ...\n");
+    fprintf(stderr, "usage: warden-guard init|exec|kill|signal|reap|tie|du|version ...\n");
     return 125;
   }
   const char *mode = argv[1];
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "reap") == 0) return mode_reap(argc - 2, argv + 2);
   if (strcmp(mode, "tie") == 0) return mode_tie(argc - 2, argv + 2);
   if (strcmp(mode, "aci-exec") == 0) return mode_aci_exec(argc - 1, argv + 1);
+  if (strcmp(mode, "du") == 0) return mode_du(argc - 2, argv + 2);
   if (strcmp(mode, "version") == 0) {
     printf("warden-guard %s\n", GUARD_VERSION);
     return 0;

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { link, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
+const execFileP = promisify(execFile);
 
 /**
  * Issue 13: every guarantee attacked from inside the sandbox, as a hostile workload would. Each of
@@ -107,6 +109,20 @@ describe('enforcement the workload cannot reach', () => {
       await sh(sb, 'mkdir /workspace/hide && dd if=/dev/zero of=/workspace/hide/big bs=1M count=40 2>/dev/null; chmod 000 /workspace/hide; sleep 30', { timeoutMs: 20_000 }).catch(() => undefined);
       await until('sandbox stopped by its disk quota', async () => (await state(sb.containerId)) !== 'running', 15_000);
     } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('a workspace nested deeper than the guard can measure ends the sandbox with the reason (the guard never crashes)', async () => {
+    // glibc's nftw recursed once per level: ~60,000 nested directories overflowed PID 1's stack
+    const ws = await tempWorkspace();
+    try {
+      const sb = await pool.create({ workspace: ws.dir, resources: { disk: '1g' } });
+      await sb.exec(['perl', '-e', 'chdir "/workspace" or die; for (1..4200) { mkdir "d" or die; chdir "d" or die }'], { timeoutMs: 30_000 });
+      await until('sandbox stopped: cannot be measured', async () => (await state(sb.containerId)) !== 'running', 15_000);
+      expect((await sb.health()).exit?.reason).toMatch(/nested deeper than 4096 directories/);
+    } finally {
+      await execFileP('rm', ['-rf', ws.dir]);
       await ws.cleanup();
     }
   });

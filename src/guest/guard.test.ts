@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ const alive = (pattern: string): string[] =>
   execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.startsWith(pattern));
 
 beforeAll(() => {
-  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c', 'aci-exec.c', 'tie.c'], { cwd: GUEST, stdio: 'pipe' });
+  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c', 'disk.c', 'aci-exec.c', 'tie.c'], { cwd: GUEST, stdio: 'pipe' });
 });
 /** Pids of host processes whose command line is exactly `args` (ours, started by these tests). */
 const pidsOf = (args: string): number[] =>
@@ -80,6 +80,24 @@ describe('warden-guard', () => {
     expect(execFileSync(guard, ['kill', '--id', 'gone1', '--signal', 'KILL', '--uid', '65534', '--gid', '65534'], { encoding: 'utf8' }).trim()).toBe('1');
     for (let i = 0; i < 40 && alive('sleep 6166').length > 0; i++) await new Promise((res) => setTimeout(res, 50));
     expect(alive('sleep 6166')).toEqual([]);
+  });
+
+  it('measures the workspace like du -sx without recursion: links not followed, hard links once, nesting too deep fails closed', () => {
+    const ws = join(dir, 'ws');
+    mkdirSync(join(ws, 'a/b'), { recursive: true });
+    writeFileSync(join(ws, 'a/b/f'), Buffer.alloc(1024 * 1024, 1));
+    linkSync(join(ws, 'a/b/f'), join(ws, 'a/hard'));
+    symlinkSync('/usr', join(ws, 'usr-link')); // not followed
+    const du = Number(execFileSync('du', ['-sxk', ws], { encoding: 'utf8' }).split('\t')[0]);
+    expect(Number(execFileSync(guard, ['du', ws], { encoding: 'utf8' }).trim())).toBe(du);
+    // glibc's nftw recursed per level and crashed (SIGSEGV) at ~60,000 levels: the walk is iterative,
+    // and a tree deeper than it measures (4096) is reported, so the guard ends the sandbox with the reason
+    const deep = join(dir, 'deep');
+    mkdirSync(deep);
+    // relative steps: the full path is far over PATH_MAX, as a workload would make it
+    execFileSync('perl', ['-e', 'chdir $ARGV[0] or die; for (1..4200) { mkdir "d" or die; chdir "d" or die }', deep]);
+    expect(spawnSync(guard, ['du', deep]).status).toBe(3);
+    execFileSync('rm', ['-rf', deep]);
   });
 
   it('refuses unknown arguments and missing users with usage errors', () => {

@@ -58,10 +58,18 @@ export interface SandboxRuntime {
    * engine's name uniqueness); Kubernetes: an update with resourceVersion.
    */
   claim(memberId: string, key: string, owner: OwnerLink): Promise<Unit>;
+  /**
+   * A warm pool member is complete (its template's readiness passed): from now on `claim` may hand it
+   * out and `Unit.pool.ready` is true. Until then no claim takes it, so nobody gets a half-made member.
+   * Docker: a rename from `warden-prep-…` to `warden-pool-…`; Kubernetes/ACI: a label or tag update.
+   */
+  markPoolReady(memberId: string): Promise<void>;
 
   /**
    * Start a process in the unit as `user` (Warden passes '0:0' and runs the guard, which drops to the
-   * workload user). stdout and stderr apart with backpressure (one merged stream with `tty`), stdin when
+   * workload user). A backend without 'guard' has no separate guard identity: there '0:0' means "the
+   * guard's identity", which is the workload user, and the guard runs unprivileged (it cannot drop and
+   * need not); any user but those two is refused with UNSUPPORTED_ON_RUNTIME. stdout and stderr apart with backpressure (one merged stream with `tty`), stdin when
    * asked (end() closes it, capability 'stdinEof'), the exit code from `wait()` (-1 when the backend
    * cannot tell, e.g. a lost connection). Closing the handle does not stop the process: the tree kill
    * above does.
@@ -93,6 +101,22 @@ export interface SandboxRuntime {
 
   /** Whether an image the plan names exists where the backend runs units (and Warden's guest code for it). */
   imageExists(ref: string): Promise<boolean>;
+
+  /**
+   * The backend's own checks for `warden doctor` beyond `info()` (Docker: cgroups, runtimes, whether the
+   * host has an address on sandbox networks; Kubernetes: NetworkPolicy enforcement, RBAC). Optional.
+   */
+  diagnose?(): Promise<RuntimeCheck[]>;
+}
+
+/** One line of `warden doctor`: what was checked, whether it holds, and how to fix it. */
+export interface RuntimeCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+  /** Not needed for Warden to work (e.g. gVisor). */
+  optional?: boolean;
 }
 
 export type RuntimeKind = 'docker' | 'gvisor' | 'kubernetes' | 'aci' | 'memory';
@@ -132,8 +156,11 @@ export interface RuntimeInfo {
   details: Record<string, string>;
 }
 
-/** How a unit is found: one of its Warden id, its name, or its key. */
-export type UnitRef = { id: string } | { name: string } | { key: string };
+/**
+ * How a unit is found: one of its Warden id, its name, its key, or the backend's own identifier as
+ * its tools show it (a Docker container id or container name, a pod name), so `warden exec <that>` works.
+ */
+export type UnitRef = { id: string } | { name: string } | { key: string } | { backendId: string };
 
 export interface UnitSelector {
   /** The Warden instance (tenant scope): always given by the SDK; `'*'` for the engine's admin view. */
@@ -177,6 +204,12 @@ export interface Unit {
   backendId: string;
   /** The backend's own view, opaque above this line (shown by `warden inspect`). */
   details?: Record<string, unknown>;
+  /**
+   * The environment the unit was made with (`find` only; list may leave it out). The record keeps env
+   * names only; `refresh` recreates a unit with these values. Undefined when the backend cannot read
+   * them back.
+   */
+  env?: Record<string, string>;
 }
 
 /**
@@ -257,6 +290,12 @@ export interface SandboxPlan {
   preview: Array<{ containerPort: number; hostIp: string; hostPort?: number }>;
   /** 'runsc' (capability 'gvisor'). */
   isolation?: 'gvisor';
+  /**
+   * The unit's max runtime, also inside `init` for the guard. A backend whose guard cannot enforce it
+   * against the workload (Kubernetes: one uid in the pod) enforces it with its own mechanism
+   * (`activeDeadlineSeconds`), and needs the figure, not an argv to parse.
+   */
+  maxRuntimeMs?: number;
   /** An image's health check, run by the guard as the workload user. */
   healthCheck?: boolean;
   /** A warm pool member: its pool id and spec signature. */
@@ -289,7 +328,10 @@ export interface ExecHandle {
 
 export interface PruneResult {
   sandboxes: string[];
-  /** Other objects removed, described for people (`proxy warden-egress-…`, `network …`, `pod …`). */
+  /**
+   * Other objects removed, each `<kind> <name>` (kind first, one word: `container warden-egress-…`,
+   * `network warden-net-…`, `volume …`, `pod …`), so people can read it and the SDK can count by kind.
+   */
   other: string[];
   errors: string[];
   durationMs: number;
@@ -298,6 +340,8 @@ export interface PruneResult {
 export interface PanicResult {
   sandboxes: number;
   other: number;
+  /** Everything removed, counted by the backend's own kinds (Docker: container, network, volume, shim). */
+  removed?: Record<string, number>;
   /** Units still present afterwards (0 means done). */
   left: number;
   errors: string[];

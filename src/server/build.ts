@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
@@ -116,6 +117,17 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     trustProxy: false,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // what Node's HTTP parser refuses before any route sees it (a URL or headers over 16 KiB, a broken
+    // request line) is answered in the API's own error shape, as a 400 naming the limit
+    clientErrorHandler: (err: { code?: string }, socket: Socket): void => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+      const text = JSON.stringify(errorBody('INVALID_ARGUMENT', overflow ? 'the request line and headers are over 16 KiB; send long values in a JSON body (or shorten the path)' : `the request could not be parsed (${err.code ?? 'bad request'})`));
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -45,6 +45,7 @@ const CONTENT: Record<string, Json> = {
   'GET /api/v1/sandboxes/{id}/archive': { 'application/x-tar': { schema: { type: 'string', format: 'binary' } } },
   'GET /api/v1/sandboxes/{id}/files': { ...json(), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
   'GET /metrics': { 'text/plain': { schema: { type: 'string' } } },
+  'GET /api/v1/sandboxes/{id}/logs': { 'text/plain': { schema: { type: 'string' } } },
 };
 
 /** Complete the generated document in place (idempotent) and return it. */
