@@ -21,7 +21,8 @@ describe('unit lifecycle (the runtime contract)', () => {
     expect(u.labels).toMatchObject({ project: 'p1' });
     expect(u.startedAt).toBeTruthy();
     expect(u.backendId).toBeTruthy();
-    for (const ref of [{ id: p.id }, { name: p.name }, { key }]) expect((await rt.find(ref))?.id, JSON.stringify(ref)).toBe(p.id);
+    for (const ref of [{ id: p.id }, { name: p.name }, { key }, { backendId: u.backendId }]) expect((await rt.find(ref))?.id, JSON.stringify(ref)).toBe(p.id);
+    expect(await rt.find({ backendId: 'warden-no-such-unit' })).toBeUndefined();
     expect(await rt.find({ id: 'sbx-nothere' })).toBeUndefined();
     expect(await rt.find({ key: `${key}-other` })).toBeUndefined();
     const ids = (sel: Parameters<typeof rt.list>[0]): Promise<string[]> => rt.list(sel).then((l) => l.map((x) => x.id));
@@ -90,10 +91,15 @@ describe('unit lifecycle (the runtime contract)', () => {
     expect((await rt.find({ id: bystander!.id }))?.state).toBe('running'); // not selected: untouched
   });
 
-  test('hands a warm pool member to a key once (KEY_TAKEN for the key, SANDBOX_NOT_FOUND for the member)', [], async () => {
+  test('hands a warm pool member to a key once, only once it is marked ready (KEY_TAKEN for the key, SANDBOX_NOT_FOUND for the member)', [], async () => {
     const pool = { id: uniq('pool'), signature: 'sig1' };
     const m1 = made.add(await rt.create(plan(t, rt, { pool })));
     const m2 = made.add(await rt.create(plan(t, rt, { pool })));
+    // made but not marked ready (its template's readiness not passed yet): nobody may claim it
+    expect((await rt.find({ id: m1.id }))?.pool).toEqual({ id: pool.id, ready: false });
+    await expect(rt.claim(m1.id, uniq('early'), rt.owner.link)).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
+    await Promise.all([rt.markPoolReady(m1.id), rt.markPoolReady(m2.id)]);
+    await rt.markPoolReady(m1.id); // twice: no error
     const members = await eventually(() => rt.list({ instance: t.instance, pool: pool.id }), (l) => l.length === 2 && l.every((u) => u.pool?.ready), 'both members ready');
     expect(members.map((u) => u.pool?.id)).toEqual([pool.id, pool.id]);
     const key = uniq('claimed');
@@ -104,6 +110,10 @@ describe('unit lifecycle (the runtime contract)', () => {
     await expect(rt.claim(m2.id, key, rt.owner.link)).rejects.toMatchObject({ code: 'KEY_TAKEN' });
     await expect(rt.claim(m1.id, uniq('again'), rt.owner.link)).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
     expect((await rt.list({ instance: t.instance, pool: pool.id })).map((u) => u.id)).toEqual([m2.id]);
+    // a late markPoolReady of a claimed member (refused or ignored) leaves it with its key, out of the pool
+    await rt.markPoolReady(m1.id).catch(() => undefined);
+    expect(await rt.find({ key })).toMatchObject({ id: m1.id, key });
+    expect((await rt.find({ id: m1.id }))?.pool).toBeUndefined();
   });
 
   test('refuses with UNSUPPORTED_ON_RUNTIME what it does not declare, naming the capability, before making anything', [], async () => {

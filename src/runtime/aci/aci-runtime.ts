@@ -214,6 +214,7 @@ export class AciRuntime implements SandboxRuntime {
         this.known.delete(ref.id);
       }
     }
+    if ('backendId' in ref) return this.findByBackendId(ref.backendId);
     const match = (t: Record<string, string>): boolean =>
       'id' in ref ? t[TAG.id] === ref.id : 'name' in ref ? t[TAG.name] === tagValue(ref.name) && t[TAG.instance] === tagValue(this.opts.instance) : t[TAG.keyHash] === keyHash(ref.key) && t[TAG.instance] === tagValue(this.opts.instance);
     for (const g of await this.arm.list()) {
@@ -224,6 +225,22 @@ export class AciRuntime implements SandboxRuntime {
       if (u && (!('key' in ref) || u.key === ref.key)) return u;
     }
     return undefined;
+  }
+
+  /**
+   * A unit by what Azure's tools show: the container group's name or its full resource id (case does
+   * not matter to ARM). Only Warden's groups of this instance are found.
+   */
+  private async findByBackendId(backendId: string): Promise<Unit | undefined> {
+    const want = backendId.trim().toLowerCase();
+    if (!want) return undefined;
+    const name = want.includes('/') ? want.slice(want.lastIndexOf('/') + 1) : want;
+    if (want.includes('/') && !want.startsWith('/subscriptions/')) return undefined;
+    if (!/^[a-z0-9-]{1,63}$/.test(name)) return undefined; // never a group name: no ARM call for it
+    const g = await this.arm.get(name);
+    if (!g || (want.includes('/') && (g.id ?? '').toLowerCase() !== want)) return undefined;
+    if (g.tags?.[TAG.managed] !== 'true' || g.tags[TAG.instance] !== tagValue(this.opts.instance)) return undefined;
+    return this.remember(g);
   }
 
   async list(sel: UnitSelector): Promise<Unit[]> {
@@ -340,13 +357,13 @@ export class AciRuntime implements SandboxRuntime {
       let notMember = false;
       const updated = await this.arm.updateTags(group, (t) => {
         const cur = readRecordTags(t);
-        if (!t[TAG.pool] || !cur) {
+        if (!t[TAG.pool] || t[TAG.poolReady] !== 'true' || !cur) {
           notMember = true;
           return undefined;
         }
         const record = { ...cur.record, key, owner: owner.owner };
         ephemeral = record.lifetime === 'ephemeral';
-        const { [TAG.pool]: _pool, ...rest } = shortTags(t);
+        const { [TAG.pool]: _pool, [TAG.poolReady]: _ready, ...rest } = shortTags(t);
         const short: Record<string, string> = { ...rest, [TAG.keyHash]: kh, [TAG.owner]: tagValue(owner.owner) };
         if (ephemeral) {
           short[TAG.link] = tagValue(owner.link);
@@ -354,12 +371,22 @@ export class AciRuntime implements SandboxRuntime {
         }
         return { ...short, ...recordTags({ ...cur, record }, Object.keys(short).length) };
       });
-      if (notMember || !updated) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${memberId} is not an unclaimed pool member (it was claimed already, or is gone)`);
+      if (notMember || !updated) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone, already claimed, or not ready yet`);
       if (ephemeral && owner.link === this.owner.link.link && !this.owner.holds(memberId)) await this.owner.tie(memberId, group);
       const unit = this.remember((await this.arm.get(group)) ?? updated);
       if (!unit) throw new WardenError('ENGINE_ERROR', `container group ${group} lost its Warden tags in the claim`);
       return unit;
     });
+  }
+
+  async markPoolReady(memberId: string): Promise<void> {
+    const { group } = await this.locate(memberId);
+    let member = false;
+    await this.arm.updateTags(group, (t) => {
+      member = t[TAG.pool] !== undefined;
+      return member && t[TAG.poolReady] !== 'true' ? { ...t, [TAG.poolReady]: 'true' } : undefined;
+    });
+    if (!member) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${memberId} is not an unclaimed warm pool member (gone or claimed already)`);
   }
 
   // ---- exec -------------------------------------------------------------------------------------
@@ -441,8 +468,8 @@ export class AciRuntime implements SandboxRuntime {
           const full = await this.arm.get(g.name!);
           const state = full ? groupToUnit(full)?.state : undefined;
           if (overdue && state === 'running') {
-            await this.arm.stop(g.name!);
-            result.other.push(`stopped ${g.name} (past its max runtime)`);
+            await this.arm.stop(g.name!); // stopped, not removed: \`other\` lists removals only
+            this.opts.log?.warn({ sandbox: id, group: g.name }, 'an ACI container group ran past its max runtime (its guard did not end it): stopped');
           }
           remove = !!sel.stopped && state !== 'running' && state !== 'creating';
         }
@@ -463,6 +490,7 @@ export class AciRuntime implements SandboxRuntime {
     const t0 = Date.now();
     const groups = (await this.arm.list()).filter((g) => this.selects(g.tags ?? {}, sel));
     const errors: string[] = [];
+    let removed = 0;
     await mapLimit(groups, 16, async (g) => {
       const id = g.tags?.[TAG.id] ?? '';
       this.owner.forget(id);
@@ -470,13 +498,14 @@ export class AciRuntime implements SandboxRuntime {
         await this.arm.stop(g.name!); // synchronous: every process ends now
         await this.arm.delete(g.name!);
         this.known.delete(id);
+        removed++;
       } catch (err) {
         errors.push(`${g.name}: ${(err as Error).message}`);
       }
     });
     const names = new Set(groups.map((g) => g.name));
     const left = (await this.arm.list()).filter((g) => names.has(g.name)).length;
-    return { sandboxes: groups.length, other: 0, left, errors, durationMs: Date.now() - t0 };
+    return { sandboxes: groups.length, other: 0, removed: { containerGroup: removed }, left, errors, durationMs: Date.now() - t0 };
   }
 
   /**

@@ -57,6 +57,7 @@ export function aciInit(plan: SandboxPlan, tieGraceSeconds: number): string[] {
 
 /** The max runtime the plan gives its guard (seconds), when it has one. */
 export function planMaxRuntimeSeconds(plan: SandboxPlan): number | undefined {
+  if (plan.maxRuntimeMs !== undefined) return plan.maxRuntimeMs > 0 ? Math.ceil(plan.maxRuntimeMs / 1000) : undefined;
   const i = plan.init.indexOf('--max-runtime');
   const v = i >= 0 ? Number(plan.init[i + 1]) : NaN;
   return Number.isFinite(v) && v > 0 ? v : undefined;
@@ -167,7 +168,7 @@ export function groupToUnit(g: ContainerGroup): Unit | undefined {
     ...(cur?.state === 'Terminated' && cur.finishTime ? { finishedAt: iso(cur.finishTime)! } : {}),
     ...(cur?.state === 'Terminated' && cur.exitCode !== undefined ? { exitCode: cur.exitCode } : {}),
     ports,
-    ...(pool ? { pool: { id: pool, ready: running } } : {}),
+    ...(pool ? { pool: { id: pool, ready: running && tags[TAG.poolReady] === 'true' } } : {}),
     backendId: g.id ?? '',
     details: {
       containerGroup: g.name,

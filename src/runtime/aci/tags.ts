@@ -19,6 +19,8 @@ export const TAG = {
   owner: 'warden.owner',
   lifetime: 'warden.lifetime',
   pool: 'warden.pool',
+  /** A warm pool member whose template's readiness passed (markPoolReady): only then may it be claimed. */
+  poolReady: 'warden.pool-ready',
   createdAt: 'warden.created-at',
   /** Ephemeral units: the owning process's link, and until when its lease runs (epoch ms). */
   link: 'warden.link',
