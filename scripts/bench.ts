@@ -13,7 +13,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { createLogger } from '../src/log.js';
 import { Warden } from '../src/sandbox/warden.js';
-import { EGRESS_NETWORK } from '../src/egress/topology.js';
+import { EGRESS_NETWORK } from '../src/runtime/docker/egress.js';
 import { benchEgress, EGRESS_FOOTNOTE } from './bench-egress.js';
 import { wardenImage } from '../src/images/catalog.js';
 

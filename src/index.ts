@@ -11,7 +11,7 @@
 export { Warden } from './sandbox/warden.js';
 export type { WardenOptions, ListFilter } from './sandbox/warden.js';
 export { Sandbox } from './sandbox/sandbox.js';
-export type { SandboxInfo } from './sandbox/sandbox.js';
+export type { SandboxInfo, SandboxState } from './sandbox/info.js';
 export { SandboxProcess } from './sandbox/process.js';
 export type { SpawnOptions, ExecOptions, ExecResult, ExitInfo } from './sandbox/process.js';
 export { SandboxPty, PtySessions, DEFAULT_SHELL } from './sandbox/pty.js';
@@ -23,16 +23,40 @@ export type { SandboxSpec, SandboxSpecInput } from './policy/spec.js';
 export { LABEL } from './policy/labels.js';
 export { WardenError, EngineError, ValidationError, ExecTimeoutError, isWardenError, ERROR_CODES } from './errors.js';
 export type { WardenErrorCode } from './errors.js';
-export type { ContainerRuntime, RuntimeContainerSpec, RuntimeContainer, RuntimeExec, RuntimeExecRequest, RuntimeInfo } from './runtime/runtime.js';
-export { DockerRuntime } from './runtime/docker/docker-runtime.js';
-export { connectDocker } from './runtime/docker/engine.js';
-export { ImageBuilder } from './images/builder.js';
+export type {
+  SandboxRuntime,
+  SandboxPlan,
+  SandboxRecord,
+  Unit,
+  UnitRef,
+  UnitSelector,
+  UnitState,
+  Capability,
+  ExecRequest,
+  ExecHandle,
+  OwnerLink,
+  OwnerSession,
+  RuntimeInfo,
+  RuntimeCheck,
+  RuntimeKind,
+  PruneResult,
+  PanicResult,
+} from './runtime/sandbox-runtime.js';
+export { createRuntime, createImageStore } from './runtime/select.js';
+export type { CreateRuntimeOptions } from './runtime/select.js';
+export { runtimeSettingsFromEnv } from './config/runtime.js';
+export type { RuntimeSettings } from './config/runtime.js';
+export { DockerSandboxRuntime } from './runtime/docker/docker-sandbox-runtime.js';
+export type { DockerRuntimeOptions } from './runtime/docker/docker-sandbox-runtime.js';
+export { MemoryRuntime } from './runtime/memory/memory-runtime.js';
+export type { MemoryRuntimeOptions } from './runtime/memory/memory-runtime.js';
+export type { ImageStore, BuildResult, ImageRow } from './images/store.js';
 export { CATALOG } from './images/catalog.js';
 export { runDoctor } from './doctor/doctor.js';
 export { AutoRefresher, AutoRefreshPolicySchema, parseAutoRefreshPolicy, refreshReasons } from './sandbox/auto-refresh.js';
 export type { AutoRefreshPolicy, AutoRefreshPolicyInput, RefreshRecord } from './sandbox/auto-refresh.js';
 export type { SandboxStats, SandboxHealth, SandboxProcessRow, HealthThresholds } from './sandbox/monitor.js';
-export type { PanicReport } from './sandbox/warden.js';
+export type { PanicReport, PruneReport } from './sandbox/warden.js';
 export type { Check } from './doctor/doctor.js';
 export { Agent, AgentSession, AGENTS_IMAGE, AgentRunOptionsSchema, AgentSandboxOptionsSchema, AgentPromptOptionsSchema } from './agents/agent.js';
 export type { AgentOptions, AgentRunOptions, AgentSandboxOptions, AgentPromptOptions } from './agents/agent.js';

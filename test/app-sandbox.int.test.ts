@@ -7,7 +7,7 @@ import { createLogger } from '../src/log.js';
 import { WardenError } from '../src/errors.js';
 import { LABEL } from '../src/policy/labels.js';
 import { IdleStopper } from '../src/sandbox/idle.js';
-import { PREVIEW_NETWORK } from '../src/sandbox/preview.js';
+import { PREVIEW_NETWORK } from '../src/runtime/docker/preview.js';
 import { AppContainer } from './support/app-container.js';
 import { eventually, httpGet, todoApp } from './support/apps.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';

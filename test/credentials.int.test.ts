@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { EGRESS_NETWORK, findProxy } from '../src/egress/topology.js';
+import { EGRESS_NETWORK, findProxy } from '../src/runtime/docker/egress.js';
 import { Warden } from '../src/sandbox/warden.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { runId, sandboxPool } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 import { wardenImage } from '../src/images/catalog.js';
+import { engineOf } from './support/engine.js';
 
 // A fake model provider over HTTPS (a test CA the proxy trusts) in a container on the egress
 // network under a real-looking name, and a fake gateway on this host reached as host.docker.internal.
@@ -126,8 +127,8 @@ describe('keyless credentials', () => {
     expect(inside.stdout).toContain('warden-placeholder-key');
     const audit = await sb.egressLog();
     expect(audit.map((a) => a.rule)).toEqual(expect.arrayContaining(['credential:anthropic', 'credential:github', 'credential:openai']));
-    const proxy = await findProxy(warden.runtime, sb.id);
-    const proxyLog = await warden.runtime.logs(proxy!.id, 10_000);
+    const proxy = await findProxy(engineOf(warden), sb.id);
+    const proxyLog = await engineOf(warden).logs(proxy!.id, 10_000);
     for (const s of [SECRET, GH_TOKEN, OPENAI_KEY]) expect(proxyLog + JSON.stringify(audit) + JSON.stringify(proxy!.labels)).not.toContain(s);
   });
 

@@ -3,12 +3,13 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EGRESS_NETWORK } from '../src/egress/topology.js';
+import { EGRESS_NETWORK } from '../src/runtime/docker/egress.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { cli } from './support/cli.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 import { wardenImage } from '../src/images/catalog.js';
+import { engineOf } from './support/engine.js';
 
 // "The internet" here is a fake upstream in a container of ours on the egress network, under a
 // real-looking name (a network alias). Nothing leaves this machine.
@@ -83,7 +84,7 @@ describe('network allowlist', () => {
   });
 
   it('cannot reach services of the host on its network gateway', async () => {
-    const net = await warden.runtime.inspectNetwork(`warden-net-${a.id}`);
+    const net = await engineOf(warden).inspectNetwork(`warden-net-${a.id}`);
     expect(net).toMatchObject({ internal: true, noHostAddress: true });
     const port = (canary.address() as AddressInfo).port;
     // the sandbox's own idea of its gateway, from its routing table (the engine records none: the host has no address there)
@@ -101,24 +102,24 @@ describe('network allowlist', () => {
     server.stderr.resume();
     await new Promise((r) => setTimeout(r, 500));
     expect((await sh(b, `curl -s -m 3 --noproxy '*' http://127.0.0.1:8081/`)).stdout).toBe('b path=/\n'); // it is listening
-    const bIp = (await warden.runtime.inspect(b.containerId))!.networks!.find((n) => n.name.startsWith('warden-net-'))!.ip;
+    const bIp = (await engineOf(warden).inspect(b.containerId))!.networks!.find((n) => n.name.startsWith('warden-net-'))!.ip;
     const r = await sh(a, `curl -s -m 3 --noproxy '*' http://${bIp}:8081/ ; echo "exit $?"`);
     expect(r.stdout).toMatch(/^exit (7|28)$/m);
   });
 
   it('the proxy survived every request above (resets, denials, tunnels)', async () => {
-    const { findProxy } = await import('../src/egress/topology.js');
-    expect((await findProxy(warden.runtime, a.id))?.state).toBe('running');
+    const { findProxy } = await import('../src/runtime/docker/egress.js');
+    expect((await findProxy(engineOf(warden), a.id))?.state).toBe('running');
     expect((await sh(a, `curl -s -m 10 http://${UPSTREAM}:8080/still`)).stdout).toBe('hello from upstream path=/still\n');
   });
 
   it('removing the sandbox removes its proxy and network', async () => {
     const c = await warden.create({ network: 'allowlist' });
     const net = `warden-net-${c.id}`;
-    expect(await warden.runtime.inspectNetwork(net)).toBeDefined();
+    expect(await engineOf(warden).inspectNetwork(net)).toBeDefined();
     await c.remove({ force: true });
-    expect(await warden.runtime.inspectNetwork(net)).toBeUndefined();
-    expect(await warden.runtime.list({ 'warden.id': c.id })).toEqual([]);
+    expect(await engineOf(warden).inspectNetwork(net)).toBeUndefined();
+    expect(await engineOf(warden).list({ 'warden.id': c.id })).toEqual([]);
   });
 
   it('warden run --allow from the CLI', async () => {

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
+import { DockerSandboxRuntime } from '../src/runtime/docker/docker-sandbox-runtime.js';
 import { Warden } from '../src/sandbox/warden.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
 import { wardenImage } from '../src/images/catalog.js';
+import { engineOf } from './support/engine.js';
 
 const owner = `test-${runId()}-errors`;
 const warden = testWarden(owner);
@@ -94,14 +95,14 @@ describe('bad input: a clear error and nothing half-created', () => {
   });
 
   it('an engine that is down says how to start one', async () => {
-    const down = new Warden({ runtime: new DockerRuntime(new Docker({ socketPath: '/nonexistent/docker.sock' }), createLogger('silent')) });
+    const down = new Warden({ runtime: new DockerSandboxRuntime({ socketPath: '/nonexistent/docker.sock', logger: createLogger('silent') }) });
     const err = await down.list().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     expect((err as Error).message).toMatch(/no Docker engine answers.*dockerd/);
   });
 
   it('gVisor is used when registered, and refused with a fix when not', async () => {
-    const info = await warden.runtime.info();
+    const info = await engineOf(warden).info();
     if (info.runtimes.includes('runsc')) {
       const sb = await pool.create({ runtime: 'runsc' });
       const inside = await sb.exec(['sh', '-c', 'cat /proc/version; id -u; grep CapEff /proc/self/status; echo x > /etc/x']);
@@ -119,7 +120,7 @@ describe('bad input: a clear error and nothing half-created', () => {
       const gvisorProcs = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /runsc/.test(l) && !l.includes('<defunct>')).length;
       const orphanShims = async () => {
         let n = 0;
-        for (const shim of await listShims()) if (!(await warden.runtime.inspect(shim.containerId))) n++;
+        for (const shim of await listShims()) if (!(await engineOf(warden).inspect(shim.containerId))) n++;
         return n;
       };
       const before = gvisorProcs();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecTimeoutError, WardenError } from '../src/errors.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { sandboxPool, testWarden } from './support/fixture.js';
+import { engineOf } from './support/engine.js';
 
 const warden = testWarden();
 const pool = sandboxPool(warden);
@@ -154,7 +155,7 @@ describe('exec errors', () => {
     const other = await pool.create({});
     await other.stop({ timeoutMs: 500 });
     await expect(other.exec(['true'])).rejects.toMatchObject({ code: 'SANDBOX_NOT_RUNNING' });
-    await warden.runtime.remove(other.containerId, { force: true }); // vanished underneath
+    await engineOf(warden).remove(other.containerId, { force: true }); // vanished underneath
     await expect(other.exec(['true'])).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
     await expect(other.refreshInfo()).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
   });

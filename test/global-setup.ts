@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { ImageBuilder } from '../src/images/builder.js';
+import { DockerImageStore } from '../src/runtime/docker/images.js';
 import { createLogger } from '../src/log.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 
@@ -20,7 +20,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   // compile first: the CLI tests run dist/, and the egress image is built from dist/egress
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  await new ImageBuilder(docker, createLogger('warn')).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
+  await new DockerImageStore(docker, createLogger('warn'), { ...(process.env.WARDEN_BASE_IMAGE ? { baseImage: process.env.WARDEN_BASE_IMAGE } : {}) }).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
   return async () => {
     const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };
     const containers = await docker.listContainers({ all: true, filters });

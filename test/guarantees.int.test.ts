@@ -13,6 +13,7 @@ import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
+import { engineOf } from './support/engine.js';
 const execFileP = promisify(execFile);
 
 /**
@@ -33,7 +34,7 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number
   throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
-const state = async (containerId: string): Promise<string> => (await warden.runtime.inspect(containerId))?.state ?? 'gone';
+const state = async (containerId: string): Promise<string> => (await engineOf(warden).inspect(containerId))?.state ?? 'gone';
 const sh = (sb: Sandbox, script: string, opts: { timeoutMs?: number } = {}) => sb.exec(['sh', '-c', script], opts);
 
 /** Stop and SIGKILL every process the workload can see but did not start (keeper, watchers, init), and try to trace pid 1. */
@@ -50,12 +51,12 @@ async function ownerProcess(kind: 'plain' | 'allowlist' | 'attack'): Promise<{ k
 }
 
 /** The owner's reaper container, if it is there. */
-const reaperOf = async (link: string) => (await warden.runtime.list({ 'warden.reaper-for': link }))[0];
+const reaperOf = async (link: string) => (await engineOf(warden).list({ 'warden.reaper-for': link }))[0];
 
 /** Everything on the engine that belongs to a sandbox id: containers, networks, volumes. */
 async function leftovers(id: string): Promise<string[]> {
-  const cs = await warden.runtime.list({ 'warden.id': id });
-  const other = await warden.runtime.listOther({ 'warden.id': id });
+  const cs = await engineOf(warden).list({ 'warden.id': id });
+  const other = await engineOf(warden).listOther({ 'warden.id': id });
   return [...cs.map((c) => `container ${c.name} (${c.state})`), ...other.networks.map((n) => `network ${n}`), ...other.volumes.map((v) => `volume ${v}`)];
 }
 
@@ -192,10 +193,10 @@ describe('nothing left behind when the owner dies', () => {
     const id = owner.ids[0]!;
     const reaper = await reaperOf(owner.link);
     expect(reaper?.state).toBe('running');
-    await warden.runtime.kill(reaper!.id, 'SIGKILL'); // as if it had been removed by hand
+    await engineOf(warden).kill(reaper!.id, 'SIGKILL'); // as if it had been removed by hand
     await until('reaper gone', async () => !(await reaperOf(owner.link)), 10_000);
     owner.kill();
-    await until('sandbox stopped by the dead-man switch', async () => (await warden.runtime.list({ 'warden.id': id }))[0]?.state !== 'running', 10_000);
+    await until('sandbox stopped by the dead-man switch', async () => (await engineOf(warden).list({ 'warden.id': id }))[0]?.state !== 'running', 10_000);
     expect((await leftovers(id)).length).toBeGreaterThan(0); // stopped, but nobody removed it
     // scoped to that owner: other test files of this run keep their stopped sandboxes
     const report = await testWarden(`test-${runId()}-sweeper`).prune({ labels: { 'warden.test-run': runId(), 'warden.owner-link': owner.link } });

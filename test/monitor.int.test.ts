@@ -6,6 +6,7 @@ import { AutoRefresher } from '../src/sandbox/auto-refresh.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
+import { engineOf } from './support/engine.js';
 
 const warden = testWarden(`test-${runId()}-monitor`);
 const pool = sandboxPool(warden);
@@ -85,7 +86,7 @@ describe('stats, processes and health', () => {
     filler.stdout.resume();
     filler.stderr.resume();
     const t0 = Date.now();
-    while ((await warden.runtime.inspect(sb.containerId))?.state === 'running' && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 200));
+    while ((await engineOf(warden).inspect(sb.containerId))?.state === 'running' && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 200));
     const h = await sb.health();
     expect(h.status).toBe('stopped');
     expect(h.exit?.reason).toMatch(/^the workspace holds \d+ KiB, over its disk quota of 20480 KiB$/);

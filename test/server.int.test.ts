@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import { createLogger } from '../src/log.js';
 import { buildServer } from '../src/server/build.js';
 import { Warden } from '../src/sandbox/warden.js';
-import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
+import { DockerSandboxRuntime } from '../src/runtime/docker/docker-sandbox-runtime.js';
 import { WardenStore } from '../src/store/store.js';
 import { readSse, startTestServer, type TestServer } from './support/server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
@@ -352,7 +352,7 @@ describe('HTTP API: lifecycle, monitoring, audit, metrics', () => {
 describe('HTTP API: engine down', () => {
   it('answers 503 with ENGINE_UNAVAILABLE, and readyz is not ready', async () => {
     const log = createLogger('silent');
-    const warden = new Warden({ runtime: new DockerRuntime(new Docker({ socketPath: '/nonexistent/docker.sock' }), log), logger: log });
+    const warden = new Warden({ runtime: new DockerSandboxRuntime({ socketPath: '/nonexistent/docker.sock', logger: log }), logger: log });
     const store = WardenStore.memory();
     const srv = await buildServer({ warden, store, token: 'x'.repeat(20), log, sampleIntervalMs: 0, reconcileIntervalMs: 0 });
     const r = await srv.app.inject({ method: 'GET', url: '/api/v1/sandboxes', headers: { authorization: `Bearer ${'x'.repeat(20)}` } });

@@ -2,15 +2,15 @@ import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { LABEL } from '../src/policy/labels.js';
-import { DockerRuntime } from '../src/runtime/docker/docker-runtime.js';
-import { sharedNetworkId } from '../src/runtime/shared-network.js';
+import { DockerEngine } from '../src/runtime/docker/engine.js';
+import { sharedNetworkId } from '../src/runtime/docker/shared-network.js';
 import { runId } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 
 // warden-egress and warden-preview are made by whichever sandbox needs them first; on a fresh engine
 // several creates can ask at once, and the engine happily makes several networks with one name.
 const docker = new Docker();
-const runtime = new DockerRuntime(docker, createLogger('silent'));
+const runtime = new DockerEngine(docker, createLogger('silent'));
 const name = `warden-test-shared-${runId()}`;
 
 afterAll(async () => {

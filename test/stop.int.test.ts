@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
+import { engineOf } from './support/engine.js';
 
 const warden = testWarden(`test-${runId()}-stop`);
 const pool = sandboxPool(warden);
@@ -26,7 +27,7 @@ async function startOwner(handleSignals: boolean): Promise<{ child: ChildProcess
   return { child, ids: JSON.parse(line.toString()) as { ephemeral: string; persistent: string } };
 }
 
-const state = async (id: string): Promise<string> => (await warden.runtime.inspect(id))?.state ?? 'gone';
+const state = async (id: string): Promise<string> => (await engineOf(warden).inspect(id))?.state ?? 'gone';
 
 describe('stop means stop', () => {
   it('dead-man switch: kill -9 of the owner stops its ephemeral sandbox within 10 s; persistent ones survive and are re-adopted', async () => {
@@ -155,7 +156,7 @@ describe('leaked runtime shims (a stand-in process named like a leaked container
     try {
       await new Promise((r) => setTimeout(r, 300));
       expect(hostProcs('sleep 4701')).toHaveLength(2);
-      const n = await warden.runtime.reapOrphans([gone, live.containerId]);
+      const n = await engineOf(warden).reapOrphans([gone, live.containerId]);
       expect(n).toBe(1);
       if (orphan.exitCode === null && orphan.signalCode === null) await once(orphan, 'exit');
       expect(orphan.signalCode).toBe('SIGKILL');

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../log.js';
 import { parseSpec, zodToValidationError, type SandboxSpecInput } from '../policy/spec.js';
 import { checkHostPath } from '../sandbox/host-paths.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import type { Warden } from '../sandbox/warden.js';
+import type { SandboxMaker } from '../sandbox/maker.js';
 import { agentSecrets, installCredentialFiles, resolveAuth, type ResolvedAuth } from './auth.js';
 import { AuthModeSchema, GitConfigSchema, loadAgentsConfig, type AgentConfig, type AgentsConfig, type GitConfig } from './config.js';
 import type { AgentName } from './events.js';
@@ -122,8 +122,8 @@ export class Agent {
   readonly recorder: AgentRunRecorder;
 
   constructor(
-    /** The Warden whose sandboxes the agent runs in. */
-    readonly warden: Warden,
+    /** The Warden (or anything that makes sandboxes) the agent runs in. */
+    readonly warden: SandboxMaker,
     name: string,
     private readonly opts: AgentOptions = {},
   ) {

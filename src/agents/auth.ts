@@ -1,7 +1,7 @@
 import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadSecrets, PLACEHOLDER, PROVIDERS } from '../egress/credentials.js';
-import { PROXY_ALIAS, PROXY_PORT } from '../egress/topology.js';
+import { EGRESS_PROXY_URL } from '../egress/env.js';
 import { WardenError } from '../errors.js';
 import type { AuthMode } from './config.js';
 import { GEMINI_OAUTH_SETTINGS } from './gemini-profile.js';
@@ -44,7 +44,7 @@ export function resolveAuth(profile: AgentProfile, mode: AuthMode, secrets: Reco
   switch (mode) {
     case 'keyless':
       if (!secret) throw missing();
-      return { mode, baseUrl: `http://${PROXY_ALIAS}:${PROXY_PORT}/${profile.provider}`, apiKey: PLACEHOLDER, egress: { credentials: [profile.provider], allow: [], presets: [] }, files: [], warnings: [] };
+      return { mode, baseUrl: `${EGRESS_PROXY_URL}/${profile.provider}`, apiKey: PLACEHOLDER, egress: { credentials: [profile.provider], allow: [], presets: [] }, files: [], warnings: [] };
     case 'env':
       if (!secret) throw missing();
       return {

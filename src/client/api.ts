@@ -7,7 +7,7 @@ import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
-import type { PruneReport } from '../sandbox/prune.js';
+import type { PruneReport } from '../sandbox/warden.js';
 
 /**
  * What the CLI (and any program) needs of Warden, whether it talks to the engine directly (the SDK's

@@ -8,7 +8,7 @@ import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/
 import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox/process.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { ListFilter, PanicReport } from '../sandbox/warden.js';
-import type { PruneReport } from '../sandbox/prune.js';
+import type { PruneReport } from '../sandbox/warden.js';
 import type { FilesApi, ProcessApi, PtySessionsApi, SandboxApi, WardenApi } from './api.js';
 import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import { RemotePty } from './remote-pty.js';

@@ -1,18 +1,19 @@
 import { access, mkdir } from 'node:fs/promises';
 import { wardenHome } from '../config/home.js';
 import { isWardenError } from '../errors.js';
-import { CATALOG, OFFLINE_BASE, PUBLIC_BASE } from '../images/catalog.js';
-import type { ContainerRuntime } from '../runtime/runtime.js';
+import { CATALOG } from '../images/catalog.js';
+import type { RuntimeCheck, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 
-export interface Check { name: string; ok: boolean; detail: string; hint?: string; optional?: boolean }
+export type Check = RuntimeCheck;
 
-/** What Warden needs, checked one by one, each with a hint to fix it. */
-export async function runDoctor(runtime: ContainerRuntime): Promise<Check[]> {
+/** What Warden needs, checked one by one, each with a hint to fix it: the backend, its own checks, images, Warden's home. */
+export async function runDoctor(runtime: SandboxRuntime, opts: { home?: string } = {}): Promise<Check[]> {
   const checks: Check[] = [];
   let info;
   try {
     info = await runtime.info();
-    checks.push({ name: 'engine', ok: true, detail: `Docker ${info.engineVersion} (API ${info.apiVersion}), ${info.os}, kernel ${info.kernel}` });
+    const d = info.details;
+    checks.push({ name: 'engine', ok: true, detail: [info.version, d.os, d.kernel ? `kernel ${d.kernel}` : undefined].filter(Boolean).join(', ') });
   } catch (err) {
     checks.push({
       name: 'engine',
@@ -22,46 +23,18 @@ export async function runDoctor(runtime: ContainerRuntime): Promise<Check[]> {
     });
     return checks;
   }
-  checks.push({ name: 'cgroups', ok: true, detail: `cgroup v${info.cgroupVersion}, storage ${info.storageDriver}, ${info.cpus} CPUs, ${(info.memoryBytes / 1024 ** 3).toFixed(1)} GiB` });
-  checks.push({
-    name: 'disk-quota',
-    ok: true,
-    optional: true,
-    detail: info.storageDriver === 'overlay2' ? 'overlay2: no per-container root quota; Warden uses a read-only root and size-capped tmpfs' : `storage driver ${info.storageDriver}`,
-  });
-  checks.push({ name: 'runtime:runc', ok: info.runtimes.includes('runc'), detail: `runtimes: ${info.runtimes.join(', ')} (default ${info.defaultRuntime})` });
-  checks.push({
-    name: 'runtime:runsc',
-    ok: info.runtimes.includes('runsc'),
-    optional: true,
-    detail: info.runtimes.includes('runsc') ? 'gVisor available (--runtime runsc)' : 'gVisor not registered (optional)',
-    hint: 'apt-get install runsc, then add {"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}} to /etc/docker/daemon.json and restart dockerd',
-  });
+  const own = runtime.diagnose ? await runtime.diagnose() : [];
+  // the backend's checks in their order, Warden's images after its runtime checks
+  const split = own.findIndex((c) => c.name === 'base-image');
+  const before = split < 0 ? own : own.slice(0, split);
+  const after = split < 0 ? [] : own.slice(split);
+  checks.push(...before);
   for (const img of CATALOG) {
     const present = await runtime.imageExists(img.ref);
     checks.push({ name: `image:${img.name}`, ok: present, detail: present ? `${img.ref} present` : `${img.ref} missing`, hint: 'warden images build (or warden images bootstrap without a registry)' });
   }
-  const base = (await runtime.imageExists(PUBLIC_BASE)) ? PUBLIC_BASE : (await runtime.imageExists(OFFLINE_BASE)) ? OFFLINE_BASE : undefined;
-  checks.push({ name: 'base-image', ok: base !== undefined, optional: true, detail: base ? `${base} present` : 'no local base image', hint: 'warden images bootstrap builds one without a registry' });
-  const nets = (await runtime.listNetworks({ 'warden.role': 'network' })).filter((n) => !n.noHostAddress || !n.internal);
-  checks.push({
-    name: 'host-services',
-    ok: nets.length === 0,
-    detail:
-      nets.length === 0
-        ? 'closed: allowlisted sandboxes sit on internal networks where the host has no address (no gateway to its services)'
-        : `open on ${nets.map((n) => n.name).join(', ')}: the host has an address there`,
-    hint: 'remove those networks (warden panic, or warden rm of their sandboxes); Warden creates sandbox networks with com.docker.network.bridge.inhibit_ipv4',
-  });
-  checks.push({
-    name: 'network:open',
-    ok: true,
-    optional: true,
-    detail:
-      "sandboxes with network 'open' sit on warden-open, a bridge with inter-container traffic off: they cannot reach each other, but they reach every destination the host can, the host's own services included (anything listening on the bridge's gateway or on 0.0.0.0). Use 'allowlist' (with ports published by a preview forwarder) unless a sandbox needs that.",
-    hint: 'to shut host services off from open sandboxes, drop input from the warden-open bridge on the host firewall except established connections',
-  });
-  const home = wardenHome();
+  checks.push(...after);
+  const home = opts.home ?? wardenHome();
   try {
     await mkdir(home, { recursive: true });
     await access(home);

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { WardenError } from '../errors.js';
 import { statusOf, translateEngineError } from '../runtime/docker/errors.js';
-import type { ProgressFn } from './builder.js';
+import type { ProgressFn } from './store.js';
 import { DOCKER_DIR, wardenImage } from './catalog.js';
 import { IMAGE_HASH_LABEL } from './labels.js';
 

@@ -1,30 +1,15 @@
-import { credentialEnv } from '../egress/credentials.js';
+import { credentialRoutes, type Provider } from '../egress/credentials.js';
+import { EGRESS_PROXY_URL, egressEnv } from '../egress/env.js';
+import { guardInit } from '../guest/argv.js';
+import type { OwnerLink, SandboxPlan, SandboxRecord } from '../runtime/sandbox-runtime.js';
+import { keyedUnitName } from '../runtime/unit-names.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
-import type { RuntimeContainerSpec } from '../runtime/runtime.js';
-import { LABEL } from './labels.js';
 import { sandboxHardening } from './hardening.js';
-import { GUEST_DIR, guardExec, guardInit } from '../guest/argv.js';
+import { storedSpec } from './record.js';
 import type { SandboxSpec } from './spec.js';
 
-/** Where things live inside every sandbox. */
+/** Where things live inside every sandbox, whatever the backend. */
 export const PATHS = { workspace: '/workspace', config: '/app/config', home: '/home/agent', tmp: '/tmp' } as const;
-
-export interface CompileContext {
-  id: string;
-  containerName: string;
-  owner: string;
-  createdAt: string;
-  /** uid:gid the sandbox runs as (resolved from the workspace owner by the caller). */
-  user: { uid: number; gid: number };
-  /** Labels every Warden object of this instance carries (e.g. a test run id). */
-  extraLabels: Record<string, string>;
-  /** network 'allowlist': the sandbox's private network and the proxy's URL on it. */
-  egress?: { network: string; proxyUrl: string };
-  /** The engine volume holding Warden's guest code (mounted read-only at /.warden). */
-  guestVolume: string;
-  /** network 'open': Warden's own bridge (inter-container traffic off). */
-  openNetwork?: string;
-}
 
 /** How often the guard measures a host workspace against its disk quota. */
 export const DISK_CHECK_SECONDS = 2;
@@ -46,90 +31,106 @@ export function policyHash(spec: SandboxSpec, user: { uid: number; gid: number }
   return sha256(canonicalJson({ image, workspace, configDir, mounts, resources, network, ports, runtime, maxRuntime, user, workspaceVolume, ...(allowRoot ? { allowRoot } : {}) })).slice(0, 16);
 }
 
-/** The sandbox's name on its own allowlist network (the preview forwarder connects to it; a warm-pool claim renames the container, not this). */
-export const SANDBOX_ALIAS = 'warden-sandbox';
-
-/** The engine volume that holds /workspace of a sandbox with `workspaceVolume`. */
-export function workspaceVolumeName(id: string): string {
-  return `warden-ws-${id}`;
+export interface PlanContext {
+  id: string;
+  /** The owning process's link and the owner's name (record and label `warden.owner`). */
+  owner: OwnerLink;
+  /** The Warden instance (tenant scope). */
+  instance: string;
+  createdAt: string;
+  /** uid:gid the workload runs as (resolved from the workspace owner by the caller). */
+  user: { uid: number; gid: number };
+  /** Labels to select by besides the spec's: the Warden's own (a test run), the caller's (a project), a pool's. */
+  labels: Record<string, string>;
+  /** The unit's name when it is not the spec's, the key's or the id (a warm pool member's). */
+  name?: string;
+  /** A warm pool member: its pool id and spec signature. */
+  pool?: { id: string; signature: string };
+  /** A refreshed sandbox: how many times, when and why. */
+  refresh?: { count: number; last: string; reason: string };
+  /** Secrets the egress proxy holds for keyless credentials, and a CA bundle (host path) it trusts. */
+  egress: { secrets: Record<string, string>; caFile?: string };
 }
 
-/** Compile a validated spec into the runtime's container spec, with every confinement default applied. */
-export function compileSpec(spec: SandboxSpec, ctx: CompileContext): RuntimeContainerSpec {
+/**
+ * Compile a validated spec (host paths already checked and mapped, user resolved) into the plan every
+ * backend maps: every confinement default applied, the typed record written, nothing left to choose.
+ * Pure; throws INVALID_SPEC for credentials Warden has no secret for, before anything is made.
+ */
+export function compilePlan(spec: SandboxSpec, ctx: PlanContext): SandboxPlan {
   const { uid, gid } = ctx.user;
-  const storedSpec = { ...spec, env: Object.keys(spec.env) }; // env values stay out of labels
-  const labels: Record<string, string> = {
-    ...spec.labels,
-    ...ctx.extraLabels,
-    [LABEL.managed]: 'true',
-    [LABEL.id]: ctx.id,
-    [LABEL.owner]: ctx.owner,
-    [LABEL.lifetime]: spec.lifetime,
-    [LABEL.createdAt]: ctx.createdAt,
-    [LABEL.policyHash]: policyHash(spec, ctx.user),
-    [LABEL.user]: `${uid}:${gid}`,
-    [LABEL.spec]: JSON.stringify(storedSpec),
-    ...(spec.key ? { [LABEL.key]: spec.key } : {}),
-  };
-  const mounts = [
-    ...(spec.workspace ? [{ source: spec.workspace, target: PATHS.workspace, readOnly: false }] : []),
-    ...(spec.configDir ? [{ source: spec.configDir, target: PATHS.config, readOnly: true }] : []),
-    ...spec.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly })),
-    // seeded by the engine from the image's /workspace on first use; outlives stop/start and refresh
-    ...(spec.workspaceVolume
-      ? [{ source: workspaceVolumeName(ctx.id), target: PATHS.workspace, readOnly: false, volume: { labels: { ...spec.labels, ...ctx.extraLabels, [LABEL.managed]: 'true', [LABEL.id]: ctx.id } } }]
-      : []),
-  ];
   const mem = spec.resources.memory;
+  credentialRoutes(spec.egress.credentials as Provider[], ctx.egress.secrets); // names the missing secret now
+  const record: SandboxRecord = {
+    version: 1,
+    id: ctx.id,
+    spec: storedSpec(spec), // env values stay out of the record
+    owner: ctx.owner.owner,
+    instance: ctx.instance,
+    ...(spec.key ? { key: spec.key } : {}),
+    lifetime: spec.lifetime,
+    createdAt: ctx.createdAt,
+    policyHash: policyHash(spec, ctx.user),
+    user: { uid, gid },
+    ...(ctx.refresh ? { refresh: ctx.refresh } : {}),
+    ...(ctx.pool ? { poolSignature: ctx.pool.signature } : {}),
+  };
+  const ports = spec.network === 'none' ? [] : spec.ports.map((p) => (typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) }));
   return {
-    name: ctx.containerName,
+    id: ctx.id,
+    name: ctx.name ?? spec.name ?? (spec.key ? keyedUnitName(spec.key) : ctx.id),
+    ...(spec.key ? { key: spec.key } : {}),
     image: spec.image,
+    labels: { ...spec.labels, ...ctx.labels },
+    record,
+    owner: ctx.owner,
+    lifetime: spec.lifetime,
+    hardening: sandboxHardening(ctx.user),
     // PID 1 is the guard (root, outside the workload's reach): max runtime, dead-man switch, and for a
     // host workspace the disk quota (a tmpfs workspace is simply that size)
-    cmd: guardInit({
+    init: guardInit({
       ...(spec.maxRuntime !== undefined ? { maxRuntimeMs: spec.maxRuntime } : {}),
       tied: spec.lifetime === 'ephemeral',
       ...(spec.workspace && spec.resources.disk ? { diskQuotaBytes: spec.resources.disk } : {}),
       diskIntervalS: DISK_CHECK_SECONDS,
       workspace: PATHS.workspace,
     }),
-    hardening: sandboxHardening(ctx.user),
-    // the image's own health check runs as the workload user, through the guard
-    healthcheckPrefix: guardExec([], { uid, gid }),
-    tiedToOwner: spec.lifetime === 'ephemeral',
-    env: {
-      HOME: PATHS.home,
-      USER: 'agent',
-      WARDEN_SANDBOX_ID: ctx.id,
-      ...(ctx.egress ? { ...proxyEnv(ctx.egress.proxyUrl), ...credentialEnv(spec.egress.credentials, ctx.egress.proxyUrl) } : {}),
-      ...spec.env,
-    },
-    labels,
+    // the whole environment: an allowlisted sandbox's programs are told where its proxy is (every backend
+    // makes EGRESS_PROXY_URL reach it) and what its credential routes are; the spec's env wins
+    env: { HOME: PATHS.home, USER: 'agent', WARDEN_SANDBOX_ID: ctx.id, ...(spec.network === 'allowlist' ? egressEnv(EGRESS_PROXY_URL, spec.egress.credentials) : {}), ...spec.env },
     workdir: spec.workdir,
-    mounts: [...mounts, { source: ctx.guestVolume, target: GUEST_DIR, readOnly: true, volume: { labels: {}, noCopy: true } }],
-    tmpfs: [
-      { target: PATHS.tmp, sizeBytes: tmpfsSize(spec.resources.tmpSize, mem), mode: '1777' },
-      { target: PATHS.home, sizeBytes: tmpfsSize(spec.resources.homeSize, mem), mode: '0700', uid, gid },
-      ...(spec.workspace || spec.workspaceVolume ? [] : [{ target: PATHS.workspace, sizeBytes: tmpfsSize(spec.resources.disk ?? spec.resources.tmpSize, mem), mode: '0700', uid, gid }]),
+    resources: {
+      memoryBytes: mem,
+      nanoCpus: Math.round(spec.resources.cpus * 1e9),
+      pids: spec.resources.pids,
+      tmpBytes: tmpfsSize(spec.resources.tmpSize, mem),
+      homeBytes: tmpfsSize(spec.resources.homeSize, mem),
+      ...(spec.resources.disk !== undefined ? { diskBytes: spec.resources.disk } : {}),
+    },
+    workspace: spec.workspace
+      ? { kind: 'host', path: spec.workspace }
+      : spec.workspaceVolume
+        ? { kind: 'volume', seedFromImage: true }
+        : { kind: 'tmpfs', sizeBytes: tmpfsSize(spec.resources.disk ?? spec.resources.tmpSize, mem) },
+    mounts: [
+      ...(spec.configDir ? [{ source: spec.configDir, target: PATHS.config, readOnly: true }] : []),
+      ...spec.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly })),
     ],
-    memoryBytes: spec.resources.memory,
-    nanoCpus: Math.round(spec.resources.cpus * 1e9),
-    pidsLimit: spec.resources.pids,
-    network: spec.network === 'open' ? (ctx.openNetwork ? { name: ctx.openNetwork } : 'bridge') : spec.network === 'allowlist' && ctx.egress ? { name: ctx.egress.network, aliases: [SANDBOX_ALIAS] } : 'none',
-    // an allowlisted sandbox is on an internal network, which the engine does not publish: its preview
-    // forwarder publishes the ports instead (sandbox/preview.ts)
-    ports: (spec.network === 'open' ? spec.ports : []).map((p) =>
-      typeof p === 'number' ? { containerPort: p, hostIp: '127.0.0.1' } : { containerPort: p.container, hostIp: p.hostIp, ...(p.host ? { hostPort: p.host } : {}) },
-    ),
-    ...(spec.runtime && spec.runtime !== 'runc' ? { runtime: spec.runtime } : {}),
-    // on an allowlisted network only the proxy's name resolves: make every other lookup fail fast
-    ...(spec.network === 'allowlist' ? { dnsOptions: ['timeout:1', 'attempts:1'] } : {}),
+    egress:
+      spec.network === 'allowlist'
+        ? {
+            mode: 'allowlist',
+            presets: spec.egress.presets,
+            allow: spec.egress.allow,
+            credentials: spec.egress.credentials,
+            addHosts: spec.egress.addHosts,
+            ...(ctx.egress.caFile ? { caFile: ctx.egress.caFile } : {}),
+            secrets: ctx.egress.secrets,
+          }
+        : { mode: spec.network },
+    preview: ports,
+    ...(spec.runtime === 'runsc' ? { isolation: 'gvisor' as const } : {}),
+    healthCheck: true,
+    ...(ctx.pool ? { pool: ctx.pool } : {}),
   };
-}
-
-/** What tells programs in an allowlisted sandbox to use the proxy (both spellings: tools differ). */
-export function proxyEnv(url: string): Record<string, string> {
-  // the proxy's own routes (keyless credentials) are plain HTTP to the proxy, not proxied requests
-  const noProxy = `localhost,127.0.0.1,::1,${new URL(url).hostname}`;
-  return { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: noProxy, no_proxy: noProxy };
 }

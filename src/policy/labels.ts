@@ -1,16 +1,17 @@
-/** The labels every container, network and volume Warden makes carries. `list` and re-adoption read them. */
+/**
+ * The labels Warden puts on what it makes (Docker labels; Kubernetes labels; ACI tags): short keys to
+ * select by. Long values (the spec, timestamps, the key, refresh reasons) live in the one typed record
+ * (`record`, see policy/record.ts), never in a label of their own.
+ */
 export const LABEL = {
   managed: 'warden.managed',
   id: 'warden.id',
   owner: 'warden.owner',
-  key: 'warden.key',
   lifetime: 'warden.lifetime',
-  createdAt: 'warden.created-at',
-  policyHash: 'warden.policy-hash',
-  spec: 'warden.spec',
-  user: 'warden.user',
-  refreshCount: 'warden.refresh-count',
-  lastRefresh: 'warden.last-refresh',
+  /** The sandbox's record (policy/record.ts) as JSON: the Docker backend's one long label. */
+  record: 'warden.record',
+  /** A hash of the key (the key itself is in the record): finds a keyed sandbox whatever its name. */
+  keyHash: 'warden.key-hash',
   /** A warm-pool member: the template it was made for (kept after a claim; the name tells claimed from not). */
   pool: 'warden.pool',
   /** A warm-pool member: the signature of the spec it was made with (a claim must match it). */
@@ -33,4 +34,16 @@ export const LABEL = {
   ownerLink: 'warden.owner-link',
   /** On Warden's guest volumes: the guest image's content hash. */
   guest: 'warden.guest',
+  // Labels of sandboxes made before the record existed (read by the Docker backend's back-compat
+  // reader; `SandboxInfo.labels` still shows these names, filled from the record).
+  key: 'warden.key',
+  createdAt: 'warden.created-at',
+  policyHash: 'warden.policy-hash',
+  spec: 'warden.spec',
+  user: 'warden.user',
+  refreshCount: 'warden.refresh-count',
+  lastRefresh: 'warden.last-refresh',
 } as const;
+
+/** The labels that hold (or held, before the record) parts of the record: not selection labels. */
+export const RECORD_LABELS: ReadonlySet<string> = new Set([LABEL.record, LABEL.key, LABEL.createdAt, LABEL.policyHash, LABEL.spec, LABEL.user, LABEL.refreshCount, LABEL.lastRefresh]);

@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack, type Header } from 'tar-stream';
 import { WardenError } from '../errors.js';
-import type { ContainerRuntime } from '../runtime/runtime.js';
+import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { confinePath, prefixes } from './paths.js';
 import { GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
 import { runInternal } from './internal-exec.js';
@@ -62,8 +62,8 @@ type TarPack = ReturnType<typeof tarPack>;
 export class SandboxFiles {
   /** @internal */
   constructor(
-    private readonly runtime: ContainerRuntime,
-    private readonly containerId: string,
+    private readonly runtime: SandboxRuntime,
+    private readonly unitId: string,
     private readonly owner: { uid: number; gid: number },
     private readonly roots: FileRoots,
   ) {}
@@ -155,7 +155,7 @@ export class SandboxFiles {
   async list(path: string): Promise<DirEntry[]> {
     const c = confinePath(path, this.roots.read);
     // listed inside, as the sandbox user (guest/files.sh), like every other file operation
-    const r = await runInternal(this.runtime, this.containerId, guardExec(['/bin/sh', GUEST_SCRIPTS.files, 'l', c.root, c.rel, ...prefixes(c.rel).map((p, i, all) => (i === all.length - 1 ? `~${p}` : p))], { uid: this.owner.uid, gid: this.owner.gid }), '0:0');
+    const r = await runInternal(this.runtime, this.unitId, guardExec(['/bin/sh', GUEST_SCRIPTS.files, 'l', c.root, c.rel, ...prefixes(c.rel).map((p, i, all) => (i === all.length - 1 ? `~${p}` : p))], { uid: this.owner.uid, gid: this.owner.gid }), '0:0');
     if (r.exitCode === 3) throw new WardenError('PATH_REFUSED', `path '${c.abs}' refused: a component is a symbolic link`);
     if (r.exitCode === 4) throw new WardenError('FILE_NOT_FOUND', `${c.abs} is not a directory in the sandbox`);
     if (r.exitCode !== 0) throw new WardenError('EXEC_FAILED', `listing ${c.abs} failed (exit ${r.exitCode})`);
@@ -233,7 +233,7 @@ export class SandboxFiles {
   /** tar inside the sandbox, as its user; wait() turns its refusals into WardenErrors. */
   private async execTar(op: 'x' | 'c', root: string, target: string, check: string[], stdin?: Readable): Promise<{ stdout: Readable; wait: () => Promise<void> }> {
     const args = op === 'c' ? [op, root, target, ...check] : [op, root, ...check];
-    const e = await this.runtime.exec(this.containerId, {
+    const e = await this.runtime.exec(this.unitId, {
       cmd: guardExec(['/bin/sh', GUEST_SCRIPTS.files, ...args], { uid: this.owner.uid, gid: this.owner.gid }),
       env: {},
       user: '0:0',

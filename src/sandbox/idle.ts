@@ -2,10 +2,9 @@ import { z } from 'zod';
 import { PeriodicCheck } from '../util/periodic.js';
 import type { Logger } from '../log.js';
 import { DurationSchema, zodToValidationError } from '../policy/spec.js';
-import { isUnclaimedPoolMember } from './naming.js';
-import { previewActivity } from './preview.js';
-import type { SandboxInfo } from './sandbox.js';
-import type { Warden } from './warden.js';
+import { recordSpec } from '../policy/record.js';
+import type { SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
+import type { ListFilter } from './lifecycle.js';
 
 /** When an idle app sandbox is stopped (its files are kept; `ensure` resumes it). */
 export const IdlePolicySchema = z
@@ -56,11 +55,19 @@ export interface IdleStopRecord { id: string; key?: string; at: string; idleMs: 
  * const idle = new IdleStopper(warden, { idleAfter: '10m' }, log);
  * idle.start();
  */
+/** What the idle policy needs from a Warden. */
+export interface IdleHost {
+  readonly runtime: SandboxRuntime;
+  units(filter?: ListFilter): Promise<Unit[]>;
+  lastActivity(id: string): number | undefined;
+  stop(ref: string, opts?: { timeoutMs?: number }): Promise<void>;
+}
+
 export class IdleStopper extends PeriodicCheck<IdleStopRecord> {
   readonly policy: IdlePolicy;
 
   constructor(
-    private readonly warden: Warden,
+    private readonly warden: IdleHost,
     policy: IdlePolicyInput,
     private readonly log: Logger,
     private readonly onStop?: (r: IdleStopRecord) => void,
@@ -69,23 +76,23 @@ export class IdleStopper extends PeriodicCheck<IdleStopRecord> {
     this.policy = parseIdlePolicy(policy);
   }
 
-  private isCandidate(info: SandboxInfo): boolean {
-    if (isUnclaimedPoolMember({ name: `warden-${info.name}`, labels: info.labels })) return false; // warm on purpose
+  private isCandidate(u: Unit): boolean {
+    if (u.pool) return false; // an unclaimed pool member is warm on purpose
     if (!this.policy.templatesOnly) return true;
-    return /"template":"/.test(info.labels['warden.spec'] ?? '');
+    return typeof recordSpec(u.record).template === 'string';
   }
 
   /** Check every running sandbox once (narrowed by labels); returns those stopped. */
   async checkOnce(filter: { labels?: Record<string, string> } = {}, now = Date.now()): Promise<IdleStopRecord[]> {
     const done: IdleStopRecord[] = [];
-    const running = await this.warden.list({ state: 'running', ...(filter.labels ? { labels: filter.labels } : {}) });
-    for (const info of running.filter((i) => this.isCandidate(i))) {
+    const running = await this.warden.units({ state: 'running', ...(filter.labels ? { labels: filter.labels } : {}) });
+    for (const info of running.filter((u) => this.isCandidate(u))) {
       try {
-        const preview = await previewActivity(this.warden.runtime, info.id);
+        const preview = await this.warden.runtime.previewActivity(info.id);
         const sdkAt = this.warden.lastActivity(info.id);
         const idleMs = idleForMs({ ...(info.startedAt ? { startedAt: info.startedAt } : {}), ...(sdkAt ? { sdkAt } : {}), ...(preview ? { preview } : {}) }, now);
         if (idleMs < this.policy.idleAfter) continue;
-        await this.warden.stop(info.containerId, { timeoutMs: this.policy.stopTimeoutMs });
+        await this.warden.stop(info.id, { timeoutMs: this.policy.stopTimeoutMs });
         const rec: IdleStopRecord = { id: info.id, ...(info.key ? { key: info.key } : {}), at: new Date().toISOString(), idleMs };
         this.log.info({ sandbox: info.id, idleMs }, 'idle: sandbox stopped (files kept)');
         this.onStop?.(rec);

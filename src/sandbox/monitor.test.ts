@@ -41,13 +41,17 @@ describe('parseProcesses', () => {
 });
 
 describe('exitReason', () => {
-  const base = { id: 'x', name: 'x', image: 'i', state: 'exited' as const, createdAt: '', ports: [], startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:10Z' };
+  const record = (spec: Record<string, unknown> = {}) => ({ version: 1 as const, id: 'x', spec, owner: 'o', instance: 'default', lifetime: 'ephemeral' as const, createdAt: '', policyHash: '', user: { uid: 1000, gid: 1000 } });
+  const base = { startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:10Z' };
   it('separates the sandbox being OOM-killed from a process in it having been', () => {
-    expect(exitReason({ ...base, labels: {}, exitCode: 137, oomKilled: true }).reason).toMatch(/the sandbox was OOM-killed/);
-    expect(exitReason({ ...base, labels: {}, exitCode: 0, oomKilled: true }).reason).toMatch(/a process in it had been OOM-killed/);
+    expect(exitReason({ ...base, record: record(), exitCode: 137, oomKilled: true }).reason).toMatch(/the sandbox was OOM-killed/);
+    expect(exitReason({ ...base, record: record(), exitCode: 0, oomKilled: true }).reason).toMatch(/a process in it had been OOM-killed/);
   });
   it('recognises maxRuntime and kills', () => {
-    expect(exitReason({ ...base, labels: { 'warden.spec': '{"maxRuntime":10000}' }, exitCode: 0 }).reason).toMatch(/maxRuntime of 10 s/);
-    expect(exitReason({ ...base, labels: {}, exitCode: 137 }).reason).toMatch(/SIGKILL/);
+    expect(exitReason({ ...base, record: record({ maxRuntime: 10000 }), exitCode: 0 }).reason).toMatch(/maxRuntime of 10 s/);
+    expect(exitReason({ ...base, record: record(), exitCode: 137 }).reason).toMatch(/SIGKILL/);
+  });
+  it('the guard\'s own reason in the log wins', () => {
+    expect(exitReason({ ...base, record: record(), exitCode: 0 }, 'noise\nwarden: stopped: disk quota of 1.0 MiB exceeded\n')).toEqual({ code: 0, reason: 'disk quota of 1.0 MiB exceeded' });
   });
 });

@@ -1,8 +1,10 @@
+import type { Readable } from 'node:stream';
 import { WardenError } from '../errors.js';
-import { LABEL } from '../policy/labels.js';
+import { recordSpec } from '../policy/record.js';
 import { runInternal } from './internal-exec.js';
 import { GUARD, GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
-import type { ContainerRuntime, RuntimeContainer } from '../runtime/runtime.js';
+import type { SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
+import { toSandboxInfo } from './info.js';
 
 /** A sandbox's resource use, read from its own cgroup (fast: one exec, no engine stats round of ~1 s). */
 export interface SandboxStats {
@@ -112,15 +114,14 @@ export function parseStats(out: string, base: Pick<SandboxStats, 'state' | 'ageM
  * (the cgroup, /proc, the workspace's size), and as root it sees into directories the workload made
  * unreadable (the guard's DAC_READ_SEARCH).
  */
-async function run(runtime: ContainerRuntime, c: RuntimeContainer, cmd: string[]): Promise<string> {
-  return (await runInternal(runtime, c.id, guardExec(cmd, { uid: 0, gid: 0 }), '0:0', 20_000)).stdout;
+async function run(runtime: SandboxRuntime, u: Unit, cmd: string[]): Promise<string> {
+  return (await runInternal(runtime, u.id, guardExec(cmd, { uid: 0, gid: 0 }), '0:0', 20_000)).stdout;
 }
 
-export async function readStats(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxStats> {
-  const created = c.labels[LABEL.createdAt] ?? c.createdAt;
-  const base = { state: c.state, ageMs: Math.max(0, Date.now() - Date.parse(created)) };
-  if (c.state !== 'running') return { ...base, disk: [] };
-  return parseStats(await run(runtime, c, ['/bin/sh', GUEST_SCRIPTS.stats]), base);
+export async function readStats(runtime: SandboxRuntime, u: Unit): Promise<SandboxStats> {
+  const base = { state: toSandboxInfo(u).state, ageMs: Math.max(0, Date.now() - Date.parse(u.record.createdAt)) };
+  if (u.state !== 'running') return { ...base, disk: [] };
+  return parseStats(await run(runtime, u, ['/bin/sh', GUEST_SCRIPTS.stats]), base);
 }
 
 /** Parse `ps -eo pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args`. Pure, unit-tested. */
@@ -149,9 +150,9 @@ export function parseProcesses(out: string): SandboxProcessRow[] {
   return rows;
 }
 
-export async function readProcesses(runtime: ContainerRuntime, c: RuntimeContainer): Promise<SandboxProcessRow[]> {
-  if (c.state !== 'running') return [];
-  const out = await run(runtime, c, ['ps', '-eo', 'pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args']).catch((err: unknown) => {
+export async function readProcesses(runtime: SandboxRuntime, u: Unit): Promise<SandboxProcessRow[]> {
+  if (u.state !== 'running') return [];
+  const out = await run(runtime, u, ['ps', '-eo', 'pid,ppid,sess,user:32,stat,pcpu,rss,etimes,args']).catch((err: unknown) => {
     throw new WardenError('EXEC_FAILED', `listing processes needs ps (procps) in the image: ${(err as Error).message}`);
   });
   return parseProcesses(out);
@@ -171,11 +172,11 @@ export interface SandboxHealth {
 }
 
 /** Why a stopped sandbox stopped, told apart as far as the engine lets us (OOMKilled is set for any OOM kill). */
-export function exitReason(c: RuntimeContainer, log = ''): { code?: number; reason: string } {
+export function exitReason(c: Pick<Unit, 'exitCode' | 'oomKilled' | 'startedAt' | 'finishedAt' | 'record'>, log = ''): { code?: number; reason: string } {
   const code = c.exitCode;
   const told = log.split('\n').reverse().find((l) => l.startsWith('warden: stopped: '));
   if (told) return { ...(code === undefined ? {} : { code }), reason: told.slice('warden: stopped: '.length) };
-  const spec = JSON.parse(c.labels[LABEL.spec] ?? '{}') as { maxRuntime?: number };
+  const spec = recordSpec(c.record);
   const ran = c.startedAt && c.finishedAt ? Date.parse(c.finishedAt) - Date.parse(c.startedAt) : undefined;
   let reason = `exited with code ${code}`;
   if (code === 137 && c.oomKilled) reason = 'the sandbox was OOM-killed (memory cap reached by its main process)';
@@ -185,11 +186,11 @@ export function exitReason(c: RuntimeContainer, log = ''): { code?: number; reas
   return code === undefined ? { reason } : { code, reason };
 }
 
-export async function readHealth(runtime: ContainerRuntime, c: RuntimeContainer, t: HealthThresholds = DEFAULT_THRESHOLDS): Promise<SandboxHealth> {
+export async function readHealth(runtime: SandboxRuntime, c: Unit, t: HealthThresholds = DEFAULT_THRESHOLDS): Promise<SandboxHealth> {
   const stats = await readStats(runtime, c);
-  const check = c.healthLog;
+  const check = c.healthCheck;
   if (c.state !== 'running') {
-    const exit = exitReason(c, await runtime.logs(c.id, 20));
+    const exit = exitReason(c, await readAll(await runtime.logs(c.id, { tail: 20 }).catch(() => undefined)));
     return { status: 'stopped', reasons: [exit.reason], exit, stats, ...(check ? { check } : {}) };
   }
   const reasons: string[] = [];
@@ -200,4 +201,12 @@ export async function readHealth(runtime: ContainerRuntime, c: RuntimeContainer,
   if (check && check.status === 'unhealthy') reasons.push(`image health check failing ${check.failingStreak} times: ${check.lastOutput ?? ''}`.trim());
   const status = reasons.length > 0 ? 'unhealthy' : check?.status === 'starting' ? 'starting' : 'healthy';
   return { status, reasons, stats, ...(check ? { check } : {}) };
+}
+
+/** A finite stream's text (a log tail), at most 4000 characters from its end. */
+async function readAll(s: Readable | undefined): Promise<string> {
+  if (!s) return '';
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8').trim().slice(-4000);
 }

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
-import { LABEL } from '../policy/labels.js';
 import { DurationSchema, parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
-import type { ContainerRuntime } from '../runtime/runtime.js';
+import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { getTemplate, withTemplate } from '../templates/catalog.js';
 import { canonicalJson, sha256 } from '../util/ids.js';
 import { Periodic } from '../util/periodic.js';
-import { isReadyPoolMember, isUnclaimedPoolMember } from './naming.js';
 
 export interface WarmPoolOptions {
   /** The template whose sandboxes are kept ready (dev server answering). */
@@ -22,9 +20,11 @@ export interface WarmPoolOptions {
 
 /** What a pool needs from its Warden. */
 export interface PoolHost {
-  readonly runtime: ContainerRuntime;
+  readonly runtime: SandboxRuntime;
   readonly owner: string;
-  createPoolMember(spec: SandboxSpec, labels: Record<string, string>): Promise<unknown>;
+  readonly instance: string;
+  /** Make one member: a full sandbox of the pool's spec, handed out only once ready (markPoolReady). */
+  createPoolMember(spec: SandboxSpec, pool: { template: string; holder: string; signature: string }): Promise<unknown>;
   remove(ref: string, opts?: { force?: boolean }): Promise<void>;
 }
 
@@ -39,12 +39,11 @@ export function poolSignature(spec: SandboxSpec): string {
 
 /**
  * Warm sandboxes of one template, made ahead of time so `create`/`ensure` with a key can hand one out
- * at once: the claim renames a running member to the key's container name. The engine makes a name
- * unique (a key never gets two sandboxes) but not a rename by the old name (two renames of one
- * container can both succeed), so only the pool that made a member hands it out, one claim at a time
- * (`warden.pool-holder`). Members are ordinary
- * sandboxes (same hardening, egress, preview) labelled `warden.pool`; ephemeral ones die with their
- * owner like any other. Made by `warden.pool({ template, size })`.
+ * at once: the runtime's claim gives a ready member to the key atomically (Docker: a rename to the
+ * key's container name; Kubernetes: an update with resourceVersion). Only the pool that made a member
+ * hands it out (its `holder` is the member's pool id). Members are ordinary sandboxes (same hardening,
+ * egress, preview) labelled `warden.pool`; ephemeral ones die with their owner like any other. Made by
+ * `warden.pool({ template, size })`.
  */
 export class WarmPool {
   readonly template: string;
@@ -104,15 +103,10 @@ export class WarmPool {
 
   /** Unclaimed members of this pool (this owner, this spec), running or not; `ready` once claimable. */
   async members(): Promise<Array<{ id: string; containerId: string; running: boolean; ready: boolean }>> {
-    const all = await this.host.runtime.list(this.memberLabels());
+    const all = await this.host.runtime.list({ instance: this.host.instance, owner: this.host.owner, pool: this.holder });
     return all
-      .filter((c) => isUnclaimedPoolMember(c) && !c.labels[LABEL.role])
-      .map((c) => ({ id: c.labels[LABEL.id] ?? c.id, containerId: c.id, running: c.state === 'running', ready: isReadyPoolMember(c) }));
-  }
-
-  /** The labels every member of this pool carries (the claim and the count look them up). */
-  memberLabels(): Record<string, string> {
-    return { [LABEL.managed]: 'true', [LABEL.pool]: this.template, [LABEL.poolSpec]: this.signature, [LABEL.poolHolder]: this.holder, [LABEL.owner]: this.host.owner };
+      .filter((u) => u.pool && u.record.poolSignature === this.signature)
+      .map((u) => ({ id: u.id, containerId: u.backendId, running: u.state === 'running', ready: u.pool?.ready === true }));
   }
 
   /** Remove members that stopped, then make members until `size` run; one fill at a time. Returns how many it made. */
@@ -125,8 +119,7 @@ export class WarmPool {
         for (const m of members.filter((x) => !x.running)) await this.host.remove(m.containerId, { force: true }).catch(() => undefined);
         // one at a time: a pool must not crowd out the requests it is there to speed up
         for (let n = members.filter((x) => x.running).length; n < this.size && !this.stopped; n++) {
-          const { [LABEL.managed]: _m, [LABEL.owner]: _o, ...labels } = this.memberLabels();
-          await this.host.createPoolMember(this.spec, labels);
+          await this.host.createPoolMember(this.spec, { template: this.template, holder: this.holder, signature: this.signature });
           made++;
         }
       } finally {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ExecTimeoutError, WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import type { ExecHandle, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { ArgvSchema, checkSignal, EnvSchema } from '../policy/limits.js';
 import { runInternal } from './internal-exec.js';
 import { EXEC_MARK, guardExec, guardKill } from '../guest/argv.js';
@@ -65,11 +65,11 @@ export class SandboxProcess {
 
   /** @internal use Sandbox.spawn */
   constructor(
-    private readonly runtime: ContainerRuntime,
-    private readonly containerId: string,
+    private readonly runtime: SandboxRuntime,
+    private readonly unitId: string,
     private readonly user: { uid: number; gid: number },
     execId: string,
-    private readonly rt: RuntimeExec,
+    private readonly rt: ExecHandle,
     opts: SpawnOptions,
     private readonly log: Logger,
   ) {
@@ -100,14 +100,13 @@ export class SandboxProcess {
     return info;
   }
 
-  /** @internal create a marked exec */
   /**
    * Start a command through the guard (guest/exec.c): the exec itself runs as root, the guard drops to
    * the workload user, holds everything the command starts (child subreaper) and, with a timeout, kills
    * the whole tree at the deadline itself, so the timeout holds at the pids cap and with Warden gone.
    * @internal
    */
-  static async start(runtime: ContainerRuntime, containerId: string, cmd: string[], identity: WorkloadIdentity, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
+  static async start(runtime: SandboxRuntime, unitId: string, cmd: string[], identity: WorkloadIdentity, opts: SpawnOptions, log: Logger): Promise<SandboxProcess> {
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) {
       throw new WardenError('INVALID_ARGUMENT', "a command is a non-empty array of strings, e.g. ['bash', '-lc', 'npm test']");
     }
@@ -120,7 +119,7 @@ export class SandboxProcess {
     if (opts.signal?.aborted) throw new WardenError('EXEC_ABORTED', 'the command was aborted before it started');
     const { uid, gid } = execUser(identity, opts.user);
     const execId = randomBytes(8).toString('hex');
-    const rt = await runtime.exec(containerId, {
+    const rt = await runtime.exec(unitId, {
       cmd: guardExec(cmd, {
         uid,
         gid,
@@ -132,7 +131,7 @@ export class SandboxProcess {
       user: '0:0',
       stdin: opts.stdin === true,
     });
-    return new SandboxProcess(runtime, containerId, { uid, gid }, execId, rt, opts, log);
+    return new SandboxProcess(runtime, unitId, { uid, gid }, execId, rt, opts, log);
   }
 
   /**
@@ -159,7 +158,7 @@ export class SandboxProcess {
   async kill(signal = 'SIGTERM'): Promise<number> {
     signal = checkSignal(signal);
     try {
-      const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, signal, this.user), '0:0');
+      const r = await runInternal(this.runtime, this.unitId, guardKill(this.id, signal, this.user), '0:0');
       return Number.parseInt(r.stdout.trim(), 10) || 0;
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
@@ -172,7 +171,7 @@ export class SandboxProcess {
     try {
       await this.kill('SIGKILL');
     } catch (err) {
-      this.log.warn({ err, exec: this.id, container: this.containerId }, 'killing exec tree failed');
+      this.log.warn({ err, exec: this.id, sandbox: this.unitId }, 'killing exec tree failed');
     }
   }
 }

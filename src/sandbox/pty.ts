@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContainerRuntime, RuntimeExec } from '../runtime/runtime.js';
+import type { ExecHandle, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { runInternal } from './internal-exec.js';
 import { checkSignal } from '../policy/limits.js';
 import type { ExitInfo } from './process.js';
@@ -87,13 +87,13 @@ export class SandboxPty {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly runtime: ContainerRuntime,
-    private readonly containerId: string,
+    private readonly runtime: SandboxRuntime,
+    private readonly unitId: string,
     private readonly user: User,
     /** The session id (the exec mark of the program and everything it starts). */
     readonly id: string,
     private readonly attachMark: string,
-    private readonly rt: RuntimeExec,
+    private readonly rt: ExecHandle,
     private readonly log: Logger,
     opts: { timeoutMs?: number; signal?: AbortSignal },
     nonce: string,
@@ -120,7 +120,7 @@ export class SandboxPty {
       if (this.detached) throw new WardenError('PTY_DETACHED', `this handle was detached from terminal session ${this.id}; it goes on: sb.ptys.connect('${this.id}') attaches again`);
       const relayed = markerCode ?? code;
       // 255 is also what the relay says when it lost the holder: the holder's own record decides
-      const exitCode = relayed === 255 ? ((await readSessions(this.runtime, this.containerId, this.user, this.id).catch(() => []))[0]?.exitCode ?? relayed) : relayed;
+      const exitCode = relayed === 255 ? ((await readSessions(this.runtime, this.unitId, this.user, this.id).catch(() => []))[0]?.exitCode ?? relayed) : relayed;
       const info: ExitInfo = { exitCode, durationMs: Date.now() - this.startedAt };
       if (this.killedBy) info.killedBy = this.killedBy;
       return info;
@@ -130,7 +130,7 @@ export class SandboxPty {
   }
 
   /** @internal start a program on a new terminal (use Sandbox.pty). */
-  static async start(runtime: ContainerRuntime, containerId: string, user: User, opts: PtyOptions, log: Logger): Promise<SandboxPty> {
+  static async start(runtime: SandboxRuntime, unitId: string, user: User, opts: PtyOptions, log: Logger): Promise<SandboxPty> {
     const cmd = opts.cmd ?? DEFAULT_SHELL;
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string' || c.includes('\0'))) {
       throw new WardenError('INVALID_ARGUMENT', "a terminal's command is a non-empty array of strings, e.g. ['bash', '-l']");
@@ -143,7 +143,7 @@ export class SandboxPty {
     // holder lives on to record and report its exit code. It runs under the guard like every exec: the
     // guard's holder keeps all the session starts in its subtree and, with a timeout, ends all of it at
     // the deadline itself (Warden alive or not).
-    const holder = await runtime.exec(containerId, {
+    const holder = await runtime.exec(unitId, {
       cmd: viaGuard(user, ['serve', id, String(cols), String(rows), '--', ...cmd], {
         id: `${id}-holder`,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
@@ -154,21 +154,21 @@ export class SandboxPty {
       stdin: false,
     });
     await holderReady(holder, id);
-    return SandboxPty.attach(runtime, containerId, user, id, { cols, rows }, log, opts);
+    return SandboxPty.attach(runtime, unitId, user, id, { cols, rows }, log, opts);
   }
 
   /** @internal attach to a running session (use sb.ptys.connect). */
-  static async attach(runtime: ContainerRuntime, containerId: string, user: User, id: string, size: { cols: number; rows: number }, log: Logger, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SandboxPty> {
+  static async attach(runtime: SandboxRuntime, unitId: string, user: User, id: string, size: { cols: number; rows: number }, log: Logger, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SandboxPty> {
     const attachMark = `${id}-a${randomBytes(4).toString('hex')}`;
     const nonce = randomBytes(12).toString('hex');
-    const rt = await runtime.exec(containerId, {
+    const rt = await runtime.exec(unitId, {
       cmd: viaGuard(user, ['attach', id, nonce], { id: attachMark, tty: true }),
       env: { [EXEC_MARK]: attachMark },
       user: '0:0',
       stdin: true,
-      tty: true,
+      tty: size,
     });
-    const pty = new SandboxPty(runtime, containerId, user, id, attachMark, rt, log, opts, nonce);
+    const pty = new SandboxPty(runtime, unitId, user, id, attachMark, rt, log, opts, nonce);
     await pty.resize(size.cols, size.rows);
     return pty;
   }
@@ -195,7 +195,7 @@ export class SandboxPty {
       // best effort: the attachment's own terminal may be gone already (the program ended); the session's
       // terminal below is the one that counts
       this.rt.resize?.(s.cols, s.rows).catch((err: unknown) => this.log.debug({ err, pty: this.id }, 'resizing the attachment failed')),
-      runInternal(this.runtime, this.containerId, viaGuard(this.user, ['resize', this.id, String(s.cols), String(s.rows)]), '0:0', 10_000),
+      runInternal(this.runtime, this.unitId, viaGuard(this.user, ['resize', this.id, String(s.cols), String(s.rows)]), '0:0', 10_000),
     ]);
   }
 
@@ -211,7 +211,7 @@ export class SandboxPty {
   /** Send a signal to the program's whole process tree (default SIGKILL: an interactive shell ignores SIGTERM). */
   async kill(signal = 'SIGKILL'): Promise<number> {
     try {
-      const r = await runInternal(this.runtime, this.containerId, guardKill(this.id, checkSignal(signal), this.user), '0:0');
+      const r = await runInternal(this.runtime, this.unitId, guardKill(this.id, checkSignal(signal), this.user), '0:0');
       return Number.parseInt(r.stdout.trim(), 10) || 0;
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'SANDBOX_NOT_RUNNING' || err.code === 'SANDBOX_NOT_FOUND')) return 0;
@@ -225,7 +225,7 @@ export class SandboxPty {
     this.detached = true;
     // End the relay and let its connection close by itself: the engine keeps reporting a terminal exec
     // whose client hung up as running, so dropping the connection first would leave wait() pending.
-    const killed = await runInternal(this.runtime, this.containerId, guardKill(this.attachMark, 'KILL', this.user), '0:0', 5_000).then(() => true, () => false);
+    const killed = await runInternal(this.runtime, this.unitId, guardKill(this.attachMark, 'KILL', this.user), '0:0', 5_000).then(() => true, () => false);
     if (!killed) this.rt.detach();
     // bounded: with the sandbox gone the engine may never report the attachment's end
     let timer: NodeJS.Timeout | undefined;
@@ -238,13 +238,13 @@ export class SandboxPty {
     try {
       await this.kill('SIGKILL');
     } catch (err) {
-      this.log.warn({ err, pty: this.id, container: this.containerId }, 'killing the terminal session failed');
+      this.log.warn({ err, pty: this.id, container: this.unitId }, 'killing the terminal session failed');
     }
   }
 }
 
 /** Wait for the holder's "ready" line; anything else is why it could not start. */
-async function holderReady(holder: RuntimeExec, id: string): Promise<void> {
+async function holderReady(holder: ExecHandle, id: string): Promise<void> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   holder.stderr.on('data', (c: Buffer) => err.push(c));
@@ -273,8 +273,8 @@ async function holderReady(holder: RuntimeExec, id: string): Promise<void> {
 }
 
 /** @internal the sessions of a sandbox user, from the holders' own records inside the sandbox. */
-export async function readSessions(runtime: ContainerRuntime, containerId: string, user: User, only?: string): Promise<PtySessionInfo[]> {
-  const r = await runInternal(runtime, containerId, viaGuard(user, ['status', ...(only ? [only] : [])]), '0:0');
+export async function readSessions(runtime: SandboxRuntime, unitId: string, user: User, only?: string): Promise<PtySessionInfo[]> {
+  const r = await runInternal(runtime, unitId, viaGuard(user, ['status', ...(only ? [only] : [])]), '0:0');
   const out: PtySessionInfo[] = [];
   for (const line of r.stdout.split('\n')) {
     const m = /^(\S+) (running|exited|gone)(?: (\d+))?$/.exec(line.trim());
@@ -288,15 +288,15 @@ export async function readSessions(runtime: ContainerRuntime, containerId: strin
 export class PtySessions {
   /** @internal use Sandbox.ptys */
   constructor(
-    private readonly runtime: ContainerRuntime,
-    private readonly containerId: string,
+    private readonly runtime: SandboxRuntime,
+    private readonly unitId: string,
     private readonly user: User,
     private readonly log: Logger,
   ) {}
 
   /** Every session the sandbox user has had since the sandbox started: running, exited (with code) or gone. */
   list(): Promise<PtySessionInfo[]> {
-    return readSessions(this.runtime, this.containerId, this.user);
+    return readSessions(this.runtime, this.unitId, this.user);
   }
 
   /**
@@ -306,11 +306,11 @@ export class PtySessions {
   async connect(id: string, size: { cols?: number; rows?: number } = {}): Promise<SandboxPty> {
     if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new WardenError('INVALID_ARGUMENT', `'${String(id)}' is not a terminal session id (16 hex characters, from pty.id)`);
     const s = checkSize(size.cols ?? 80, size.rows ?? 24);
-    const [state] = await readSessions(this.runtime, this.containerId, this.user, id);
+    const [state] = await readSessions(this.runtime, this.unitId, this.user, id);
     if (!state || state.state !== 'running') {
       const why = state?.state === 'exited' ? `it exited with code ${state.exitCode}` : 'it does not exist in this sandbox (or its holder was killed)';
       throw new WardenError('PTY_NOT_FOUND', `cannot attach to terminal session ${id}: ${why}`, { details: { ...(state ?? {}) } });
     }
-    return SandboxPty.attach(this.runtime, this.containerId, this.user, id, s, this.log);
+    return SandboxPty.attach(this.runtime, this.unitId, this.user, id, s, this.log);
   }
 }

@@ -2,79 +2,22 @@ import { PassThrough, type Readable } from 'node:stream';
 import { getTemplate } from '../templates/catalog.js';
 import type { Logger } from '../log.js';
 import { WardenError } from '../errors.js';
-import { LABEL } from '../policy/labels.js';
 import { PATHS } from '../policy/compile.js';
-import type { SandboxSpec } from '../policy/spec.js';
-import type { ContainerRuntime, ContainerState, PortBinding, RuntimeContainer } from '../runtime/runtime.js';
-import { findProxy, parseEgressLog } from '../egress/topology.js';
+import { recordSpec, type RecordSpec } from '../policy/record.js';
+import type { SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
+import { parseEgressLog } from '../egress/audit.js';
 import type { EgressRecord } from '../egress/proxy.js';
 import { fromBase64, SandboxFiles, type FileEntry } from './files.js';
-import { reachablePorts } from './preview.js';
 import { readHealth, readProcesses, readStats, type HealthThresholds, type SandboxHealth, type SandboxProcessRow, type SandboxStats } from './monitor.js';
 import { execUser, runBuffered, SandboxProcess, type ExecOptions, type ExecResult, type SpawnOptions, type WorkloadIdentity } from './process.js';
 import { guardExec } from '../guest/argv.js';
-import { sandboxKey } from './naming.js';
 import { PtySessions, SandboxPty, type PtyOptions } from './pty.js';
+import { toSandboxInfo, type SandboxInfo } from './info.js';
+
+export { toSandboxInfo, type SandboxInfo } from './info.js';
 
 /** Where `startBackground` processes write what they print (a tmpfs file; `logs()` shows it). */
 export const BACKGROUND_LOG = '/tmp/warden-background.log';
-
-/** What Warden knows of a sandbox, read from the engine's labels and state (never from memory). */
-export interface SandboxInfo {
-  id: string;
-  name: string;
-  containerId: string;
-  key?: string;
-  image: string;
-  state: ContainerState;
-  lifetime: 'ephemeral' | 'persistent';
-  owner: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  exitCode?: number;
-  oomKilled?: boolean;
-  health?: string;
-  policyHash: string;
-  user: { uid: number; gid: number };
-  ports: PortBinding[];
-  labels: Record<string, string>;
-}
-
-export function toSandboxInfo(c: RuntimeContainer): SandboxInfo {
-  const [uid, gid] = (c.labels[LABEL.user] ?? '1000:1000').split(':').map(Number);
-  const info: SandboxInfo = {
-    id: c.labels[LABEL.id] ?? c.id.slice(0, 12),
-    name: c.name.replace(/^warden-/, ''),
-    containerId: c.id,
-    image: c.image,
-    state: c.state,
-    lifetime: c.labels[LABEL.lifetime] === 'persistent' ? 'persistent' : 'ephemeral',
-    owner: c.labels[LABEL.owner] ?? '',
-    createdAt: c.labels[LABEL.createdAt] ?? c.createdAt,
-    policyHash: c.labels[LABEL.policyHash] ?? '',
-    user: { uid: uid ?? 1000, gid: gid ?? uid ?? 1000 },
-    ports: c.ports,
-    labels: c.labels,
-  };
-  const key = sandboxKey(c);
-  if (key) info.key = key;
-  if (c.startedAt) info.startedAt = c.startedAt;
-  if (c.finishedAt) info.finishedAt = c.finishedAt;
-  if (c.exitCode !== undefined) info.exitCode = c.exitCode;
-  if (c.oomKilled !== undefined) info.oomKilled = c.oomKilled;
-  if (c.health) info.health = c.health;
-  return info;
-}
-
-/** The spec a sandbox was created from (env values are not stored in labels; they come from the container). */
-export function storedSpec(c: RuntimeContainer): Partial<SandboxSpec> & { env?: Record<string, string> } {
-  const raw = c.labels[LABEL.spec];
-  if (!raw) return {};
-  const spec = JSON.parse(raw) as Partial<SandboxSpec> & { env?: string[] };
-  const keys = Array.isArray(spec.env) ? spec.env : [];
-  return { ...spec, env: Object.fromEntries(keys.filter((k) => c.env?.[k] !== undefined).map((k) => [k, c.env![k]!])) };
-}
 
 /** Lifecycle operations a Sandbox delegates to its Warden (so there is one implementation). */
 export interface SandboxOwner {
@@ -87,8 +30,8 @@ export interface SandboxOwner {
 }
 
 /**
- * A handle on one sandbox. Cheap to create from labels; holds no state the engine does not have,
- * so a handle from another process controls the same sandbox.
+ * A handle on one sandbox. Cheap to create; holds no state the runtime does not have, so a handle from
+ * another process controls the same sandbox (by its Warden id, which a refresh keeps).
  *
  * @example
  * await using sb = await warden.create({ workspace: './project' });
@@ -96,21 +39,29 @@ export interface SandboxOwner {
  */
 export class Sandbox {
   /** @internal use Warden.create / get / ensure */
+  private current: SandboxInfo;
+
   constructor(
-    private readonly runtime: ContainerRuntime,
+    private readonly runtime: SandboxRuntime,
     private readonly owner: SandboxOwner,
-    private current: SandboxInfo,
+    private unit: Unit,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.current = toSandboxInfo(unit);
+  }
+
+  /** The spec it was made with (env by names), from its record. */
+  private get spec(): RecordSpec {
+    return recordSpec(this.unit.record);
+  }
 
   /** Files in and out, confined to the sandbox's roots: /workspace, /tmp, home and rw mounts (reads also ro mounts). */
   get files(): SandboxFiles {
-    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
-    const mounts = spec.mounts ?? [];
+    const mounts = this.spec.mounts ?? [];
     const writable = [PATHS.workspace, PATHS.tmp, PATHS.home, ...mounts.filter((m) => !m.readOnly).map((m) => m.target)];
     const read = [...writable, PATHS.config, ...mounts.map((m) => m.target)];
     this.owner.touch?.(this.current.id);
-    return new SandboxFiles(this.runtime, this.current.containerId, this.current.user, { write: writable, read });
+    return new SandboxFiles(this.runtime, this.current.id, this.current.user, { write: writable, read });
   }
 
   get id(): string { return this.current.id; }
@@ -119,24 +70,21 @@ export class Sandbox {
   /** The last known info; call `refreshInfo()` to read it again from the engine. */
   get info(): SandboxInfo { return this.current; }
 
-  /** Read the sandbox's state again from the engine. */
+  /** Read the sandbox's state again from the runtime. */
   async refreshInfo(): Promise<SandboxInfo> {
-    const c = await this.runtime.inspect(this.current.containerId);
-    if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
-    this.current = toSandboxInfo({ ...c, ports: await reachablePorts(this.runtime, c) });
+    await this.live();
     return this.current;
   }
 
   /** Who the workload runs as, and whether this sandbox lets a command ask for root (spec allowRoot). */
   private get identity(): WorkloadIdentity {
-    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
-    return { uid: this.current.user.uid, gid: this.current.user.gid, allowRoot: spec.allowRoot === true };
+    return { uid: this.current.user.uid, gid: this.current.user.gid, allowRoot: this.spec.allowRoot === true };
   }
 
   /** Start a command with streamed stdout/stderr, stdin and signals. `cmd` is an argv array. */
   spawn(cmd: string[], opts: SpawnOptions = {}): Promise<SandboxProcess> {
     this.owner.touch?.(this.current.id);
-    return SandboxProcess.start(this.runtime, this.current.containerId, cmd, this.identity, opts, this.log.child({ sandbox: this.id }));
+    return SandboxProcess.start(this.runtime, this.current.id, cmd, this.identity, opts, this.log.child({ sandbox: this.id }));
   }
 
   /**
@@ -150,13 +98,13 @@ export class Sandbox {
    */
   pty(opts: PtyOptions = {}): Promise<SandboxPty> {
     this.owner.touch?.(this.current.id);
-    return SandboxPty.start(this.runtime, this.current.containerId, execUser(this.identity, undefined), opts, this.log.child({ sandbox: this.id }));
+    return SandboxPty.start(this.runtime, this.current.id, execUser(this.identity, undefined), opts, this.log.child({ sandbox: this.id }));
   }
 
   /** The sandbox's terminal sessions: `list()`, and `connect(id)` to attach to a running one. */
   get ptys(): PtySessions {
     this.owner.touch?.(this.current.id);
-    return new PtySessions(this.runtime, this.current.containerId, execUser(this.identity, undefined), this.log.child({ sandbox: this.id }));
+    return new PtySessions(this.runtime, this.current.id, execUser(this.identity, undefined), this.log.child({ sandbox: this.id }));
   }
 
   /**
@@ -182,7 +130,7 @@ export class Sandbox {
     const { uid, gid } = execUser(this.identity, undefined);
     // what it prints (unless it redirects itself) goes to the background log, which `logs()` shows
     const wrapped = ['/bin/sh', '-c', `exec "$@" >> ${BACKGROUND_LOG} 2>&1`, 'warden-bg', ...cmd];
-    await this.runtime.execDetached(this.current.containerId, { cmd: guardExec(wrapped, { uid, gid, ...(opts.cwd ? { cwd: opts.cwd } : {}) }), env: opts.env ?? {}, user: '0:0' });
+    await this.runtime.execDetached(this.current.id, { cmd: guardExec(wrapped, { uid, gid, ...(opts.cwd ? { cwd: opts.cwd } : {}) }), env: opts.env ?? {}, user: '0:0' });
   }
 
   /** Write files (text, bytes, base64 or streams) under /workspace, /tmp or home. */
@@ -211,11 +159,12 @@ export class Sandbox {
     return this.files.write([fromBase64(path, base64, mode)]);
   }
 
-  private async live(): Promise<RuntimeContainer> {
-    const c = await this.runtime.inspect(this.current.containerId);
-    if (!c) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
-    this.current = toSandboxInfo({ ...c, ports: await reachablePorts(this.runtime, c) });
-    return c;
+  private async live(): Promise<Unit> {
+    const u = await this.runtime.find({ id: this.current.id });
+    if (!u) throw new WardenError('SANDBOX_NOT_FOUND', `sandbox ${this.id} no longer exists (it was removed outside this handle)`);
+    this.unit = u;
+    this.current = toSandboxInfo(u);
+    return u;
   }
 
   /** CPU %, memory, OOM kills, pids, processes, network bytes, disk use of writable areas, age. */
@@ -241,11 +190,10 @@ export class Sandbox {
   async logs(opts: { tail?: number; follow?: boolean } = {}): Promise<Readable> {
     if (opts.tail !== undefined && (!Number.isInteger(opts.tail) || opts.tail < 0)) throw new WardenError('INVALID_ARGUMENT', `tail is a whole number of lines (got ${String(opts.tail)})`);
     const follow = opts.follow === true;
-    const engine = await this.runtime.streamLogs(this.current.containerId, { follow, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
-    const c = await this.runtime.inspect(this.current.containerId);
-    if (c?.state !== 'running') return engine; // the background logs live on a tmpfs that went with it
-    const spec = JSON.parse(this.current.labels[LABEL.spec] ?? '{}') as Partial<SandboxSpec>;
-    const files = [BACKGROUND_LOG, ...(spec.template ? [getTemplate(spec.template).logFile] : [])];
+    const engine = await this.runtime.logs(this.current.id, { follow, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) });
+    const u = await this.runtime.find({ id: this.current.id });
+    if (u?.state !== 'running') return engine; // the background logs live on a tmpfs that went with it
+    const files = [BACKGROUND_LOG, ...(this.spec.template ? [getTemplate(this.spec.template).logFile] : [])];
     const tail = ['tail', '-v', '-n', opts.tail !== undefined ? String(opts.tail) : '+1', ...(follow ? ['-F'] : []), ...files];
     const out = new PassThrough();
     if (!follow) {
@@ -275,9 +223,7 @@ export class Sandbox {
 
   /** What the egress proxy saw: every request, allowed or denied and by which rule (network 'allowlist'). */
   async egressLog(): Promise<EgressRecord[]> {
-    const proxy = await findProxy(this.runtime, this.id);
-    if (!proxy) return [];
-    return parseEgressLog(await this.runtime.logs(proxy.id, 100_000));
+    return parseEgressLog(await this.runtime.egressLog(this.id));
   }
 
   /**
@@ -299,18 +245,24 @@ export class Sandbox {
     return `${protocol}://${host}:${b.hostPort}`;
   }
 
-  stop(opts?: { timeoutMs?: number }): Promise<void> { return this.owner.stop(this.current.containerId, opts); }
-  kill(signal?: string): Promise<void> { return this.owner.kill(this.current.containerId, signal); }
-  remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void> { return this.owner.remove(this.current.containerId, opts); }
-  /** Recreate from scratch (workspace kept); this handle follows the new container. */
+  stop(opts?: { timeoutMs?: number }): Promise<void> { return this.owner.stop(this.current.id, opts); }
+  kill(signal?: string): Promise<void> { return this.owner.kill(this.current.id, signal); }
+  remove(opts?: { force?: boolean; timeoutMs?: number }): Promise<void> { return this.owner.remove(this.current.id, opts); }
+  /** Recreate from scratch (workspace kept); this handle follows the new unit. */
   async refresh(): Promise<this> {
-    const fresh = await this.owner.refresh(this.current.containerId);
+    const fresh = await this.owner.refresh(this.current.id);
+    this.unit = fresh.unitView;
     this.current = fresh.info;
     return this;
   }
 
+  /** @internal the unit as last read */
+  get unitView(): Unit {
+    return this.unit;
+  }
+
   /** `await using sb = ...` removes the sandbox (forcefully) at the end of the scope. Safe to call twice. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.owner.remove(this.current.containerId, { force: true });
+    await this.owner.remove(this.current.id, { force: true });
   }
 }

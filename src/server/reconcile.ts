@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { storedSpec, type SandboxInfo } from '../sandbox/sandbox.js';
+import { specOfInfo, type SandboxInfo } from '../sandbox/info.js';
 import type { Warden } from '../sandbox/warden.js';
 import type { WardenStore } from '../store/store.js';
 import type { EventBus } from './bus.js';
@@ -72,7 +72,7 @@ export class Reconciler {
 }
 
 function specFromLabels(info: SandboxInfo): unknown {
-  // env values stay in the container, not in the store: only the names are kept
-  const s = storedSpec({ labels: info.labels } as Parameters<typeof storedSpec>[0]);
-  return { ...s, env: Object.keys(s.env ?? {}) };
+  // env values stay in the sandbox, not in the store: the record keeps only the names
+  const s = specOfInfo(info);
+  return { ...s, env: s.env ?? [] };
 }

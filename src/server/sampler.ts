@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { specOfInfo } from '../sandbox/info.js';
 import type { Warden } from '../sandbox/warden.js';
 import type { WardenStore } from '../store/store.js';
 import type { EventBus } from './bus.js';
@@ -29,7 +30,7 @@ export class Sampler {
       const worker = async (): Promise<void> => {
         while (i < running.length) {
           const rec = running[i++]!;
-          await this.sampleOne(rec.id, rec.labels).catch((err: unknown) => this.log.debug({ err, sandbox: rec.id }, 'sample failed'));
+          await this.sampleOne(rec.id).catch((err: unknown) => this.log.debug({ err, sandbox: rec.id }, 'sample failed'));
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.concurrency, running.length) }, worker));
@@ -39,7 +40,7 @@ export class Sampler {
     }
   }
 
-  private async sampleOne(id: string, labels: Record<string, string>): Promise<void> {
+  private async sampleOne(id: string): Promise<void> {
     const sb = await this.warden.find(id);
     if (!sb) return;
     const h = await sb.health();
@@ -58,7 +59,7 @@ export class Sampler {
     this.store.audit.health(sample);
     this.store.sandboxes.setHealth(id, h.status);
     this.bus.publish({ type: 'sample', ...sample });
-    if (labels['warden.network'] === 'allowlist' || JSON.parse(labels['warden.spec'] ?? '{}').network === 'allowlist') {
+    if (specOfInfo(sb.info).network === 'allowlist') {
       const added = this.store.audit.egress(id, await sb.egressLog());
       if (added > 0) {
         const log = this.store.audit.egressLog(id, 10_000);

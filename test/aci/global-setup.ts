@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ImageBuilder } from '../../src/images/builder.js';
+import { DockerImageStore } from '../../src/runtime/docker/images.js';
 import { createLogger } from '../../src/log.js';
 import { TEST_RUN_LABEL } from '../support/labels.js';
 import { buildAciImages, SANDBOX_IMAGE, STANDIN_IMAGE } from './images.js';
@@ -70,7 +70,7 @@ export async function startStandin(): Promise<{ info: AciStandin; teardown: () =
   try {
     // the egress image (the stand-in's base) is built from dist/egress
     execFileSync('nice', ['-n', '19', 'npx', 'tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-    const builder = new ImageBuilder(docker, createLogger('warn'));
+    const builder = new DockerImageStore(docker, createLogger('warn'));
     const progress = (l: string): void => console.log(`[images] ${l}`);
     const base = await builder.resolveBase('auto', { bootstrapIfMissing: true, progress });
     await builder.buildAll({ names: ['guest', 'sandbox', 'egress'], base, bootstrapIfMissing: true, progress });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AciImages } from '../../src/images/aci.js';
 import { IMAGE_TAG, wardenImage } from '../../src/images/catalog.js';
-import { ImageBuilder, type ProgressFn } from '../../src/images/builder.js';
+import type { ProgressFn } from '../../src/images/store.js';
+import type { DockerImageStore } from '../../src/runtime/docker/images.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -21,7 +22,7 @@ export const SANDBOX_IMAGE = wardenImage('sandbox');
  * warden-sandbox (src/images/aci.ts: warden-sandbox + warden-guest's /.warden), "pushed" to the emulated
  * registry by tagging it with the registry's name, as for a real `docker push`.
  */
-export async function buildAciImages(docker: Docker, builder: ImageBuilder, base: string, registry: string, progress: ProgressFn): Promise<void> {
+export async function buildAciImages(docker: Docker, builder: DockerImageStore, base: string, registry: string, progress: ProgressFn): Promise<void> {
   const out = await mkdtemp(join(tmpdir(), 'aci-standin-'));
   try {
     await build({

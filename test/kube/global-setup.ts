@@ -5,7 +5,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import Docker from 'dockerode';
 import type { TestProject } from 'vitest/node';
 import { IMAGE_TAG } from '../../src/images/catalog.js';
-import { ImageBuilder } from '../../src/images/builder.js';
+import { DockerImageStore } from '../../src/runtime/docker/images.js';
 import { createLogger } from '../../src/log.js';
 import { KUBE_TEST_RUN_LABEL } from './support/labels.js';
 
@@ -51,7 +51,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => undefined;
   }
   if (existsSync(LOCAL_CONTAINERD)) {
-    await new ImageBuilder(new Docker(), createLogger('warn')).buildAll({
+    await new DockerImageStore(new Docker(), createLogger('warn')).buildAll({
       names: ['sandbox'],
       base: 'auto',
       bootstrapIfMissing: true,

@@ -1,10 +1,10 @@
 import Docker from 'dockerode';
 import { fileURLToPath } from 'node:url';
-import { EGRESS_NETWORK, ROLE } from '../../src/egress/topology.js';
+import { EGRESS_NETWORK, ROLE } from '../../src/runtime/docker/egress.js';
 import { createLogger } from '../../src/log.js';
 import { LABEL } from '../../src/policy/labels.js';
-import { DockerRuntime } from '../../src/runtime/docker/docker-runtime.js';
-import { sharedNetworkId } from '../../src/runtime/shared-network.js';
+import { DockerEngine } from '../../src/runtime/docker/engine.js';
+import { sharedNetworkId } from '../../src/runtime/docker/shared-network.js';
 import { runId } from './fixture.js';
 import { TEST_RUN_LABEL } from './labels.js';
 import { wardenImage } from '../../src/images/catalog.js';
@@ -34,7 +34,7 @@ export interface FakeRequest {
  */
 export async function startFakeModels(docker: Docker, name: string): Promise<{ url: string; container: Docker.Container; requests: () => Promise<FakeRequest[]>; stop: () => Promise<void> }> {
   // the same race-safe lookup Warden uses (parallel files may be first to need the network)
-  const egressNet = await sharedNetworkId(new DockerRuntime(docker, createLogger('silent')), { name: EGRESS_NETWORK, internal: false, labels: { [LABEL.role]: ROLE.egressNetwork } });
+  const egressNet = await sharedNetworkId(new DockerEngine(docker, createLogger('silent')), { name: EGRESS_NETWORK, internal: false, labels: { [LABEL.role]: ROLE.egressNetwork } });
   const dir = fileURLToPath(new URL('.', import.meta.url));
   const container = await docker.createContainer({
     Image: wardenImage('agents'),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ImageBuilder } from '../../images/builder.js';
+import type { ImageStore } from '../../images/store.js';
 import type { Logger } from '../../log.js';
 import { formatBytes } from '../../util/units.js';
 import { printJson, printTable } from '../output.js';
@@ -8,9 +8,10 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export function registerImages(program: Command, ctx: { log: () => Logger }): void {
   const images = program.command('images').description("build and list Warden's images");
-  const builder = async (): Promise<ImageBuilder> => {
-    const [{ ImageBuilder: Builder }, { connectDocker }] = await Promise.all([import('../../images/builder.js'), import('../../runtime/docker/engine.js')]);
-    return new Builder(connectDocker(), ctx.log());
+  // the backend's image store (Docker's engine for docker and gvisor), loaded only when a command runs
+  const builder = async (): Promise<ImageStore> => {
+    const [{ createImageStore }, { runtimeSettingsFromEnv }] = await Promise.all([import('../../runtime/select.js'), import('../../config/runtime.js')]);
+    return createImageStore({ kind: runtimeSettingsFromEnv().kind, logger: ctx.log() });
   };
 
   images

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import type { ContainerState, PortBinding, RuntimeContainer, RuntimeContainerSpec } from '../runtime.js';
+import type { ContainerSpec, ContainerState, EngineContainer, PortBinding } from './engine-types.js';
 
 /** How the image's own HEALTHCHECK looks (Config.Healthcheck of the image), when it has one. */
 export interface ImageHealthcheck { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number }
@@ -11,7 +11,7 @@ export interface ImageHealthcheck { Test?: string[]; Interval?: number; Timeout?
  * rewritten: with `healthcheckPrefix` it runs through the guard as the workload user, and without one
  * on a sandbox it is switched off.
  */
-export function toCreateOptions(spec: RuntimeContainerSpec, imageHealthcheck?: ImageHealthcheck): Docker.ContainerCreateOptions {
+export function toCreateOptions(spec: ContainerSpec, imageHealthcheck?: ImageHealthcheck): Docker.ContainerCreateOptions {
   const h = spec.hardening;
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -76,7 +76,7 @@ export function toCreateOptions(spec: RuntimeContainerSpec, imageHealthcheck?: I
 }
 
 /** The image's health check, run through the guard as the workload user; off on a sandbox when it cannot be. */
-function healthcheck(spec: RuntimeContainerSpec, image?: ImageHealthcheck): { Healthcheck?: Docker.HealthConfig } {
+function healthcheck(spec: ContainerSpec, image?: ImageHealthcheck): { Healthcheck?: Docker.HealthConfig } {
   const test = image?.Test;
   if (!spec.hardening.workloadUser || !test || test.length === 0 || test[0] === 'NONE') return {};
   const argv = test[0] === 'CMD' ? test.slice(1) : test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : undefined;
@@ -100,7 +100,7 @@ function portsOf(ports: Record<string, Array<{ HostIp: string; HostPort: string 
   return out;
 }
 
-export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
+export function fromInspect(c: Docker.ContainerInspectInfo): EngineContainer {
   const state = c.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string; FailingStreak?: number; Log?: Array<{ Output?: string }> } };
   const last = state.Health?.Log?.[state.Health.Log.length - 1]?.Output?.trim();
   return {
@@ -125,7 +125,7 @@ export function fromInspect(c: Docker.ContainerInspectInfo): RuntimeContainer {
   };
 }
 
-export function fromListItem(c: Docker.ContainerInfo): RuntimeContainer {
+export function fromListItem(c: Docker.ContainerInfo): EngineContainer {
   return {
     id: c.Id,
     name: (c.Names[0] ?? '').replace(/^\//, ''),

@@ -6,32 +6,28 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
-import { wardenHome } from '../config/home.js';
-import { WardenError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { statusOf, translateEngineError } from '../runtime/docker/errors.js';
-import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from './catalog.js';
-import { contextFiles, contextHash, type ContextFile } from './context-hash.js';
+import { wardenHome } from '../../config/home.js';
+import { WardenError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { statusOf, translateEngineError } from './errors.js';
+import { CATALOG, catalogImage, OFFLINE_BASE, PUBLIC_BASE, type CatalogImage } from '../../images/catalog.js';
+import { contextFiles, contextHash, type ContextFile } from '../../images/context-hash.js';
+import { IMAGE_HASH_LABEL } from '../../images/labels.js';
+import type { BuildResult, ImageRow, ImageStore, ProgressFn } from '../../images/store.js';
 
-import { IMAGE_HASH_LABEL } from './labels.js';
-export { IMAGE_HASH_LABEL };
 /** Bumped when how Warden builds images changes (labels, options), so the hash changes too. */
 const RECIPE = '2';
-
-export type ProgressFn = (line: string) => void;
-
-export interface BuildResult { ref: string; id: string; hash: string; built: boolean; seconds: number; sizeBytes: number }
-
-export interface ImageRow { ref: string; id: string; sizeBytes: number; createdAt: string; hash?: string; present: boolean; description: string }
 
 /**
  * Builds Warden's images through the Engine API (classic builder; nothing pulled when the base is
  * local), skips those whose content hash is unchanged, and makes the offline base from debootstrap.
  */
-export class ImageBuilder {
+export class DockerImageStore implements ImageStore {
   constructor(
     private readonly docker: Docker,
     private readonly log: Logger,
+    /** WARDEN_BASE_IMAGE and WARDEN_DEBIAN_MIRROR, read at the edge. */
+    private readonly env: { baseImage?: string; debianMirror?: string } = {},
   ) {}
 
   private async imageId(ref: string): Promise<{ id: string; labels: Record<string, string>; size: number; created: string } | undefined> {
@@ -53,8 +49,7 @@ export class ImageBuilder {
       if (!(await this.imageId(pref))) await this.pull(pref, opts.progress);
       return pref;
     }
-    const env = process.env.WARDEN_BASE_IMAGE;
-    if (env) return this.resolveBase(env, opts);
+    if (this.env.baseImage) return this.resolveBase(this.env.baseImage, opts);
     if (await this.imageId(PUBLIC_BASE)) return PUBLIC_BASE;
     if (await this.imageId(OFFLINE_BASE)) return OFFLINE_BASE;
     try {
@@ -207,7 +202,7 @@ export class ImageBuilder {
     const t0 = Date.now();
     try {
       const suite = opts.suite ?? 'bookworm';
-      const args = ['--variant=minbase', suite, dir, ...(opts.mirror ?? process.env.WARDEN_DEBIAN_MIRROR ? [opts.mirror ?? process.env.WARDEN_DEBIAN_MIRROR!] : [])];
+      const args = ['--variant=minbase', suite, dir, ...((opts.mirror ?? this.env.debianMirror) ? [(opts.mirror ?? this.env.debianMirror)!] : [])];
       opts.progress(`debootstrap ${args.join(' ')}`);
       await run(debootstrap, args, (line) => {
         if (/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Base system)/.test(line) && !/^I: (Retrieving|Validating|Extracting) \S+$/.test(line)) opts.progress(`  ${line}`);

@@ -1,6 +1,7 @@
-import { WardenError } from '../errors.js';
-import { LABEL } from '../policy/labels.js';
-import type { ContainerRuntime, RuntimeNetworkSpec } from './runtime.js';
+import { WardenError } from '../../errors.js';
+import { LABEL } from '../../policy/labels.js';
+import type { DockerEngine } from './engine.js';
+import type { NetworkSpec } from './engine-types.js';
 
 /** Lookups in flight in this process, by network name: concurrent first users share one. */
 const inFlight = new Map<string, Promise<string>>();
@@ -15,7 +16,7 @@ const inFlight = new Map<string, Promise<string>>();
  * engine), duplicates can still appear; every lookup then keeps the one with the lowest id and removes
  * the others that have nothing attached (the engine refuses to remove one in use), so they converge.
  */
-export function sharedNetworkId(runtime: ContainerRuntime, input: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+export function sharedNetworkId(runtime: DockerEngine, input: NetworkSpec & { labels: Record<string, string> }): Promise<string> {
   // shared by every owner: it carries none of one owner's labels (a dead owner's reaper must not take it)
   const { [LABEL.owner]: _o, [LABEL.lifetime]: _l, [LABEL.ownerLink]: _k, [LABEL.id]: _i, ...labels } = input.labels;
   const spec = { ...input, labels };
@@ -26,7 +27,7 @@ export function sharedNetworkId(runtime: ContainerRuntime, input: RuntimeNetwork
   return lookup;
 }
 
-async function findOrCreate(runtime: ContainerRuntime, spec: RuntimeNetworkSpec & { labels: Record<string, string> }): Promise<string> {
+async function findOrCreate(runtime: DockerEngine, spec: NetworkSpec & { labels: Record<string, string> }): Promise<string> {
   const role = spec.labels[LABEL.role];
   const find = async (): Promise<string[]> =>
     (await runtime.listNetworks({ [LABEL.managed]: 'true', ...(role ? { [LABEL.role]: role } : {}) }))

@@ -1,0 +1,51 @@
+import { imageSettingsFromEnv, type RuntimeSettings } from '../config/runtime.js';
+import { WardenError } from '../errors.js';
+import type { ImageStore } from '../images/store.js';
+import type { Logger } from '../log.js';
+import { connectDocker } from './docker/engine.js';
+import { DockerSandboxRuntime } from './docker/docker-sandbox-runtime.js';
+import { DockerImageStore } from './docker/images.js';
+import { MemoryRuntime } from './memory/memory-runtime.js';
+import type { SandboxRuntime } from './sandbox-runtime.js';
+
+export interface CreateRuntimeOptions extends Partial<RuntimeSettings> {
+  logger: Logger;
+  /** Labels on what the runtime makes for no one sandbox (its reaper): the Warden's own (a tenant, a test run). */
+  labels?: Record<string, string>;
+  /** The owner's name for this process's link. */
+  owner?: string;
+}
+
+/**
+ * The backend for a kind (the runtime factory): `docker` (default), `gvisor` (Docker with every sandbox
+ * under runsc), `memory` (in-process units for the unit tier). Settings come from the edge
+ * (config/runtime.ts reads WARDEN_RUNTIME and friends); nothing here reads the environment.
+ */
+export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
+  const kind = o.kind ?? 'docker';
+  switch (kind) {
+    case 'docker':
+    case 'gvisor':
+      return new DockerSandboxRuntime({
+        kind,
+        logger: o.logger,
+        ...(o.subnetPool ? { subnetPool: o.subnetPool } : {}),
+        ...(o.engineSocketHost ? { engineSocketHost: o.engineSocketHost } : {}),
+        ...(o.labels ? { labels: o.labels } : {}),
+        ...(o.owner ? { owner: o.owner } : {}),
+      });
+    case 'memory':
+      return new MemoryRuntime({ ...(o.owner ? { owner: o.owner } : {}) });
+    default:
+      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor or memory`);
+  }
+}
+
+/** Where Warden's images are built for a kind (Docker's engine for docker and gvisor). */
+export function createImageStore(o: { kind?: RuntimeSettings['kind']; logger: Logger; env?: NodeJS.ProcessEnv }): ImageStore {
+  const kind = o.kind ?? 'docker';
+  if (kind !== 'docker' && kind !== 'gvisor') {
+    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker and gvisor`);
+  }
+  return new DockerImageStore(connectDocker(), o.logger, imageSettingsFromEnv(o.env));
+}
