@@ -1,4 +1,4 @@
-import { ContainerInstanceManagementClient, type ContainerGroup } from '@azure/arm-containerinstance';
+import type { ContainerGroup, ContainerInstanceManagementClient } from '@azure/arm-containerinstance';
 import type { TokenCredential } from '@azure/identity';
 import type { AciSettings } from '../../config/aci.js';
 import { ACI_ENV } from '../../config/aci.js';
@@ -78,13 +78,22 @@ function statusOf(err: unknown): number | undefined {
  * Retry-After).
  */
 export class AciArm {
-  readonly client: ContainerInstanceManagementClient;
+  private made: Promise<ContainerInstanceManagementClient> | undefined;
 
   constructor(
     readonly settings: AciSettings,
-    credential: TokenCredential,
-  ) {
-    this.client = new ContainerInstanceManagementClient(credential, settings.subscriptionId, { endpoint: settings.armEndpoint, credentialScopes: [settings.armScope] });
+    private readonly credential: TokenCredential,
+  ) {}
+
+  /**
+   * The SDK's client, loaded on first use: the Azure packages take ~0.5 s to load, which no command of
+   * another runtime (that imports the runtime factory) should pay.
+   */
+  client(): Promise<ContainerInstanceManagementClient> {
+    this.made ??= import('@azure/arm-containerinstance').then(
+      ({ ContainerInstanceManagementClient: Client }) => new Client(this.credential, this.settings.subscriptionId, { endpoint: this.settings.armEndpoint, credentialScopes: [this.settings.armScope] }),
+    );
+    return this.made;
   }
 
   private get rg(): string {
@@ -94,7 +103,7 @@ export class AciArm {
   /** A group with its instance view; undefined when there is none. */
   async get(name: string): Promise<ContainerGroup | undefined> {
     try {
-      return await this.client.containerGroups.get(this.rg, name);
+      return await (await this.client()).containerGroups.get(this.rg, name);
     } catch (err) {
       if (statusOf(err) === 404 && rest(err).code !== 'ResourceGroupNotFound') return undefined;
       throw translateArmError(err, `reading container group ${name}`);
@@ -105,7 +114,7 @@ export class AciArm {
   async list(): Promise<ContainerGroup[]> {
     const out: ContainerGroup[] = [];
     try {
-      for await (const g of this.client.containerGroups.listByResourceGroup(this.rg)) out.push(g);
+      for await (const g of (await this.client()).containerGroups.listByResourceGroup(this.rg)) out.push(g);
     } catch (err) {
       throw translateArmError(err, `listing the container groups of ${this.rg}`);
     }
@@ -119,9 +128,9 @@ export class AciArm {
   async create(name: string, body: ContainerGroup): Promise<{ created: boolean; group: ContainerGroup }> {
     let first: number | undefined;
     const failed = (e: WardenError): WardenError => Object.assign(e, { initialStatus: first });
-    let poller: Awaited<ReturnType<typeof this.client.containerGroups.beginCreateOrUpdate>>;
+    let poller: Awaited<ReturnType<ContainerInstanceManagementClient['containerGroups']['beginCreateOrUpdate']>>;
     try {
-      poller = await this.client.containerGroups.beginCreateOrUpdate(this.rg, name, body, {
+      poller = await (await this.client()).containerGroups.beginCreateOrUpdate(this.rg, name, body, {
         onResponse: (raw) => {
           first ??= raw.status;
         },
@@ -142,7 +151,7 @@ export class AciArm {
   /** DELETE and wait until it is gone; a group that is already gone is fine. */
   async delete(name: string): Promise<void> {
     try {
-      await this.client.containerGroups.beginDeleteAndWait(this.rg, name);
+      await (await this.client()).containerGroups.beginDeleteAndWait(this.rg, name);
     } catch (err) {
       if (statusOf(err) === 404 && rest(err).code !== 'ResourceGroupNotFound') return;
       throw translateArmError(err, `deleting container group ${name}`);
@@ -152,7 +161,7 @@ export class AciArm {
   /** POST stop: every container ends, the group is deallocated (synchronous). */
   async stop(name: string): Promise<void> {
     try {
-      await this.client.containerGroups.stop(this.rg, name);
+      await (await this.client()).containerGroups.stop(this.rg, name);
     } catch (err) {
       if (statusOf(err) === 404 && rest(err).code !== 'ResourceGroupNotFound') return;
       throw translateArmError(err, `stopping container group ${name}`);
@@ -175,7 +184,7 @@ export class AciArm {
       const next = change({ ...(g.tags ?? {}) });
       if (!next) return undefined;
       try {
-        return await this.client.containerGroups.update(this.rg, name, { tags: next });
+        return await (await this.client()).containerGroups.update(this.rg, name, { tags: next });
       } catch (err) {
         throw translateArmError(err, `updating the tags of container group ${name}`);
       }
@@ -191,7 +200,7 @@ export class AciArm {
   /** The sandbox container's log (stdout and stderr merged, as ACI keeps it). */
   async logs(name: string, tail?: number): Promise<string> {
     try {
-      return (await this.client.containers.listLogs(this.rg, name, SANDBOX_CONTAINER, tail !== undefined ? { tail } : {})).content ?? '';
+      return (await (await this.client()).containers.listLogs(this.rg, name, SANDBOX_CONTAINER, tail !== undefined ? { tail } : {})).content ?? '';
     } catch (err) {
       throw translateArmError(err, `reading the log of container group ${name}`);
     }
@@ -200,7 +209,7 @@ export class AciArm {
   /** An exec session: the terminal WebSocket and its password. */
   async exec(name: string, command: string, size = { rows: 24, cols: 80 }): Promise<{ webSocketUri: string; password: string }> {
     try {
-      const r = await this.client.containers.executeCommand(this.rg, name, SANDBOX_CONTAINER, { command, terminalSize: size });
+      const r = await (await this.client()).containers.executeCommand(this.rg, name, SANDBOX_CONTAINER, { command, terminalSize: size });
       if (!r.webSocketUri || !r.password) throw new WardenError('EXEC_FAILED', `ACI answered the exec of ${name} without a WebSocket URI or password`);
       return { webSocketUri: r.webSocketUri, password: r.password };
     } catch (err) {
@@ -211,7 +220,7 @@ export class AciArm {
   /** One page of the resource group's groups: proves the credential, the RBAC and the resource group. */
   async probe(): Promise<number> {
     try {
-      const page = await this.client.containerGroups.listByResourceGroup(this.rg).byPage().next();
+      const page = await (await this.client()).containerGroups.listByResourceGroup(this.rg).byPage().next();
       return page.done ? 0 : page.value.length;
     } catch (err) {
       throw translateArmError(err, `reaching Azure Container Instances in ${this.rg}`);
