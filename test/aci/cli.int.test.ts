@@ -17,13 +17,18 @@ interface CliResult {
 }
 
 const owner = `aci-cli-${process.pid}`;
+/** Asserts a clean exit, showing what the CLI said when it was not. */
+const ok = (r: CliResult): CliResult => {
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+};
 const made = new Set<string>();
 const work = await mkdtemp(join(tmpdir(), 'aci-cli-'));
 
-function cli(args: string[], opts: { input?: string } = {}): Promise<CliResult> {
+function cli(args: string[], opts: { input?: string; owner?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('node', ['bin/warden.js', ...args], {
-      env: { ...process.env, WARDEN_RUNTIME: 'aci', WARDEN_INSTANCE: standin().runId, WARDEN_OWNER: owner, WARDEN_LOG_LEVEL: 'error', WARDEN_HOME: work },
+      env: { ...process.env, WARDEN_RUNTIME: 'aci', WARDEN_INSTANCE: standin().runId, WARDEN_OWNER: opts.owner ?? owner, WARDEN_LOG_LEVEL: 'error', WARDEN_HOME: work },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
@@ -57,42 +62,43 @@ describe('the warden CLI with WARDEN_RUNTIME=aci, against the ACI stand-in', () 
     expect(piped).toMatchObject({ code: 0, stdout: 'SHOUT\nNO NEWLINE AT THE END' });
 
     await writeFile(join(work, 'in.txt'), 'from the host\n');
-    expect(await cli(['cp', join(work, 'in.txt'), `${sb.id}:/workspace/in.txt`])).toMatchObject({ code: 0 });
+    ok(await cli(['cp', join(work, 'in.txt'), `${sb.id}:/workspace/in.txt`]));
     expect(await cli(['exec', sb.id, '--', 'sh', '-c', 'cat in.txt; stat -c %u in.txt; echo made here > out.txt'])).toMatchObject({ code: 0, stdout: 'from the host\n1000\n' });
-    expect(await cli(['cp', `${sb.id}:/workspace/out.txt`, join(work, 'out.txt')])).toMatchObject({ code: 0 });
+    ok(await cli(['cp', `${sb.id}:/workspace/out.txt`, join(work, 'out.txt')]));
     expect(await readFile(join(work, 'out.txt'), 'utf8')).toBe('made here\n');
 
-    const ps = await cli(['ps', '-q']);
-    expect(ps.code).toBe(0);
+    const ps = ok(await cli(['ps', '-q']));
     expect(ps.stdout.split('\n')).toContain(sb.id);
 
-    expect(await cli(['stop', '-t', '5s', sb.id])).toMatchObject({ code: 0 });
+    ok(await cli(['stop', '-t', '5s', sb.id]));
     expect((await cli(['ps', '-q'])).stdout.split('\n')).not.toContain(sb.id);
     expect((await cli(['ps', '-a', '-q'])).stdout.split('\n')).toContain(sb.id);
     const refused = await cli(['exec', sb.id, '--', 'true']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/not running/i);
 
-    expect(await cli(['rm', sb.id])).toMatchObject({ code: 0 });
+    ok(await cli(['rm', sb.id]));
     made.delete(sb.id);
     expect((await cli(['ps', '-a', '-q'])).stdout.split('\n')).not.toContain(sb.id);
   });
 
   it('run: an ephemeral sandbox streams the command, exits with its exit code, and is removed', async () => {
-    const r = await cli(['run', '--network', 'open', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    const runner = `${owner}-run`;
+    const r = await cli(['run', '--network', 'open', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'], { owner: runner });
     expect(r).toMatchObject({ code: 3, stdout: 'out\n' });
     expect(r.stderr).toContain('err\n');
-    expect((await cli(['ps', '-a', '-q', '--owner', owner])).stdout.trim()).toBe('');
+    expect(ok(await cli(['ps', '-a', '-q', '--owner', runner])).stdout.trim()).toBe('');
   });
 
   it("refuses what ACI cannot do with the runtime's coded error, naming the capability and the way out", async () => {
-    const none = await cli(['run', '--', 'true']); // network 'none' is the default
+    const careless = `${owner}-careless`;
+    const none = await cli(['run', '--', 'true'], { owner: careless }); // network 'none' is the default
     expect(none.code).toBe(125);
     expect(none.stderr).toMatch(/'aci' runtime cannot do network: 'none'.*egressNone/);
     expect(none.stderr).not.toMatch(/\n\s+at /); // no stack
-    const allow = await cli(['run', '--network', 'allowlist', '--allow', 'example.com', '--', 'true']);
+    const allow = await cli(['run', '--network', 'allowlist', '--allow', 'example.com', '--', 'true'], { owner: careless });
     expect(allow.code).toBe(125);
     expect(allow.stderr).toMatch(/egressAllowlist/);
-    expect((await cli(['ps', '-a', '-q', '--owner', owner])).stdout.trim()).toBe('');
+    expect(ok(await cli(['ps', '-a', '-q', '--owner', careless])).stdout.trim()).toBe('');
   });
 });

@@ -74,7 +74,7 @@ describe('the owner tie under attack from the workload, against the ACI stand-in
   it('the workload cannot open the terminals that carry framed execs and ties, against the ACI stand-in', async () => {
     // this very exec and the owner tie are framed over terminals of the sandbox right now
     const r = await sh(id, 'n=0; for f in /dev/pts/[0-9]*; do n=$((n+1)); (exec 3<>"$f") 2>/dev/null && echo "opened $f"; done; echo "tried $n"', 'workload');
-    expect(r.out).toMatch(/^tried [1-9]\d*\n$/);
+    expect(r.out, `exit ${r.code}`).toMatch(/^tried [1-9]\d*\n$/);
   });
 
   it('a lost tie is made again within the grace and the unit lives on, against the ACI stand-in', async () => {

@@ -24,7 +24,7 @@ import type {
 import { ACI_API_VERSION, AciArm } from './arm.js';
 import { aciCredential } from './credential.js';
 import { execArgv, execHandle, startFramed } from './exec.js';
-import { groupBody, groupName, groupToUnit } from './mapping.js';
+import { groupBody, groupName, groupToUnit, unitLabels } from './mapping.js';
 import { AciOwner } from './owner.js';
 import { keyHash, readRecordTags, recordTags, shortTags, TAG, tagValue } from './tags.js';
 
@@ -261,7 +261,8 @@ export class AciRuntime implements SandboxRuntime {
   private selects(t: Record<string, string>, sel: UnitSelector): boolean {
     if (t[TAG.managed] !== 'true') return false;
     if (sel.labels && Object.keys(sel.labels).length > 0) {
-      const labels = readRecordTags(t)?.labels;
+      const stored = readRecordTags(t);
+      const labels = stored ? unitLabels(stored) : undefined;
       if (!labels || !Object.entries(sel.labels).every(([k, v]) => labels[k] === v)) return false;
     }
     if (sel.instance !== '*' && t[TAG.instance] !== tagValue(sel.instance)) return false;

@@ -275,7 +275,12 @@ export class FramedExec {
         for (const w of this.creditWaiters.splice(0)) w();
         this.stdout.end();
         this.stderr.end();
-        this.resolveExit(this.ended);
+        {
+          // the output that came with the exit (often in the same WebSocket frame) reaches a flowing
+          // reader on the next ticks: resolve after them, so whoever awaits wait() has all of it
+          const ended = this.ended;
+          setImmediate(() => this.resolveExit(ended));
+        }
         return;
       case 'fatal':
         this.fail(new WardenError('EXEC_FAILED', `warden-aci-exec: ${r.message}`));

@@ -6,7 +6,7 @@ import { GUEST_DIR } from '../../guest/argv.js';
 import { registryRef } from '../../images/aci.js';
 import type { SandboxPlan, Unit, UnitState } from '../sandbox-runtime.js';
 import { SANDBOX_CONTAINER } from './arm.js';
-import { keyHash, readRecordTags, recordTags, shortTags, TAG, tagValue } from './tags.js';
+import { keyHash, readRecordTags, recordTags, shortTags, type StoredUnit, TAG, tagValue } from './tags.js';
 
 /** Where init --tie makes the owner tie (a directory only root may use). */
 export const TIE_FIFO = '/run/warden/tie';
@@ -145,6 +145,15 @@ export function unitState(g: ContainerGroup): UnitState {
 
 const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : typeof d === 'string' ? d : d.toISOString());
 
+/**
+ * A unit's labels as every backend shows them: the plan's, plus Warden's own selection labels (Docker has
+ * them on the container; the core reads `warden.instance` to scope what a server shows).
+ */
+export function unitLabels(stored: StoredUnit): Record<string, string> {
+  const r = stored.record;
+  return { ...stored.labels, 'warden.managed': 'true', 'warden.id': r.id, 'warden.instance': r.instance, 'warden.owner': r.owner, 'warden.lifetime': r.lifetime };
+}
+
 /** The unit a group is, or undefined when the group is not a Warden sandbox. */
 export function groupToUnit(g: ContainerGroup): Unit | undefined {
   const stored = readRecordTags(g.tags);
@@ -163,13 +172,13 @@ export function groupToUnit(g: ContainerGroup): Unit | undefined {
     ...(stored.record.key !== undefined ? { key: stored.record.key } : {}),
     state,
     record: stored.record,
-    labels: stored.labels,
+    labels: unitLabels(stored),
     ...(cur?.startTime ? { startedAt: iso(cur.startTime)! } : {}),
     ...(cur?.state === 'Terminated' && cur.finishTime ? { finishedAt: iso(cur.finishTime)! } : {}),
     ...(cur?.state === 'Terminated' && cur.exitCode !== undefined ? { exitCode: cur.exitCode } : {}),
     ports,
     ...(pool ? { pool: { id: pool, ready: running && tags[TAG.poolReady] === 'true' } } : {}),
-    backendId: g.id ?? '',
+    backendId: g.name ?? '', // what `az container list` shows; the resource id is in details
     details: {
       containerGroup: g.name,
       resourceId: g.id,
