@@ -6,8 +6,8 @@ import type { ExecOptions, ExecResult, ExitInfo, SpawnOptions } from '../sandbox
 import type { PtyOptions, PtySessionInfo } from '../sandbox/pty.js';
 import type { SandboxInfo } from '../sandbox/sandbox.js';
 import type { SandboxHealth, SandboxProcessRow, SandboxStats } from '../sandbox/monitor.js';
-import type { ListFilter, PanicReport } from '../sandbox/warden.js';
-import type { PruneReport } from '../sandbox/warden.js';
+import type { ListFilter } from '../sandbox/lifecycle.js';
+import type { PanicReport, PruneReport } from '../sandbox/reports.js';
 
 /**
  * What the CLI (and any program) needs of Warden, whether it talks to the engine directly (the SDK's

@@ -3,7 +3,12 @@ import WebSocket from 'ws';
 import { WardenError, type WardenErrorCode } from '../errors.js';
 import type { ExitInfo } from '../sandbox/process.js';
 import type { PtyApi } from './api.js';
-import type { RemoteWarden } from './remote.js';
+
+/** What a remote terminal needs of its client (RemoteWarden): where the server's WebSocket routes are, and its headers. */
+export interface PtyEndpoint {
+  wsUrl(path: string): string;
+  headers(): Record<string, string>;
+}
 
 /** A terminal session behind a Warden server: one WebSocket, binary frames for the terminal, JSON for control. */
 export class RemotePty implements PtyApi {
@@ -17,7 +22,7 @@ export class RemotePty implements PtyApi {
   ) {}
 
   /** @internal open (`start`) or attach to (`attach`) a session; resolves once the server says ready. */
-  static open(w: RemoteWarden, path: string, first: Record<string, unknown>): Promise<RemotePty> {
+  static open(w: PtyEndpoint, path: string, first: Record<string, unknown>): Promise<RemotePty> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(w.wsUrl(path), { headers: w.headers() });
       let pty: RemotePty | undefined;

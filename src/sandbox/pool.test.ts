@@ -20,7 +20,8 @@ function host(makeMs: number): PoolHost & { made: number } {
     runtime,
     createPoolMember: async (spec: SandboxSpec, pool: { template: string; holder: string; signature: string }) => {
       const id = `sbx-${String(++h.made).padStart(12, '0')}`;
-      const plan = compilePlan(spec, { id, owner: { link: runtime.owner.link.link, owner: 'unit' }, instance: 'default', createdAt: new Date(Date.now() + h.made).toISOString(), user: { uid: 1000, gid: 1000 }, labels: { 'warden.pool': pool.template }, name: poolUnitName(pool.template, id), pool: { id: pool.holder, signature: pool.signature }, egress: { secrets: {} } });
+      // the template's network and ports are Docker's to make; the memory runtime refuses them (not declared)
+      const plan = compilePlan({ ...spec, network: 'none', ports: [], workspaceVolume: false }, { id, owner: { link: runtime.owner.link.link, owner: 'unit' }, instance: 'default', createdAt: new Date(Date.now() + h.made).toISOString(), user: { uid: 1000, gid: 1000 }, labels: { 'warden.pool': pool.template }, name: poolUnitName(pool.template, id), pool: { id: pool.holder, signature: pool.signature }, egress: { secrets: {} } });
       await runtime.create(plan);
       await sleep(makeMs); // the template's dev server starting
       await runtime.markPoolReady(id);

@@ -14,6 +14,7 @@ import { getTemplate, withTemplate } from '../templates/catalog.js';
 import { WardenContext } from './context.js';
 import { parseHostPathMap, type HostPathMap } from './host-path-map.js';
 import type { SandboxInfo } from './info.js';
+import type { PanicReport, PruneReport } from './reports.js';
 import { Keys } from './keys.js';
 import { Lifecycle, type CreateOptions, type ListFilter } from './lifecycle.js';
 import type { SandboxMaker } from './maker.js';
@@ -60,30 +61,7 @@ export interface WardenOptions {
   defaultWorkspaceDisk?: number;
 }
 
-/** What panic() did. */
-export interface PanicReport {
-  containers: number;
-  networks: number;
-  volumes: number;
-  /** Leaked runtime shims of the removed sandboxes that were killed on this host. */
-  orphanShims: number;
-  durationMs: number;
-  /** Warden-labelled containers still present afterwards (0 means done). */
-  left: number;
-  errors: string[];
-}
-
-/** What prune() removed (names as the backend has them). */
-export interface PruneReport {
-  /** Exited or dead sandboxes, removed with their proxy, forwarder, network and volume. */
-  sandboxes: string[];
-  /** Companion and leftover containers whose sandbox was gone (proxies, forwarders, dead owners'). */
-  containers: string[];
-  networks: string[];
-  volumes: string[];
-  durationMs: number;
-  errors: string[];
-}
+export type { PanicReport, PruneReport } from './reports.js';
 
 /**
  * The entry object: creates, finds, reuses and removes sandboxes over a {@link SandboxRuntime}. It keeps

@@ -1,4 +1,4 @@
-import type { AppTemplate } from './catalog.js';
+import type { AppTemplate } from './template.js';
 import { wardenImage } from '../images/catalog.js';
 
 const LOG = '/tmp/warden-dev-server.log';

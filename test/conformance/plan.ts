@@ -67,7 +67,9 @@ export function plan(t: ConformanceTarget, rt: SandboxRuntime, o: PlanOptions = 
     owner,
     lifetime,
     hardening: sandboxHardening(WORKLOAD),
-    init: guardInit({ ...(o.maxRuntimeS ? { maxRuntimeMs: o.maxRuntimeS * 1000 } : {}), tied: lifetime === 'ephemeral', diskIntervalS: 2, workspace: '/workspace' }),
+    // the guard's PID 1 command carries the max runtime, the owner link and the disk quota (the contract's `init`)
+    init: guardInit({ ...(o.maxRuntimeS ? { maxRuntimeMs: o.maxRuntimeS * 1000 } : {}), tied: lifetime === 'ephemeral', ...(o.diskBytes ? { diskQuotaBytes: o.diskBytes } : {}), diskIntervalS: 2, workspace: '/workspace' }),
+    ...(o.maxRuntimeS ? { maxRuntimeMs: o.maxRuntimeS * 1000 } : {}),
     env,
     workdir: '/workspace',
     resources: { memoryBytes: 512 * 1024 ** 2, nanoCpus: 0.5e9, pids: 256, tmpBytes: 64 * 1024 ** 2, homeBytes: 64 * 1024 ** 2, ...(o.diskBytes ? { diskBytes: o.diskBytes } : {}) },

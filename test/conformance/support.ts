@@ -1,19 +1,22 @@
 import { it } from 'vitest';
 import type { Capability, ExecRequest, SandboxRuntime } from '../../src/runtime/sandbox-runtime.js';
-import type { ConformanceTarget } from './target.js';
+import type { ConformanceTarget, Limit } from './target.js';
 
 export { plan, RUN_LABEL, uniq, WORKLOAD, type PlanOptions } from './plan.js';
 
 /**
  * `it` for a behaviour of the contract: runs when the runtime declares every capability in `needs`,
  * else is skipped under a name that says which capability it lacks; the name always ends with where
- * it ran ("against the ACI stand-in").
+ * it ran ("against the ACI stand-in"). `limit` names a known limit of some backends (the target's
+ * `limits` give the reason, which the skipped test's name shows).
  */
 export function contractIt(t: ConformanceTarget, rt: SandboxRuntime) {
-  return (name: string, needs: Capability[], fn: () => Promise<void>, timeoutMs?: number): void => {
+  return (name: string, needs: Capability[], fn: () => Promise<void>, timeoutMs?: number, limit?: Limit): void => {
     const missing = needs.filter((c) => !rt.capabilities.has(c));
     const title = `${name}${needs.length ? ` [${needs.join(', ')}]` : ''} ${t.where}`;
+    const limited = limit ? t.limits?.[limit] : undefined;
     if (missing.length) it.skip(`${title} (not declared: ${missing.join(', ')})`, fn);
+    else if (limited) it.skip(`${title} (known limit ${limit}: ${limited})`, fn);
     else it(title, fn, timeoutMs);
   };
 }

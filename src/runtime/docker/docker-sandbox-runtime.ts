@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Readable } from 'node:stream';
 import { WardenError } from '../../errors.js';
-import { GUEST_DIR, guestVolumeName } from '../../guest/argv.js';
+import { GUARD, GUEST_DIR, guestVolumeName } from '../../guest/argv.js';
 import { wardenImage } from '../../images/catalog.js';
 import { IMAGE_HASH_LABEL } from '../../images/labels.js';
 import { createLogger, type Logger } from '../../log.js';
@@ -34,6 +34,7 @@ import { containerName, isUnclaimedPoolName, keyedName, prepName, readyName, uni
 import { previewActivity } from './preview.js';
 import { panic, prune, sweepDeadOwners } from './prune.js';
 import { keyHash, recordOfContainer, unitOfContainer } from './record-labels.js';
+import { keyLockLabels } from './sandbox-container.js';
 import { createUnit, killUnit, reachablePorts, removeUnit, resumeUnit, stopUnit } from './unit.js';
 
 /** What the Docker backend can do (runc). gVisor (kind 'gvisor') is the same minus what runsc lacks. */
@@ -144,6 +145,9 @@ export class DockerSandboxRuntime implements SandboxRuntime {
   async create(plan: SandboxPlan): Promise<Unit> {
     assertCapabilities(this.kind, this.capabilities, requiredCapabilities(plan)); // before anything is made
     const name = plan.pool ? prepName(plan.name) : containerName(plan.name);
+    // a keyed unit with a name of its own still takes its key's container name, as a lock (an unstarted
+    // container): one unit per key stays atomic whatever the unit is called
+    const lock = plan.key && !plan.pool && name !== keyedName(plan.key) ? await this.takeKey(plan) : undefined;
     let made: Awaited<ReturnType<typeof createUnit>>;
     try {
       made = await createUnit(
@@ -159,6 +163,7 @@ export class DockerSandboxRuntime implements SandboxRuntime {
         name,
       );
     } catch (err) {
+      if (lock) await this.engine.remove(lock, { force: true }).catch(() => undefined);
       if (err instanceof WardenError && err.code === 'NAME_CONFLICT' && plan.key && name === keyedName(plan.key)) {
         throw new WardenError('KEY_TAKEN', `key '${plan.key}' already has a sandbox (its container ${name} exists); reuse it with ensure(), or remove it first`, { cause: err });
       }
@@ -169,6 +174,16 @@ export class DockerSandboxRuntime implements SandboxRuntime {
     if (!unit) throw new WardenError('ENGINE_ERROR', `sandbox ${plan.id} was made but its labels do not read back; this is a bug`);
     this.log.info({ sandbox: plan.id, container: made.container.id, image: plan.image }, 'sandbox created');
     return unit;
+  }
+
+  /** The key's container name taken by an unstarted lock container; KEY_TAKEN when another unit holds it. */
+  private async takeKey(plan: SandboxPlan): Promise<string> {
+    try {
+      return await this.engine.createLock({ name: keyedName(plan.key!), image: wardenImage('guest'), labels: { ...keyLockLabels(plan), [LABEL.keyHash]: keyHash(plan.key!) } });
+    } catch (err) {
+      if (err instanceof WardenError && err.code === 'NAME_CONFLICT') throw new WardenError('KEY_TAKEN', `key '${plan.key}' already has a sandbox (the container ${keyedName(plan.key!)} exists); reuse it with ensure(), or remove it first`, { cause: err });
+      throw err;
+    }
   }
 
   async find(ref: UnitRef): Promise<Unit | undefined> {
@@ -287,7 +302,9 @@ export class DockerSandboxRuntime implements SandboxRuntime {
   }
 
   async remove(id: string, opts: { keepWorkspace?: boolean } = {}): Promise<void> {
-    const sandboxes = (await this.engine.list({ [LABEL.managed]: 'true', [LABEL.id]: id })).filter((c) => !c.labels[LABEL.role]);
+    const all = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.id]: id });
+    // the sandbox container(s) and a named keyed unit's key lock; companions are removeUnit's
+    const sandboxes = all.filter((c) => !c.labels[LABEL.role] || c.labels[LABEL.role] === 'key-lock');
     this.engine.unlinkUnit(id);
     await removeUnit(this.engine, id, sandboxes.map((c) => c.id), opts);
     this.containers.delete(id);
@@ -330,7 +347,11 @@ export class DockerSandboxRuntime implements SandboxRuntime {
 
   exec(id: string, req: ExecRequest): Promise<ExecHandle> {
     return this.withContainer(id, async (cid) => {
-      const e = await this.engine.exec(cid, { cmd: req.cmd, env: req.env, user: req.user, stdin: req.stdin, ...(req.cwd ? { cwd: req.cwd } : {}), ...(req.tty ? { tty: true } : {}) });
+      // Engine API 1.41 sets a terminal's size only after the exec started, so a command that reads its
+      // size at once would see 0x0: a plain command is started through `stty` on its own terminal first.
+      // The guard's calls (user 0:0, a program of Warden's) are never wrapped in image code.
+      const cmd = req.tty && req.cmd[0] !== GUARD ? ['/bin/sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; shift 2; exec "$@"', 'sh', String(req.tty.cols), String(req.tty.rows), ...req.cmd] : req.cmd;
+      const e = await this.engine.exec(cid, { cmd, env: req.env, user: req.user, stdin: req.stdin, ...(req.cwd ? { cwd: req.cwd } : {}), ...(req.tty ? { tty: true } : {}) });
       if (req.tty && e.resize) await e.resize(req.tty.cols, req.tty.rows).catch(() => undefined);
       return e;
     });

@@ -424,6 +424,21 @@ export class DockerEngine {
     }
   }
 
+  /**
+   * Take a name as a lock: an unstarted container of `image` (nothing runs, no network). The engine's
+   * name uniqueness makes it atomic: NAME_CONFLICT when the name is taken.
+   */
+  async createLock(spec: { name: string; image: string; labels: Record<string, string> }): Promise<string> {
+    try {
+      const c = await this.docker.createContainer({ name: spec.name, Image: spec.image, Entrypoint: ['/nonexistent'], Cmd: [], Labels: spec.labels, NetworkDisabled: true, HostConfig: { NetworkMode: 'none' } });
+      return c.id;
+    } catch (err) {
+      if (statusOf(err) === 409) throw new WardenError('NAME_CONFLICT', `a container named ${spec.name} already exists`, { cause: err });
+      if (statusOf(err) === 404) throw new WardenError('IMAGE_NOT_FOUND', `image '${spec.image}' is not on this engine; build it with \`warden images build\``, { cause: err });
+      throw translateEngineError(err, `creating lock ${spec.name}`);
+    }
+  }
+
   async listVolumes(labels: Record<string, string>): Promise<EngineVolume[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
     try {
@@ -531,6 +546,9 @@ export class DockerEngine {
       ? new Writable({
           write: (chunk: Buffer, _enc, cb) => void stream.write(chunk, cb),
           final: (cb) => {
+            // a terminal has no half-close: its input ends with the terminal's EOF character (^D), as
+            // typed; the engine does not pass a closed stdin on to the pty
+            if (req.tty) stream.write(Buffer.from([4]));
             stream.end();
             cb();
           },
@@ -541,6 +559,7 @@ export class DockerEngine {
       s.once('end', resolve);
       s.once('close', resolve);
     });
+    let detached = false;
     const wait = async (): Promise<number> => {
       await Promise.all([ended(stdout), ended(stderr)]);
       for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
@@ -549,10 +568,20 @@ export class DockerEngine {
           throw translateEngineError(err, `reading the exit code of a command in ${id}`);
         });
         if (!st.Running) return startFailure?.code() ?? st.ExitCode ?? -1;
+        // dropped while it runs: the process goes on, and this handle cannot tell how it ends
+        if (detached) return -1;
         await sleep(delay);
       }
     };
-    const result: EngineExec = { stdout, stderr, wait, detach: () => stream.destroy() };
+    const result: EngineExec = {
+      stdout,
+      stderr,
+      wait,
+      detach: () => {
+        detached = true;
+        stream.destroy();
+      },
+    };
     if (stdin) result.stdin = stdin;
     if (req.tty) {
       result.resize = async (cols, rows) => {

@@ -83,3 +83,8 @@ export function workspaceVolumeLabels(plan: SandboxPlan): Record<string, string>
 export function seedHelperLabels(plan: SandboxPlan): Record<string, string> {
   return { ...commonLabels(plan), [LABEL.role]: 'volume-seed' };
 }
+
+/** The labels of a named keyed unit's key lock (an unstarted container named for the key; see DockerEngine.createLock). */
+export function keyLockLabels(plan: SandboxPlan): Record<string, string> {
+  return { ...commonLabels(plan), [LABEL.role]: 'key-lock' };
+}

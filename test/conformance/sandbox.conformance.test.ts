@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { pack } from 'tar-stream';
+import { EGRESS_PROXY_URL, proxyEnv } from '../../src/egress/env.js';
+import { GUEST_DIR, guardExec } from '../../src/guest/argv.js';
+import { collect, contractIt, eventually, Made, plan, run, WORKLOAD } from './support.js';
+import { loadTarget } from './target.js';
+
+/**
+ * What the issue's suite lists beyond lifecycle and exec: files as the workload (and the race rules),
+ * the hardening seen from inside, egress allowed and denied by the unit's own proxy, the caps, and
+ * nothing left after remove or panic. Backend-neutral: it speaks the runtime contract and the guest's
+ * argv builders only (a backend's own view of leftovers comes from its target).
+ */
+const t = await loadTarget();
+const rt = t.make();
+const made = new Made();
+const test = contractIt(t, rt);
+let id = '';
+beforeAll(async () => {
+  id = made.add(await rt.create(plan(t, rt))).id;
+});
+afterAll(() => made.cleanup(rt));
+
+const FILES = `${GUEST_DIR}/files.sh`;
+
+/** A tar of `files` (name -> content). */
+async function tarOf(files: Record<string, string>): Promise<Buffer> {
+  const p = pack();
+  for (const [name, content] of Object.entries(files)) p.entry({ name, mode: 0o644 }, content);
+  p.finalize();
+  return collect(p as unknown as NodeJS.ReadableStream);
+}
+
+describe('files, as the workload (the runtime contract)', () => {
+  test('a tar goes in and comes out through guest/files.sh run by the guard as the workload user', ['guard'], async () => {
+    const put = await run(rt, id, guardExec(['/bin/sh', FILES, 'x', '/workspace', 'dir', '=dir/a.txt'], WORKLOAD), { input: await tarOf({ 'dir/a.txt': 'hello files\n' }) });
+    expect(put, put.stderr).toMatchObject({ exitCode: 0 });
+    const owner = await run(rt, id, ['stat', '-c', '%u:%g', '/workspace/dir/a.txt']);
+    expect(owner.stdout).toBe(`${WORKLOAD.uid}:${WORKLOAD.gid}\n`);
+    const h = await rt.exec(id, { cmd: guardExec(['/bin/sh', FILES, 'c', '/workspace', 'dir/a.txt', '~dir/a.txt'], WORKLOAD), env: {}, user: '0:0', stdin: false });
+    const [tar, err, code] = await Promise.all([collect(h.stdout), collect(h.stderr), h.wait()]);
+    expect(code, err.toString()).toBe(0);
+    expect(tar.toString('latin1')).toContain('hello files');
+  });
+
+  test('a link the workload planted is refused up front, and a write through one reaches only what the workload may write', ['guard'], async () => {
+    await run(rt, id, guardExec(['ln', '-sfn', '/etc', '/workspace/evil'], WORKLOAD));
+    const refused = await run(rt, id, guardExec(['/bin/sh', FILES, 'x', '/workspace', 'evil', '=evil/passwd'], WORKLOAD), { input: await tarOf({ 'evil/passwd': 'owned\n' }) });
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toMatch(/symbolic link/);
+    // the race: the link appears after the check; the write still runs as the workload user
+    const raced = await run(rt, id, guardExec(['/bin/sh', FILES, 'x', '/workspace'], WORKLOAD), { input: await tarOf({ 'evil/passwd': 'owned\n' }) });
+    expect(raced.exitCode).not.toBe(0);
+    expect((await run(rt, id, ['grep', '-c', 'owned', '/etc/passwd'])).stdout).toBe('0\n');
+  });
+});
+
+describe('hardening seen from inside (the runtime contract)', () => {
+  test('the workload runs as its uid with no capabilities, on a read-only root, and cannot reach the guard', ['hardening', 'guard'], async () => {
+    const r = await run(rt, id, guardExec(['sh', '-c', 'id -u; id -g; grep -E "^Cap(Eff|Prm|Inh|Amb)" /proc/self/status; touch /usr/x 2>/dev/null && echo root-writable || echo root-read-only; touch /.warden/x 2>/dev/null && echo guest-writable || echo guest-read-only; kill -STOP 1 2>/dev/null && echo stopped-guard || echo guard-out-of-reach'], WORKLOAD));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^1000\n1000\nCapInh:\s+0+\nCapPrm:\s+0+\nCapEff:\s+0+\n[\s\S]*CapAmb:\s+0+\nroot-read-only\nguest-read-only\nguard-out-of-reach\n$/);
+    expect((await rt.find({ id }))?.state).toBe('running');
+  });
+
+  test('no-new-privileges and the seccomp filter show in /proc/self/status', ['hardening'], async () => {
+    const r = await run(rt, id, guardExec(['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'], WORKLOAD));
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1\nSeccomp:\s+2\n$/);
+  }, undefined, 'noNewPrivsVisible');
+
+  test('io_uring is refused by the seccomp profile', ['hardening'], async () => {
+    // python3 may be missing; perl is in every Debian image: syscall 425 = io_uring_setup on x86_64
+    const r = await run(rt, id, guardExec(['perl', '-e', '$r = syscall(425, 1, "\\0" x 120); print $r < 0 ? "refused $!\\n" : "allowed\\n"'], WORKLOAD));
+    expect(r.stdout).toMatch(/^refused /);
+  });
+});
+
+describe('caps (the runtime contract)', () => {
+  test('the process count is capped: a fork bomb stops at the pids cap and the unit lives on', ['pidsLimit', 'guard'], async () => {
+    const r = await run(rt, id, guardExec(['sh', '-c', 'i=0; while [ $i -lt 400 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; ps -e --no-headers | wc -l'], { ...WORKLOAD, timeoutMs: 20_000 }));
+    const n = Number(r.stdout.trim().split('\n').pop());
+    expect(n).toBeGreaterThan(100);
+    expect(n).toBeLessThanOrEqual(256);
+    await run(rt, id, ['sh', '-c', 'pkill -x sleep; true']);
+    expect((await rt.find({ id }))?.state).toBe('running');
+  });
+
+  test('memory is capped: a process over the cap is killed, the unit lives on', ['guard'], async () => {
+    // one line of 700 MB held by tail, over the plan's 512 MiB (swap equal to memory: no way around)
+    const r = await run(rt, id, guardExec(['sh', '-c', 'head -c 700000000 /dev/zero | tail -n 1 | wc -c'], WORKLOAD));
+    expect(r.stdout.trim()).not.toBe('700000000');
+    expect((await rt.find({ id }))?.state).toBe('running');
+    expect((await run(rt, id, ['true'])).exitCode).toBe(0);
+  });
+});
+
+describe('egress (the runtime contract)', () => {
+  test("an allowlisted unit reaches only its proxy: a denied name is refused there (403) and audited, an allowed one is passed on", ['egressAllowlist'], async () => {
+    // names under .invalid never resolve: nothing leaves the machine whatever the proxy decides
+    const p = plan(t, rt, { network: 'allowlist', env: proxyEnv(EGRESS_PROXY_URL) });
+    if (p.egress.mode === 'allowlist') p.egress.allow = ['allowed.invalid'];
+    const u = made.add(await rt.create(p));
+    const curl = (host: string) => run(rt, u.id, guardExec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', `http://${host}/`], WORKLOAD));
+    const denied = await curl('denied.invalid');
+    expect(denied.stdout).toBe('403');
+    const allowed = await curl('allowed.invalid');
+    expect(allowed.stdout).toMatch(/^5\d\d$/); // passed on, and the name does not resolve: a gateway error, not a refusal
+    const audit = await eventually(() => rt.egressLog(u.id), (l) => l.includes('denied.invalid'), 'the denial in the audit');
+    expect(audit).toMatch(/denied\.invalid/);
+  });
+
+  test("a unit with network 'none' has no way out: only loopback", ['egressNone'], async () => {
+    const r = await run(rt, id, ['sh', '-c', 'ls /sys/class/net']);
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['lo']);
+  });
+});
+
+describe('leftovers (the runtime contract)', () => {
+  test('remove takes everything made for a unit (proxy, network, volume, preview) with it', ['egressAllowlist', 'preview', 'workspaceVolume'], async () => {
+    const p = plan(t, rt, { network: 'allowlist', preview: [3000], workspace: { kind: 'volume', seedFromImage: true } });
+    const u = await rt.create(p);
+    if (t.leftovers) expect((await t.leftovers(u.id)).length).toBeGreaterThan(1);
+    await rt.remove(u.id);
+    expect(await rt.find({ id: u.id })).toBeUndefined();
+    if (t.leftovers) expect(await t.leftovers(u.id)).toEqual([]);
+  });
+
+  test('panic takes everything of the selected units, companions included', ['egressAllowlist'], async () => {
+    const label = { batch: `leftovers-${Date.now()}` };
+    const units = await Promise.all([rt.create(plan(t, rt, { network: 'allowlist', labels: label })), rt.create(plan(t, rt, { labels: label }))]);
+    const r = await rt.panic({ instance: t.instance, labels: label });
+    expect(r).toMatchObject({ sandboxes: 2, left: 0, errors: [] });
+    for (const u of units) {
+      expect(await rt.find({ id: u.id })).toBeUndefined();
+      if (t.leftovers) expect(await t.leftovers(u.id)).toEqual([]);
+    }
+  });
+});
