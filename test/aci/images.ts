@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AciImages } from '../../src/images/aci.js';
+import { AciImages } from '../../src/runtime/docker/aci-images.js';
 import { IMAGE_TAG, wardenImage } from '../../src/images/catalog.js';
 import type { ProgressFn } from '../../src/images/store.js';
 import type { DockerImageStore } from '../../src/runtime/docker/images.js';
@@ -19,7 +19,7 @@ export const SANDBOX_IMAGE = wardenImage('sandbox');
 /**
  * Builds what the ACI tests run, cached by content hash like Warden's own images: the stand-in
  * (bundled into one file with esbuild, on warden-egress, which has Node) and the ACI variant of
- * warden-sandbox (src/images/aci.ts: warden-sandbox + warden-guest's /.warden), "pushed" to the emulated
+ * warden-sandbox (src/runtime/docker/aci-images.ts: warden-sandbox + warden-guest's /.warden), "pushed" to the emulated
  * registry by tagging it with the registry's name, as for a real `docker push`.
  */
 export async function buildAciImages(docker: Docker, builder: DockerImageStore, base: string, registry: string, progress: ProgressFn): Promise<void> {

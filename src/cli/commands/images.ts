@@ -60,7 +60,7 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
     .action(async (names: string[], f: { registry?: string; json?: boolean }) => {
       const [{ AciSettingsSchema, ACI_ENV }, { AciImages }, { catalogImage }, { WardenError }, { connectDocker }] = await Promise.all([
         import('../../config/aci.js'),
-        import('../../images/aci.js'),
+        import('../../runtime/docker/aci-images.js'),
         import('../../images/catalog.js'),
         import('../../errors.js'),
         import('../../runtime/docker/engine.js'),
