@@ -67,6 +67,13 @@ describe('the warden CLI with WARDEN_RUNTIME=aci, against the ACI stand-in', () 
     ok(await cli(['cp', `${sb.id}:/workspace/out.txt`, join(work, 'out.txt')]));
     expect(await readFile(join(work, 'out.txt'), 'utf8')).toBe('made here\n');
 
+    // inspect finds it by its id and by the container group's name (its backend id, what `az container list` shows)
+    const inspected = JSON.parse(ok(await cli(['inspect', sb.id])).stdout) as Array<{ ID: string; ContainerID?: string }>;
+    expect(inspected[0]).toMatchObject({ ID: sb.id });
+    const group = String(inspected[0]!.ContainerID ?? '');
+    expect(group).toMatch(/^warden-[a-z0-9-]+$/);
+    expect(JSON.parse(ok(await cli(['inspect', group])).stdout)[0]).toMatchObject({ ID: sb.id });
+
     const ps = ok(await cli(['ps', '-q']));
     expect(ps.stdout.split('\n')).toContain(sb.id);
 
@@ -80,6 +87,14 @@ describe('the warden CLI with WARDEN_RUNTIME=aci, against the ACI stand-in', () 
     ok(await cli(['rm', sb.id]));
     made.delete(sb.id);
     expect((await cli(['ps', '-a', '-q'])).stdout.split('\n')).not.toContain(sb.id);
+  });
+
+  it('doctor checks the ACI backend through the credential and the resource group', async () => {
+    const r = await cli(['doctor', '--json']);
+    const report = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
+    const runtime = report.checks[0]!;
+    expect(runtime.ok, JSON.stringify(runtime)).toBe(true);
+    expect(JSON.stringify(runtime)).toMatch(/Azure Container Instances|aci/i);
   });
 
   it('run: an ephemeral sandbox streams the command, exits with its exit code, and is removed', async () => {
