@@ -5,6 +5,8 @@ import { createLogger } from '../../src/log.js';
 import { createRuntime } from '../../src/runtime/select.js';
 import type { ConformanceTarget } from './target.js';
 
+const RELEASE = "the owner link is the unit's attached stdin: closing it is the guard's EOF, so a released link ends the unit";
+
 /**
  * The Docker backend on this machine's engine: runc (WARDEN_RUNTIME=docker) or every unit under
  * gVisor's runsc (WARDEN_RUNTIME=gvisor). The runtime is made by the production factory from the
@@ -29,9 +31,13 @@ export function dockerTarget(kind: 'docker' | 'gvisor'): ConformanceTarget {
     limits:
       kind === 'gvisor'
         ? {
-            noNewPrivsVisible: "gVisor's /proc/self/status reads NoNewPrivs 0 inside (the sentry applies it on the host)",
-            releaseKeepsUnits: "the owner link is the unit's attached stdin: closing it is the guard's EOF, so a released link ends the unit",
+            releaseKeepsUnits: RELEASE,
+            noNewPrivsVisible: "gVisor's /proc/self/status reads NoNewPrivs 0 and Seccomp 0 inside (the sentry applies them on the host)",
+            subreaper: 'gVisor implements no child subreapers: a setsid child without the exec mark escapes its exec\'s timeout (not stop, kill, max runtime or the reaper); docs/ARCHITECTURE.md, gVisor',
+            guardTty: "under gVisor the guard's holder cannot make the exec's terminal the command's controlling terminal (TIOCSCTTY: Inappropriate ioctl); Warden's terminal sessions use their own pty holder",
+            seccompInside: "runsc applies no OCI seccomp profile inside the sandbox (no --oci-seccomp): the workload's calls go to the sentry, a user-space kernel, whose own filter guards the host",
+            processOom: 'under gVisor the memory cap covers the sentry and all its tasks: going over it ends the whole unit, not one process',
           }
-        : { releaseKeepsUnits: "the owner link is the unit's attached stdin: closing it is the guard's EOF, so a released link ends the unit" },
+        : { releaseKeepsUnits: RELEASE },
   };
 }

@@ -92,7 +92,7 @@ describe('exec (the runtime contract)', () => {
     expect(r.exitCode).toBe(137);
     expect(Date.now() - t0).toBeLessThan(30_000);
     await eventually(() => count('sleep 7003'), (n) => n === 0, 'the setsid child to be gone');
-  });
+  }, undefined, 'subreaper');
 
   test('the guard\'s tree kill by exec id ends the exec and what it started', ['guard'], async () => {
     const execId = uniq('tree').replace(/-/g, '');
@@ -134,10 +134,12 @@ describe('exec (the runtime contract)', () => {
     out += (await rest).toString('utf8');
     expect(out).toMatch(/40 120\r?\n/);
     expect(out).toContain('after eof');
-    // the guard's terminal sessions: its holder hands the terminal on to the workload command
+  });
+
+  test('the guard hands an exec\'s terminal to the workload command', ['tty', 'guard'], async () => {
     const g = await rt.exec(id, { cmd: guardExec(['sh', '-c', 'tty; id -u'], { ...WORKLOAD, tty: true }), env: {}, user: '0:0', stdin: false, tty: { cols: 80, rows: 24 } });
     const [gout, gcode] = await Promise.all([collect(g.stdout), g.wait()]);
     expect(gcode).toBe(0);
     expect(gout.toString()).toMatch(/^\/dev\/pts\/\d+\r?\n1000\r?\n$/);
-  });
+  }, undefined, 'guardTty');
 });

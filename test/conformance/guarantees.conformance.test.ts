@@ -77,7 +77,8 @@ describe('guarantees (the runtime contract)', () => {
 
   test('the workspace is capped: writing past resources.disk ends the unit', ['diskQuota'], async () => {
     const u = made.add(await rt.create(plan(t, rt, { diskBytes: 8 * 1024 ** 2 })));
-    await run(rt, u.id, guardExec(['sh', '-c', 'head -c 20971520 /dev/zero > /workspace/big; sync; sleep 30'], WORKLOAD)).catch(() => undefined);
+    // detached: the exec's connection is not what the test waits on (under runsc it outlives a unit the guard ended)
+    await rt.execDetached(u.id, { cmd: guardExec(['sh', '-c', 'head -c 20971520 /dev/zero > /workspace/big; sync; sleep 30'], WORKLOAD), env: {}, user: '0:0' });
     await eventually(() => rt.find({ id: u.id }), (x) => x?.state === 'stopped', 'the guard to end the unit over its quota', 60_000);
     expect(await logText(rt, u.id)).toMatch(/over its disk quota/);
   });

@@ -28,9 +28,13 @@ export interface ConformanceTarget {
 
 /**
  * Behaviours a backend may lack for a reason of its own: `noNewPrivsVisible` (the no-new-privileges bit
- * reads 1 in /proc/self/status), `releaseKeepsUnits` (a released owner link leaves its units running).
+ * and the seccomp mode read 1 and 2 in /proc/self/status), `releaseKeepsUnits` (a released owner link
+ * leaves its units running), `subreaper` (the guard's holder keeps a setsid child without the exec's mark
+ * in its tree), `guardTty` (the guard hands a terminal to the workload command), `seccompInside` (Warden's
+ * seccomp profile filters the workload's calls), `processOom` (over the memory cap one process is killed,
+ * not the whole unit).
  */
-export type Limit = 'noNewPrivsVisible' | 'releaseKeepsUnits';
+export type Limit = 'noNewPrivsVisible' | 'releaseKeepsUnits' | 'subreaper' | 'guardTty' | 'seccompInside' | 'processOom';
 
 /** The target named by WARDEN_RUNTIME. */
 export async function loadTarget(): Promise<ConformanceTarget> {

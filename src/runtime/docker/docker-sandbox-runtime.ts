@@ -30,7 +30,7 @@ import { diagnoseDocker } from './diagnose.js';
 import { connectDocker, DockerEngine } from './engine.js';
 import type { EngineContainer } from './engine-types.js';
 import { DEFAULT_SUBNET_POOL, findProxy, subnetPool } from './egress.js';
-import { containerName, isUnclaimedPoolName, keyedName, prepName, readyName, unitNameOf } from './names.js';
+import { containerName, isReadyPoolName, keyedName, prepName, readyName, unitNameOf } from './names.js';
 import { previewActivity } from './preview.js';
 import { panic, prune, sweepDeadOwners } from './prune.js';
 import { keyHash, recordOfContainer, unitOfContainer } from './record-labels.js';
@@ -108,7 +108,8 @@ export class DockerSandboxRuntime implements SandboxRuntime {
     this.subnets = opts.subnetPool ?? DEFAULT_SUBNET_POOL;
     subnetPool(this.subnets); // a malformed pool is an error now, not at the first allowlisted sandbox
     this.labels = opts.labels ?? {};
-    this.capabilities = new Set(DOCKER_CAPABILITIES);
+    // under gVisor the sandbox sees no cgroup files (the sentry keeps them): no 'stats' from inside
+    this.capabilities = new Set(this.kind === 'gvisor' ? DOCKER_CAPABILITIES.filter((c) => c !== 'stats') : DOCKER_CAPABILITIES);
     const link: OwnerLink = { link: randomBytes(8).toString('hex'), owner: opts.owner ?? `${safeUser()}@${hostname()}` };
     this.owner = {
       link,
@@ -320,7 +321,8 @@ export class DockerSandboxRuntime implements SandboxRuntime {
 
   private async claimOne(memberId: string, key: string): Promise<Unit> {
     const c = await this.sandboxById(memberId);
-    if (!c || !isUnclaimedPoolName(c.name)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone or already claimed`);
+    // only a member marked ready is handed out (one being made is not claimable yet)
+    if (!c || !isReadyPoolName(c.name)) throw new WardenError('SANDBOX_NOT_FOUND', `warm pool member ${memberId} is gone, already claimed, or not ready`);
     try {
       await this.engine.rename(c.id, keyedName(key));
     } catch (err) {

@@ -548,7 +548,8 @@ export class DockerEngine {
           final: (cb) => {
             // a terminal has no half-close: its input ends with the terminal's EOF character (^D), as
             // typed; the engine does not pass a closed stdin on to the pty
-            if (req.tty) stream.write(Buffer.from([4]));
+            // (and no half-close: the engine would drop the rest of the terminal's output with it)
+            if (req.tty) return void stream.write(Buffer.from([4]), () => cb());
             stream.end();
             cb();
           },
@@ -561,7 +562,8 @@ export class DockerEngine {
     });
     let detached = false;
     const wait = async (): Promise<number> => {
-      await Promise.all([ended(stdout), ended(stderr)]);
+      // a terminal's stderr is empty and ended from the start: nobody need read it for wait() to return
+      await Promise.all([ended(stdout), req.tty ? undefined : ended(stderr)]);
       for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
         const st = await exec.inspect().catch((err: unknown) => {
           if (statusOf(err) === 404) return { Running: false, ExitCode: -1 };
@@ -580,6 +582,9 @@ export class DockerEngine {
       detach: () => {
         detached = true;
         stream.destroy();
+        // the demuxed streams end with it, so wait() does not wait for output that will never come
+        stdout.destroy();
+        stderr.destroy();
       },
     };
     if (stdin) result.stdin = stdin;

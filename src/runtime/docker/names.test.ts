@@ -16,6 +16,7 @@ describe('container names of keyed sandboxes and pool members', () => {
 
   it('pool members are prep- while made, pool- once ready, and unclaimed until renamed to a key', () => {
     expect(prepName('pool-react-vite-sbx-1')).toBe('warden-prep-react-vite-sbx-1');
+    expect(prepName('c-sbx-1')).toBe('warden-prep-c-sbx-1'); // a member named otherwise is still one while it is made
     expect(readyName('prep-react-vite-sbx-1')).toBe('warden-pool-react-vite-sbx-1');
     expect(isUnclaimedPoolName('/warden-prep-react-vite-sbx-1')).toBe(true);
     expect(isReadyPoolName('/warden-prep-react-vite-sbx-1')).toBe(false);

@@ -20,7 +20,7 @@ export const keyFromName = (name: string): string | undefined => keyOfUnitName(u
  * A warm pool member's container name: `warden-prep-<template>-<id>` while it is made (no claim looks at
  * it), `warden-pool-<template>-<id>` once ready (markPoolReady renames it).
  */
-export const prepName = (poolUnitName: string): string => containerName(poolUnitName.replace(/^pool-/, 'prep-'));
+export const prepName = (poolUnitName: string): string => containerName(`prep-${poolUnitName.replace(/^pool-/, '')}`);
 export const readyName = (poolUnitName: string): string => containerName(poolUnitName.replace(/^prep-/, 'pool-'));
 
 /** An unclaimed pool member: ready (`warden-pool-`) or being made (`warden-prep-`); claimed ones carry their key's name. */
