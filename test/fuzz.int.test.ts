@@ -35,6 +35,7 @@ afterAll(async () => {
     // what the fuzzer made, for the record (a failure's sandbox can be looked up by name here)
     const made = await s.call('GET', '/api/v1/sandboxes?includeVanished=true');
     await writeFile(join(tmpdir(), `warden-fuzz-${runId()}-sandboxes.json`), JSON.stringify(made.body, null, 2)).catch(() => undefined);
+    await writeFile(join(tmpdir(), `warden-fuzz-${runId()}-server.log`), s.log()).catch(() => undefined);
     const p = await s.call('POST', '/api/v1/panic', {});
     console.log(`[fuzz] cleanup: panic of instance fuzz-${runId()} removed ${p.body?.report?.containers ?? '?'} containers`);
   }
@@ -44,6 +45,7 @@ afterAll(async () => {
 describe('API fuzzing (schemathesis on /openapi.json)', () => {
   it('every route: no 5xx, no crash, status codes, content types and bodies as documented', async () => {
     const t0 = Date.now();
+    const harFile = join(tmpdir(), `warden-fuzz-${runId()}.har`);
     const r = await sh(
       st,
       [
@@ -62,7 +64,9 @@ describe('API fuzzing (schemathesis on /openapi.json)', () => {
         '--no-shrink',
         '--request-timeout', '300', // a sandbox the fuzzer made with 0.1 CPU on a loaded machine is slow, not broken
         '--generation-database', 'none',
-        '--seed', String(Number.parseInt(runId().slice(1, 8), 16)),
+        '--seed', process.env.WARDEN_FUZZ_SEED ?? String(Number.parseInt(runId().slice(1, 8), 16)),
+        // every request with its timing, for the record (a slow route shows here)
+        '--report', 'har', '--report-har-path', harFile,
       ],
       { env: { ...process.env, PYTHONPATH: join(REPO, 'test/fuzz'), SCHEMATHESIS_HOOKS: 'warden_hooks' }, timeoutMs: 540_000 },
     );

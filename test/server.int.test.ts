@@ -11,7 +11,7 @@ import { Warden } from '../src/sandbox/warden.js';
 import { DockerSandboxRuntime } from '../src/runtime/docker/docker-sandbox-runtime.js';
 import { WardenStore } from '../src/store/store.js';
 import { readSse, startTestServer, type TestServer } from './support/server.js';
-import { runId, tempWorkspace } from './support/fixture.js';
+import { runId, tempWorkspace, testWarden } from './support/fixture.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 
 let s: TestServer;
@@ -256,6 +256,25 @@ describe('HTTP API: files', () => {
 });
 
 describe('HTTP API: lifecycle, monitoring, audit, metrics', () => {
+  it('file routes: a missing download is a JSON 404 (not a tar-typed 500); names over 255 bytes are a 400 before any tar runs (both found by the fuzzer)', async () => {
+    const dl = await fetch(`${s.url}/api/v1/sandboxes/${sbId}/archive?path=no-such-file-${runId()}`, { headers: { authorization: `Bearer ${s.token}` } });
+    expect(dl.status).toBe(404);
+    expect(dl.headers.get('content-type')).toContain('application/json');
+    expect(((await dl.json()) as { error: { code: string } }).error.code).toBe('FILE_NOT_FOUND');
+    const long = '0'.repeat(300);
+    const put = await s.call('PUT', `/api/v1/sandboxes/${sbId}/files`, { files: [{ path: long, base64: '' }] });
+    expect(put.status).toBe(400);
+    expect(put.body.error).toMatchObject({ code: 'PATH_REFUSED', message: expect.stringMatching(/300 bytes long; file and directory names are at most 255 bytes/) });
+    const tar = pack();
+    tar.entry({ name: `d/${long}` }, 'x');
+    tar.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of tar) chunks.push(c as Buffer);
+    const up = await fetch(`${s.url}/api/v1/sandboxes/${sbId}/archive`, { method: 'PUT', body: Buffer.concat(chunks), headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/x-tar' } });
+    expect(up.status).toBe(400);
+    expect(((await up.json()) as { error: { code: string } }).error.code).toBe('PATH_REFUSED');
+  }, 60_000);
+
   it('stop, refresh, kill, remove: each acts on the engine and is recorded with its actor', async () => {
     const c = await s.call('POST', '/api/v1/sandboxes', { lifetime: 'persistent' });
     const id = c.body.sandbox.id;
@@ -272,6 +291,32 @@ describe('HTTP API: lifecycle, monitoring, audit, metrics', () => {
     expect(actions.reverse()).toEqual(['api:create', 'alice:stop', 'api:refresh', 'api:kill', 'api:remove']);
     const docker = new Docker();
     expect(await docker.listContainers({ all: true, filters: { label: [`warden.id=${id}`] } })).toEqual([]);
+  }, 60_000);
+
+  it('logs: the tail as text/plain; follow=true streams lines written later and ends when the sandbox stops', async () => {
+    const c = await s.call('POST', '/api/v1/sandboxes', { lifetime: 'persistent', resources: { memory: '128m' } });
+    const id = c.body.sandbox.id;
+    const sb = await testWarden(`test-${runId()}-api`).get(id);
+    await sb.startBackground(['sh', '-c', 'echo http-log-1; exec sleep 1000']);
+    const get = async (q: string) => fetch(`${s.url}/api/v1/sandboxes/${id}/logs${q}`, { headers: { authorization: `Bearer ${s.token}` } });
+    let text = '';
+    while (!text.includes('http-log-1')) text = await (await get('?tail=20')).text();
+    const follow = await get('?follow=true&tail=1');
+    expect(follow.status).toBe(200);
+    expect(follow.headers.get('content-type')).toContain('text/plain');
+    const reader = follow.body!.getReader();
+    const marker = `http-log-2-${Date.now()}`;
+    await sb.exec(['sh', '-c', `echo ${marker} >> /tmp/warden-background.log`]);
+    let got = '';
+    const dec = new TextDecoder();
+    while (!got.includes(marker)) {
+      const { value, done } = await reader.read();
+      expect(done, `the follow stream ended before the marker: ${got}`).toBe(false);
+      got += dec.decode(value, { stream: true });
+    }
+    await s.call('POST', `/api/v1/sandboxes/${id}/stop`, { timeoutMs: 2000 });
+    for (;;) if ((await reader.read()).done) break; // the stream ends with the sandbox
+    await s.call('DELETE', `/api/v1/sandboxes/${id}?force=true`);
   }, 60_000);
 
   it('stats, health, processes; readyz; metrics in Prometheus text; OpenAPI document', async () => {

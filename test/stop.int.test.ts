@@ -2,7 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
+import { wardenImage } from '../src/images/catalog.js';
+import { gracefulStop } from '../src/runtime/docker/graceful-stop.js';
+import { TEST_RUN_LABEL } from './support/labels.js';
 import { cli } from './support/cli.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
@@ -143,6 +147,53 @@ describe('emergency stop', () => {
     expect(out).toMatch(/^emergency-stop: removed 5 containers, 0 networks, 0 volumes in \d+ ms; 0 left$/m);
     for (const id of made) expect(await state(id)).toBe('gone');
   });
+});
+
+describe('a SIGTERM that PID 1 drops', () => {
+  it('is sent again until PID 1 acts on it: a stop right after a start never waits out the grace (found by the API fuzzer)', async () => {
+    // A PID 1 drops every signal it has no handler for. Right after a start the engine may answer before
+    // the guard has its signal mask in place; here a shell as PID 1 stands for that moment: it installs
+    // its TERM trap only when the test says so, after the stop's first SIGTERM is known to be lost.
+    const docker = new Docker();
+    const c = await docker.createContainer({
+      Image: wardenImage('sandbox'),
+      Entrypoint: ['/bin/sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.05; done; trap "exit 0" TERM; while :; do sleep 0.05; done'],
+      Labels: { [TEST_RUN_LABEL]: runId() },
+      HostConfig: { AutoRemove: false },
+    });
+    try {
+      await c.start();
+      const kills: string[] = [];
+      let firstKill!: () => void;
+      const first = new Promise<void>((resolve) => (firstKill = resolve));
+      const spy = {
+        getContainer: (id: string) => {
+          const real = docker.getContainer(id);
+          return {
+            wait: real.wait.bind(real),
+            kill: async (o: { signal: string }) => {
+              const r: unknown = await real.kill(o);
+              kills.push(o.signal);
+              firstKill();
+              return r;
+            },
+          };
+        },
+      } as unknown as Docker;
+      const stopping = gracefulStop(spy, c.id, 120_000);
+      await first; // the first SIGTERM reached a PID 1 with no handler: dropped
+      expect((await c.inspect()).State.Running).toBe(true);
+      const e = await c.exec({ Cmd: ['touch', '/tmp/go'], User: '0:0' });
+      await e.start({ hijack: false });
+      await stopping;
+      const st = (await c.inspect()).State;
+      expect(st.ExitCode).toBe(0); // the trap ran: a SIGTERM sent again, not the SIGKILL at the grace's end
+      expect(kills.filter((k) => k === 'SIGTERM').length).toBeGreaterThan(1);
+      expect(kills).not.toContain('SIGKILL');
+    } finally {
+      await c.remove({ force: true });
+    }
+  }, 60_000);
 });
 
 describe('leaked runtime shims (a stand-in process named like a leaked containerd shim)', () => {

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack, type Header } from 'tar-stream';
 import { WardenError } from '../errors.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
-import { confinePath, prefixes } from './paths.js';
+import { checkNameLengths, confinePath, prefixes } from './paths.js';
 import { GUEST_SCRIPTS, guardExec } from '../guest/argv.js';
 import { runInternal } from './internal-exec.js';
 
@@ -211,6 +211,12 @@ export class SandboxFiles {
           return;
         }
         const renamed = { ...header, name: `${prefix}${header.name}`, ...(isLink ? { linkname: `${prefix}${header.linkname!}` } : {}) };
+        try {
+          checkNameLengths(header.name, `${c.root}/${renamed.name}`);
+        } catch (err) {
+          ex.destroy(err as Error);
+          return;
+        }
         const sink = pack.entry({ ...renamed, uid: this.owner.uid, gid: this.owner.gid }, (err) => (err ? ex.destroy(err) : next()));
         stream.pipe(sink);
       });

@@ -15,6 +15,18 @@ describe('confinePath', () => {
     expect(() => confinePath('/workspacefoo/x', roots)).toThrow(/outside the allowed roots/);
     expect(() => confinePath('a\0b', roots)).toThrow(/NUL/);
   });
+  it('refuses names over 255 bytes and paths over 4095 bytes, showing a shortened path (found by the fuzzer: tar failed inside with a 502)', () => {
+    expect(confinePath(`d/${'a'.repeat(255)}`, roots).rel).toBe(`d/${'a'.repeat(255)}`);
+    expect(() => confinePath('0'.repeat(256), roots)).toThrow(/a name in it is 256 bytes long; file and directory names are at most 255 bytes/);
+    expect(() => confinePath(`x/${'é'.repeat(128)}`, roots)).toThrow(/256 bytes long/); // bytes, not characters
+    expect(() => confinePath(`${'a/'.repeat(2100)}b`, roots)).toThrow(/paths are at most 4095 bytes/);
+    try {
+      confinePath('0'.repeat(5000), roots);
+    } catch (err) {
+      expect((err as Error).message.length).toBeLessThan(300);
+      expect((err as { code?: string }).code).toBe('PATH_REFUSED');
+    }
+  });
   it('lists the prefixes to check for links', () => {
     expect(prefixes('a/b/c')).toEqual(['a', 'a/b', 'a/b/c']);
   });

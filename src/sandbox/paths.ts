@@ -11,6 +11,7 @@ export function confinePath(input: string, roots: readonly string[]): { root: st
   if (input.includes('\0')) throw refused(input, 'a path must not contain NUL bytes');
   const raw = input.startsWith('/') ? input : `/workspace/${input}`;
   if (raw.split('/').includes('..')) throw refused(input, "'..' is not allowed in sandbox paths");
+  checkNameLengths(input, raw);
   const abs = posix.normalize(raw).replace(/\/+$/, '') || '/';
   for (const root of [...roots].sort((a, b) => b.length - a.length)) {
     if (abs === root) return { root, abs, rel: '' };
@@ -19,8 +20,20 @@ export function confinePath(input: string, roots: readonly string[]): { root: st
   throw refused(input, `it is outside the allowed roots (${roots.join(', ')})`);
 }
 
+/** Linux's limits (NAME_MAX, PATH_MAX): a longer name fails inside the sandbox, so it is refused here. */
+export const NAME_MAX_BYTES = 255;
+export const PATH_MAX_BYTES = 4095;
+
+/** Refuses a path with a component over 255 bytes or a whole over 4095 bytes (both in UTF-8). */
+export function checkNameLengths(input: string, path = input): void {
+  if (Buffer.byteLength(path) > PATH_MAX_BYTES) throw refused(input, `it is ${Buffer.byteLength(path)} bytes long; paths are at most ${PATH_MAX_BYTES} bytes`);
+  const long = path.split('/').find((part) => Buffer.byteLength(part) > NAME_MAX_BYTES);
+  if (long !== undefined) throw refused(input, `a name in it is ${Buffer.byteLength(long)} bytes long; file and directory names are at most ${NAME_MAX_BYTES} bytes`);
+}
+
 function refused(path: string, why: string): WardenError {
-  return new WardenError('PATH_REFUSED', `path '${path}' refused: ${why}`);
+  const shown = path.length > 120 ? `${path.slice(0, 100)}...(${path.length} characters)` : path;
+  return new WardenError('PATH_REFUSED', `path '${shown}' refused: ${why}`);
 }
 
 /** Each proper prefix below the root plus the path itself: a/b/c -> [a, a/b, a/b/c]. */

@@ -59,6 +59,8 @@ export function errorBody(code: string, message: string, issues?: Array<{ path: 
  */
 export function errorHandler(log: Logger) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    // a route may have set its own type (a tar download) before its stream failed: errors are JSON
+    void reply.type('application/json; charset=utf-8');
     if (hasZodFastifySchemaValidationErrors(err)) {
       const issues = err.validation.map((v) => ({
         path: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}`,

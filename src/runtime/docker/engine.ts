@@ -14,6 +14,7 @@ import type {
   EngineVolume,
 } from './engine-types.js';
 import { demuxBuffer, demuxDockerStream } from './demux.js';
+import { gracefulStop } from './graceful-stop.js';
 import { reapOrphanShims } from './orphan-shims.js';
 import { engineRef, statusOf, translateEngineError } from './errors.js';
 import { fromInspect, fromListItem, toCreateOptions, type ImageHealthcheck } from './mapping.js';
@@ -459,12 +460,7 @@ export class DockerEngine {
   }
 
   async stop(id: string, timeoutMs: number): Promise<void> {
-    try {
-      await this.docker.getContainer(engineRef(id)).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
-    } catch (err) {
-      if (statusOf(err) === 304) return; // already stopped
-      throw translateEngineError(err, `stopping ${id}`);
-    }
+    await gracefulStop(this.docker, id, timeoutMs);
   }
 
   async kill(id: string, signal: string): Promise<void> {
