@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set up what is missing, then run every test against the
-# real engine: unit and engine tests (in parallel), then the fault tests that disturb the whole engine
+# real engine: unit and engine tests (in parallel), then the runtime contract's conformance suite on
+# Docker and on gVisor (runsc; ~1.5 min each here), then the fault tests that disturb the whole engine
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,11 @@ set +e
 npx vitest run --reporter=default --reporter=json --outputFile="$reports/main.json" "$@"
 rc_main=$?
 rc_faults=0
+rc_conf=0
 if [ "$#" -eq 0 ]; then
+  for rt in docker gvisor; do
+    WARDEN_RUNTIME=$rt npx vitest run -c vitest.conformance.config.ts --reporter=default --reporter=json --outputFile="$reports/conformance-$rt.json" || rc_conf=1
+  done
   npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
   rc_faults=$?
 fi
@@ -33,4 +38,4 @@ node -e '
   }
   console.log(`tests: ${p} passed, ${f} failed, ${s} skipped`);
 ' "$reports"
-[ "$rc_main" -eq 0 ] && [ "$rc_faults" -eq 0 ]
+[ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_faults" -eq 0 ]
