@@ -58,12 +58,33 @@ describe('the HTTP API with WARDEN_RUNTIME=aci, against the ACI stand-in', () =>
     const listed = await call('GET', '/api/v1/sandboxes');
     expect(listed.body.sandboxes.map((s: { id: string }) => s.id), JSON.stringify(listed.body).slice(0, 600)).toContain(id);
 
+    // refresh recreates from the record, which keeps env names only; ACI never returns secure values
+    const refused = await call('POST', `/api/v1/sandboxes/${id}/refresh`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'UNSUPPORTED_ON_RUNTIME' });
+    expect(refused.body.error.message).toMatch(/TOKEN_X/);
+    expect((await call('GET', `/api/v1/sandboxes/${id}`)).body.sandbox.state).toBe('running'); // untouched
+
     const stopped = await call('POST', `/api/v1/sandboxes/${id}/stop`, { timeoutMs: 3000 });
     expect(stopped.body.sandbox?.state, JSON.stringify(stopped.body)).toBe('exited');
     const removed = await call('DELETE', `/api/v1/sandboxes/${id}`);
     expect(removed.body).toMatchObject({ removed: true });
     made.delete(id);
     expect(await warden.runtime.find({ id })).toBeUndefined();
+  });
+
+  it('refreshes a sandbox with no env: the same id, running again, recreated from its record', async () => {
+    const c = await call('POST', '/api/v1/sandboxes', { lifetime: 'persistent', network: 'open', resources: { memory: '512m', cpus: 0.5 } });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    const id: string = c.body.sandbox.id;
+    made.add(id);
+    await call('POST', `/api/v1/sandboxes/${id}/exec`, { cmd: ['sh', '-c', 'echo before > /tmp/mark'] });
+    const r = await call('POST', `/api/v1/sandboxes/${id}/refresh`);
+    expect(r.body.sandbox, JSON.stringify(r.body)).toMatchObject({ id, state: 'running' });
+    // a new container group: what the old one held outside a kept workspace is gone
+    expect((await call('POST', `/api/v1/sandboxes/${id}/exec`, { cmd: ['sh', '-c', 'cat /tmp/mark 2>/dev/null || echo fresh'] })).body.stdout).toBe('fresh\n');
+    expect((await call('DELETE', `/api/v1/sandboxes/${id}?force=true`)).body).toMatchObject({ removed: true });
+    made.delete(id);
   });
 
   it("answers what ACI cannot do with 4xx UNSUPPORTED_ON_RUNTIME naming the capability, and makes nothing", async () => {
