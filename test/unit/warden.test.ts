@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WardenError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryRuntime } from '../../src/runtime/memory/memory-runtime.js';
@@ -253,8 +253,14 @@ describe('idle policy over the memory runtime', () => {
     const busy = await warden.create({});
     const stopper = new IdleStopper(warden, { idleAfter: '60s', templatesOnly: false, stopTimeoutMs: 100 }, createLogger('silent'));
     const later = Date.now() + 61_000;
-    // busy saw an SDK call 1 s before the check; idle saw none since it started
-    (warden as unknown as { ctx: { activity: Map<string, number> } }).ctx.activity.set(busy.id, later - 1000);
+    // busy sees an SDK call 1 s before the check; idle saw none since it started (only Date is faked)
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(later - 1000);
+      warden.touch(busy.id);
+    } finally {
+      vi.useRealTimers();
+    }
     const stopped = await stopper.checkOnce({}, later);
     expect(stopped.map((s) => s.id)).toEqual([idle.id]);
     expect((await idle.refreshInfo()).state).toBe('exited');
