@@ -284,15 +284,30 @@ int mode_kill(int argc, char **argv) {
 }
 
 /*
- * `warden-guard signal --signal SIG`: every process of the workload (all but PID 1, this process and
- * the guard's own exec holders) gets SIG. Prints how many.
+ * `warden-guard signal --signal SIG [--init]`: every process of the workload (all but PID 1, this
+ * process and the guard's own processes) gets SIG. Prints how many. With --init, only PID 1 (the
+ * guard's init) gets it: a graceful stop from inside, where no engine can signal PID 1 (ACI).
  */
 int mode_signal(int argc, char **argv) {
-  const char *signame = argc >= 2 && strcmp(argv[0], "--signal") == 0 ? argv[1] : "TERM";
+  const char *signame = "TERM";
+  int to_init = 0;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--signal") == 0 && i + 1 < argc) signame = argv[++i];
+    else if (strcmp(argv[i], "--init") == 0) to_init = 1;
+    else {
+      warnf("signal: usage: signal --signal SIG [--init]");
+      return EXIT_USAGE;
+    }
+  }
   int sig = signal_by_name(signame);
   if (sig < 0) {
     warnf("signal: unknown signal '%s'", signame);
     return EXIT_USAGE;
+  }
+  if (to_init) {
+    int ok = kill(1, sig) == 0;
+    printf("%d\n", ok);
+    return ok ? 0 : 1;
   }
   struct proc *ps;
   size_t n;

@@ -2,6 +2,7 @@ import { imageSettingsFromEnv, type RuntimeSettings } from '../config/runtime.js
 import { WardenError } from '../errors.js';
 import type { ImageStore } from '../images/store.js';
 import type { Logger } from '../log.js';
+import { createAciRuntime } from './aci/index.js';
 import { connectDocker } from './docker/engine.js';
 import { DockerSandboxRuntime } from './docker/docker-sandbox-runtime.js';
 import { DockerImageStore } from './docker/images.js';
@@ -18,7 +19,7 @@ export interface CreateRuntimeOptions extends Partial<RuntimeSettings> {
 
 /**
  * The backend for a kind (the runtime factory): `docker` (default), `gvisor` (Docker with every sandbox
- * under runsc), `memory` (in-process units for the unit tier). Settings come from the edge
+ * under runsc), `aci` (Azure Container Instances, docs/ACI.md), `memory` (in-process units for the unit tier). Settings come from the edge
  * (config/runtime.ts reads WARDEN_RUNTIME and friends); nothing here reads the environment.
  */
 export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
@@ -34,18 +35,24 @@ export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
         ...(o.labels ? { labels: o.labels } : {}),
         ...(o.owner ? { owner: o.owner } : {}),
       });
+    case 'aci':
+      // settings from WARDEN_ACI_* or $WARDEN_HOME/aci.json (config/aci.ts: the one edge that reads them);
+      // the Azure SDK itself loads at the first ARM call
+      return createAciRuntime({ instance: o.labels?.['warden.instance'] ?? 'default', ...(o.owner ? { owner: o.owner } : {}), log: o.logger });
     case 'memory':
       return new MemoryRuntime({ ...(o.owner ? { owner: o.owner } : {}) });
     default:
-      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor or memory`);
+      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor, aci or memory`);
   }
 }
 
-/** Where Warden's images are built for a kind (Docker's engine for docker and gvisor). */
+/** Where Warden's images are built for a kind (Docker's engine for docker, gvisor and aci). */
 export function createImageStore(o: { kind?: RuntimeSettings['kind']; logger: Logger; env?: NodeJS.ProcessEnv }): ImageStore {
   const kind = o.kind ?? 'docker';
-  if (kind !== 'docker' && kind !== 'gvisor') {
-    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker and gvisor`);
+  // aci: Warden's images are built on this machine's engine, then their ACI variants are pushed to the
+  // registry (`warden images aci`)
+  if (kind !== 'docker' && kind !== 'gvisor' && kind !== 'aci') {
+    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker, gvisor and aci (on this machine's engine)`);
   }
   return new DockerImageStore(connectDocker(), o.logger, imageSettingsFromEnv(o.env));
 }

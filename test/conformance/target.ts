@@ -43,7 +43,9 @@ export async function loadTarget(): Promise<ConformanceTarget> {
     case 'docker':
     case 'gvisor':
       return (await import('./docker-target.js')).dockerTarget(kind);
+    case 'aci':
+      return (await import('../aci/target.js')).aciTarget();
     default:
-      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor)`);
+      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor, aci)`);
   }
 }
