@@ -298,17 +298,18 @@ int mode_kill(int argc, char **argv) {
 }
 
 /*
- * `warden-guard signal --signal SIG [--init]`: every process of the workload (all but PID 1, this process
- * and the guard's own exec holders) gets SIG, or with --init PID 1 alone. Prints how many.
+ * `warden-guard signal --signal SIG [--init]`: every process of the workload (all but PID 1, this
+ * process and the guard's own processes) gets SIG. Prints how many. With --init, only PID 1 (the
+ * guard's init) gets it: a graceful stop from inside, where no engine can signal PID 1 (ACI).
  */
 int mode_signal(int argc, char **argv) {
   const char *signame = "TERM";
-  int init_only = 0;
+  int to_init = 0;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--signal") == 0 && i + 1 < argc) signame = argv[++i];
-    else if (strcmp(argv[i], "--init") == 0) init_only = 1;
+    else if (strcmp(argv[i], "--init") == 0) to_init = 1;
     else {
-      warnf("signal: unknown argument '%s'", argv[i]);
+      warnf("signal: usage: signal --signal SIG [--init]");
       return EXIT_USAGE;
     }
   }
@@ -317,13 +318,8 @@ int mode_signal(int argc, char **argv) {
     warnf("signal: unknown signal '%s'", signame);
     return EXIT_USAGE;
   }
-  if (init_only) {
-    /*
-     * --init: PID 1 alone (the guard's init: SIGTERM starts its graceful drain). Where the guard is not
-     * root (a restricted pod), this is how a stop reaches it: the runtime's own stop needs the pod deleted.
-     */
+  if (to_init) {
     int ok = kill(1, sig) == 0;
-    if (!ok) warnf("signal: cannot signal PID 1: %s", strerror(errno));
     printf("%d\n", ok);
     return ok ? 0 : 1;
   }

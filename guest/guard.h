@@ -61,6 +61,12 @@ int mode_reap(int argc, char **argv);
 int mode_env(int argc, char **argv);
 int mode_install(int argc, char **argv);
 int mode_netgate(int argc, char **argv);
+/* aci-exec.c: the framed exec over ACI's terminal (argv[0] ends in "warden-aci-exec"; argc/argv as main's) */
+int mode_aci_exec(int argc, char **argv);
+/* tie.c: holds the owner tie of an ACI sandbox (see init.c, --tie) */
+int mode_tie(int argc, char **argv);
+/* 0 when path is a FIFO of root's in a directory only root may write (tie.c) */
+int tie_path_safe(const char *path);
 int mode_du(int argc, char **argv);
 
 /* Deeper than this the workspace cannot be measured, and the sandbox ends (fails closed). */

@@ -8,6 +8,10 @@
  *    means the owner died (even by kill -9), and the sandbox ends (the dead-man switch); with
  *    --link-timeout S it also ends when nothing arrived on stdin within S seconds of its start (an
  *    owner that died before it attached: Kubernetes' attach comes after the start, Docker's before);
+ *  - with --tie PATH (Azure Container Instances, where nothing can be attached to PID 1's stdin),
+ *    makes a FIFO at PATH in a directory only root may use, and ends the sandbox when no owner tie
+ *    (`warden-guard tie`, held open by the owner's framed exec) has held it for --tie-grace seconds:
+ *    before the first tie, and after the last one closed. A 'u' from a tie unties the sandbox for good;
  *  - with --disk-quota, measures --workspace every --disk-interval seconds from a thread made at
  *    start (no fork needed at the pids cap; DAC_READ_SEARCH sees into directories the workload hid
  *    with chmod) and ends the sandbox when it holds more;
@@ -94,13 +98,45 @@ static int others_alive(void) {
   return left;
 }
 
+/* ---- the owner tie (--tie): a FIFO only root can open ---- */
+
+static const char *tie_path;
+static int tie_fd = -1;
+
+static int tie_open(void) {
+  tie_fd = open(tie_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  return tie_fd >= 0 ? 0 : -1;
+}
+
+/* mkdir the FIFO's directory for root alone (refusing anything planted there), then the FIFO. */
+static int tie_make(void) {
+  char dir[4096];
+  if (strlen(tie_path) >= sizeof dir || tie_path[0] != '/') return -1;
+  strcpy(dir, tie_path);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return -1;
+  *slash = 0;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) return -1;
+  if (chmod(dir, 0700) != 0) return -1;
+  unlink(tie_path);
+  if (mkfifo(tie_path, 0600) != 0) return -1;
+  return tie_open();
+}
+
+static void tie_drop(void) {
+  if (tie_fd >= 0) close(tie_fd);
+  tie_fd = -1;
+}
+
 static void reap_all(void) {
   while (waitpid(-1, NULL, WNOHANG) > 0) {
   }
 }
 
 int mode_init(int argc, char **argv) {
-  long long max_runtime_s = -1, link_timeout_s = -1;
+  long long max_runtime_s = -1, link_timeout_s = -1, tie_grace_s = 30;
   int tied = 0;
   disk_root = "/workspace";
   disk_interval_s = 2;
@@ -110,6 +146,8 @@ int mode_init(int argc, char **argv) {
     if (strcmp(a, "--max-runtime") == 0 && v) max_runtime_s = parse_num(v), i++;
     else if (strcmp(a, "--tied") == 0) tied = 1;
     else if (strcmp(a, "--link-timeout") == 0 && v) link_timeout_s = parse_num(v), i++;
+    else if (strcmp(a, "--tie") == 0 && v) tie_path = v, i++;
+    else if (strcmp(a, "--tie-grace") == 0 && v) tie_grace_s = parse_num(v), i++;
     else if (strcmp(a, "--disk-quota") == 0 && v) disk_quota_kib = parse_num(v), i++;
     else if (strcmp(a, "--disk-interval") == 0 && v) disk_interval_s = parse_num(v), i++;
     else if (strcmp(a, "--workspace") == 0 && v) disk_root = v, i++;
@@ -148,6 +186,16 @@ int mode_init(int argc, char **argv) {
 
   /* stdin: the owner link when tied; otherwise it is /dev/null and not watched */
   int in_fd = tied ? 0 : -1;
+  /* the owner tie: waiting for the first one from now on */
+  long long tie_deadline = -1;
+  if (tie_path) {
+    if (tie_grace_s <= 0) tie_grace_s = 30;
+    if (tie_make() != 0) {
+      warnf("init: cannot make the owner tie %s: %s", tie_path, strerror(errno));
+      return 1;
+    }
+    tie_deadline = now_ms() + tie_grace_s * 1000;
+  }
   long long deadline = max_runtime_s >= 0 ? now_ms() + max_runtime_s * 1000 : -1;
   /* until the owner's first byte arrives: it must attach within link_timeout_s */
   long long link_deadline = tied && link_timeout_s >= 0 ? now_ms() + link_timeout_s * 1000 : -1;
@@ -163,18 +211,23 @@ int mode_init(int argc, char **argv) {
       say_stopped("its owner never attached (nothing within %lld s)%.0lld", link_timeout_s, 0LL);
       return 137;
     }
+    if (tie_deadline >= 0 && now >= tie_deadline && drain_check < 0) {
+      say_stopped("its owner process is gone (no owner tie for %lld s)%.0lld", tie_grace_s, 0LL);
+      return 137;
+    }
     long long wait = -1;
     if (deadline >= 0) wait = deadline - now;
     if (link_deadline >= 0 && (wait < 0 || wait > link_deadline - now)) wait = link_deadline - now;
+    if (tie_deadline >= 0 && (wait < 0 || tie_deadline - now < wait)) wait = tie_deadline - now;
     if (drain_check >= 0 && (wait < 0 || wait > 100)) wait = 100;
-    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {in_fd, POLLIN, 0}};
-    int nfds = in_fd >= 0 ? 2 : 1;
-    int r = poll(fds, (nfds_t)nfds, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait));
+    if (wait < 0 && wait != -1) wait = 0;
+    struct pollfd fds[3] = {{sfd, POLLIN, 0}, {in_fd, POLLIN, 0}, {tie_fd, POLLIN, 0}};
+    int r = poll(fds, 3, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait));
     if (r < 0 && errno != EINTR) {
       warnf("init: poll: %s", strerror(errno));
       return 1;
     }
-    if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (in_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = read(in_fd, buf, sizeof buf);
       if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
         say_stopped("its owner process is gone (the owner link closed)%.0lld%.0lld", 0LL, 0LL);
@@ -182,11 +235,43 @@ int mode_init(int argc, char **argv) {
       }
       if (got > 0) link_deadline = -1;
     }
+    if (tie_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      for (;;) {
+        ssize_t got = read(tie_fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) break; /* EAGAIN: a tie is open and said nothing more */
+        if (got == 0) {
+          /* the last tie closed: start over with a fresh read end (no POLLHUP until the next tie
+           * has come and gone), and give the owner the grace to tie again */
+          tie_drop();
+          if (tie_open() != 0) {
+            say_stopped("its owner tie cannot be reopened%.0lld%.0lld", 0LL, 0LL);
+            return 137;
+          }
+          tie_deadline = now_ms() + tie_grace_s * 1000;
+          break;
+        }
+        for (ssize_t i = 0; i < got; i++) {
+          if (buf[i] == 't') tie_deadline = -1;
+          if (buf[i] == 'u') {
+            /* released: this sandbox no longer ends with its owner */
+            tie_drop();
+            unlink(tie_path);
+            tie_deadline = -1;
+            break;
+          }
+        }
+        if (tie_fd < 0) break;
+      }
+    }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGTERM && drain_check < 0) {
-          /* graceful stop: every other process gets SIGTERM (root with CAP_KILL reaches them all) */
+          /* graceful stop: every other process gets SIGTERM (root with CAP_KILL reaches them all);
+           * the owner ties end with them, which must not end the drain early */
+          tie_drop();
+          tie_deadline = -1;
           kill(-1, SIGTERM);
           drain_check = now_ms();
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set up what is missing, then run every test against the
 # real engine: unit and engine tests (in parallel), then the runtime contract's conformance suite on
-# Docker and on gVisor (runsc; ~1.5 min each here), then the fault tests that disturb the whole engine
+# Docker, on gVisor (runsc; ~1.5 min each here) and on ACI against its local stand-in (~1.5 min), the
+# ACI backend's own tests (~1.7 min), then the fault tests that disturb the whole engine
 # (alone). Prints a closing "N passed, N failed" line over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,11 @@ rc_main=$?
 rc_faults=0
 rc_conf=0
 if [ "$#" -eq 0 ]; then
-  for rt in docker gvisor; do
+  for rt in docker gvisor aci; do
     WARDEN_RUNTIME=$rt npx vitest run -c vitest.conformance.config.ts --reporter=default --reporter=json --outputFile="$reports/conformance-$rt.json" || rc_conf=1
   done
+  # the ACI backend's own tests, the CLI and API on it (all against the ACI stand-in it starts)
+  npx vitest run -c vitest.aci.config.ts --reporter=default --reporter=json --outputFile="$reports/aci.json" || rc_conf=1
   npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
   rc_faults=$?
 fi

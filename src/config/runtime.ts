@@ -1,12 +1,16 @@
 import { WardenError } from '../errors.js';
 
 /** The backends Warden can run sandboxes on (WARDEN_RUNTIME). */
-export const RUNTIME_KINDS = ['docker', 'gvisor', 'kubernetes', 'memory'] as const;
+export const RUNTIME_KINDS = ['docker', 'gvisor', 'kubernetes', 'aci', 'memory'] as const;
 export type RuntimeKindName = (typeof RUNTIME_KINDS)[number];
 
 /** How to reach the backend, read once from the environment at an edge (CLI, server, the SDK's defaults). */
 export interface RuntimeSettings {
-  /** WARDEN_RUNTIME: docker (default), gvisor (every sandbox under runsc), kubernetes (pods on a cluster), memory (in-process, for tests). */
+  /**
+   * WARDEN_RUNTIME: docker (default), gvisor (every sandbox under runsc), kubernetes (pods on a cluster;
+   * its settings are KUBECONFIG and WARDEN_KUBE_*), aci (Azure Container Instances; its settings are
+   * WARDEN_ACI_*, read by config/aci.ts), memory (in-process, for tests).
+   */
   kind: RuntimeKindName;
   /** WARDEN_SUBNET_POOL: the /16 Docker sandbox networks come from. */
   subnetPool?: string;

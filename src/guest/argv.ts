@@ -46,6 +46,16 @@ export function guardSignalAll(signal: string): string[] {
   return [GUARD, 'signal', '--signal', signal.replace(/^SIG/, '')];
 }
 
+/** argv (run as root) that sends `signal` to the guard's init (PID 1): a graceful stop from inside. */
+export function guardSignalInit(signal: string): string[] {
+  return [GUARD, 'signal', '--signal', signal.replace(/^SIG/, ''), '--init'];
+}
+
+/** argv (run as root, ACI) that holds the owner tie init --tie made at `fifo` (guest/tie.c). */
+export function guardTie(fifo: string): string[] {
+  return [GUARD, 'tie', '--fifo', fifo];
+}
+
 /** The PID 1 command of a sandbox. */
 export function guardInit(o: { maxRuntimeMs?: number; tied: boolean; diskQuotaBytes?: number; diskIntervalS: number; workspace: string }): string[] {
   return [

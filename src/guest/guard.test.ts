@@ -20,7 +20,7 @@ const alive = (pattern: string): string[] =>
   execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l.startsWith(pattern));
 
 beforeAll(() => {
-  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c', 'disk.c', 'pod.c'], { cwd: GUEST, stdio: 'pipe' });
+  execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-pthread', '-o', guard, 'main.c', 'proc.c', 'init.c', 'exec.c', 'reap.c', 'disk.c', 'aci-exec.c', 'tie.c', 'pod.c'], { cwd: GUEST, stdio: 'pipe' });
 });
 /** Pids of host processes whose command line is exactly `args` (ours, started by these tests). */
 const pidsOf = (args: string): number[] =>
@@ -207,8 +207,87 @@ describe('warden-guard', () => {
   });
 
   it.runIf(has('shellcheck'))('its shell helpers pass shellcheck', () => {
-    const r = spawnSync('shellcheck', ['-s', 'sh', 'files.sh', 'stats.sh'], { cwd: GUEST, encoding: 'utf8' });
+    const r = spawnSync('shellcheck', ['-s', 'sh', 'files.sh', 'stats.sh', 'aci-init.sh'], { cwd: GUEST, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('answers to the name warden-aci-exec as the framed exec (ACI passes no arguments)', () => {
+    const link = join(dir, 'warden-aci-exec');
+    execFileSync('ln', ['-sf', 'warden-guard', link]);
+    expect(execFileSync(link, ['--version'], { encoding: 'utf8' })).toBe('warden-aci-exec protocol 1\n');
+    const r = spawnSync(link, [], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(r.status).toBe(125);
+    expect(r.stderr).toContain('stdin is not a terminal');
+  });
+});
+
+/** init --tie and tie, on the host (as root, as both run in an ACI sandbox). */
+describe.runIf(root)('warden-guard init --tie (the owner tie of ACI sandboxes)', () => {
+  let n = 0;
+  const fifo = (): string => join(dir, `tie${n++}`, 'tie');
+  /** init with a short grace and a max runtime: which of the two ends it tells whether the tie held. */
+  function init(path: string, graceS: number, maxS: number): { done: Promise<{ code: number | null; out: string }> } {
+    const p = spawn(guard, ['init', '--tie', path, '--tie-grace', String(graceS), '--max-runtime', String(maxS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    return { done: new Promise((res) => p.on('exit', (code) => res({ code, out }))) };
+  }
+  async function tie(path: string): Promise<{ stdin: NodeJS.WritableStream; gone: Promise<number | null>; kill: () => void }> {
+    for (let i = 0; i < 100; i++) {
+      try {
+        execFileSync('test', ['-p', path]);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20)); // init makes the FIFO right after it starts
+      }
+    }
+    const t = spawn(guard, ['tie', '--fifo', path], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((res, rej) => {
+      t.stdout.once('data', (d: Buffer) => (d.toString() === 'tied\n' ? res() : rej(new Error(d.toString()))));
+      t.once('exit', (c) => rej(new Error(`tie exited ${c}`)));
+    });
+    return { stdin: t.stdin, gone: new Promise((res) => t.on('exit', (c) => res(c))), kill: () => t.kill('SIGKILL') };
+  }
+
+  it('ends the sandbox when no tie came within the grace', async () => {
+    const t0 = Date.now();
+    const r = await init(fifo(), 1, 30).done;
+    expect(r).toEqual({ code: 137, out: 'warden: stopped: its owner process is gone (no owner tie for 1 s)\n' });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('a held tie keeps it until its max runtime; once the tie is killed, it ends after the grace', async () => {
+    const path = fifo();
+    const held = init(path, 1, 3);
+    const t = await tie(path);
+    expect((await held.done).out).toBe('warden: stopped: reached its maxRuntime of 3 s\n');
+    t.kill();
+
+    const path2 = fifo();
+    const run = init(path2, 1, 60);
+    const t2 = await tie(path2);
+    t2.kill(); // the owner's exec was killed (its dead-man fired): the FIFO's last writer is gone
+    expect(await run.done).toEqual({ code: 137, out: 'warden: stopped: its owner process is gone (no owner tie for 1 s)\n' });
+  });
+
+  it("a new tie within the grace takes over, and 'u' unties for good", async () => {
+    const path = fifo();
+    const run = init(path, 2, 4);
+    const a = await tie(path);
+    const b = await tie(path);
+    a.kill(); // a rotation: the old tie goes after the new one holds
+    b.stdin.write('u');
+    b.stdin.end();
+    expect(await b.gone).toBe(0);
+    // untied: neither the closed ties nor the grace end it; its max runtime does
+    expect(await run.done).toEqual({ code: 0, out: 'warden: stopped: reached its maxRuntime of 4 s\n' });
+  });
+
+  it('tie refuses a FIFO the workload could have made or could reach', () => {
+    const open = join(dir, 'open-dir');
+    execFileSync('sh', ['-c', `mkdir -p ${open} && chmod 0777 ${open} && rm -f ${open}/tie && mkfifo ${open}/tie`]);
+    expect(spawnSync(guard, ['tie', '--fifo', `${open}/tie`], { encoding: 'utf8' })).toMatchObject({ status: 126, stderr: expect.stringContaining("is not init's owner tie") });
+    expect(spawnSync(guard, ['tie', '--fifo', join(dir, 'warden-guard')], { encoding: 'utf8' }).status).toBe(126); // not a FIFO
   });
 });

@@ -2,6 +2,7 @@ import { imageSettingsFromEnv, type RuntimeSettings } from '../config/runtime.js
 import { WardenError } from '../errors.js';
 import type { ImageStore } from '../images/store.js';
 import type { Logger } from '../log.js';
+import { createAciRuntime } from './aci/index.js';
 import { connectDocker } from './docker/engine.js';
 import { DockerSandboxRuntime } from './docker/docker-sandbox-runtime.js';
 import { DockerImageStore } from './docker/images.js';
@@ -21,7 +22,7 @@ export interface CreateRuntimeOptions extends Partial<RuntimeSettings> {
 
 /**
  * The backend for a kind (the runtime factory): `docker` (default), `gvisor` (Docker with every sandbox
- * under runsc), `memory` (in-process units for the unit tier). Settings come from the edge
+ * under runsc), `aci` (Azure Container Instances, docs/ACI.md), `memory` (in-process units for the unit tier). Settings come from the edge
  * (config/runtime.ts reads WARDEN_RUNTIME and friends); nothing here reads the environment.
  */
 export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
@@ -43,21 +44,26 @@ export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
       const opts = kubernetesOptionsFromEnv(o.kubernetesEnv ?? {}, { ...(instance ? { instance } : {}), ...(o.owner ? { owner: o.owner } : {}) });
       return new KubernetesRuntime(opts, o.logger);
     }
+    case 'aci':
+      // settings from WARDEN_ACI_* or $WARDEN_HOME/aci.json (config/aci.ts: the one edge that reads them);
+      // the Azure SDK itself loads at the first ARM call
+      return createAciRuntime({ instance: o.labels?.['warden.instance'] ?? 'default', ...(o.owner ? { owner: o.owner } : {}), log: o.logger });
     case 'memory':
       return new MemoryRuntime({ ...(o.owner ? { owner: o.owner } : {}) });
     default:
-      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor, kubernetes or memory`);
+      throw new WardenError('INVALID_ARGUMENT', `no runtime '${String(kind)}'; use docker, gvisor, kubernetes, aci or memory`);
   }
 }
 
 /**
- * Where Warden's images are built for a kind: Docker's engine for docker and gvisor; for kubernetes
- * built there too, then loaded into the local cluster's node (scripts/kube-up.sh) when it is on this machine.
+ * Where Warden's images are built for a kind: Docker's engine for docker, gvisor and aci (whose ACI
+ * variants are then pushed to the registry: `warden images aci`); for kubernetes built there too, then
+ * loaded into the local cluster's node (scripts/kube-up.sh) when it is on this machine.
  */
 export function createImageStore(o: { kind?: RuntimeSettings['kind']; logger: Logger; env?: NodeJS.ProcessEnv }): ImageStore {
   const kind = o.kind ?? 'docker';
-  if (kind !== 'docker' && kind !== 'gvisor' && kind !== 'kubernetes') {
-    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker, gvisor and kubernetes`);
+  if (kind !== 'docker' && kind !== 'gvisor' && kind !== 'kubernetes' && kind !== 'aci') {
+    throw new WardenError('UNSUPPORTED_ON_RUNTIME', `runtime '${kind}' keeps no images Warden builds; images are built for docker, gvisor, kubernetes and aci (on this machine's engine)`);
   }
   const docker = new DockerImageStore(connectDocker(), o.logger, imageSettingsFromEnv(o.env));
   return kind === 'kubernetes' ? new KubernetesImageStore(docker, connectDocker()) : docker;

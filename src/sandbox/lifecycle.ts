@@ -2,7 +2,7 @@ import { WardenError } from '../errors.js';
 import { guardSignalAll } from '../guest/argv.js';
 import { LABEL } from '../policy/labels.js';
 import { checkSignal } from '../policy/limits.js';
-import { specOfRecord } from '../policy/record.js';
+import { recordSpec, specOfRecord } from '../policy/record.js';
 import { checkSandboxRef } from '../policy/refs.js';
 import { parseSpec, type SandboxSpec } from '../policy/spec.js';
 import type { Unit } from '../runtime/sandbox-runtime.js';
@@ -200,6 +200,12 @@ export class Lifecycle {
    */
   async refresh(ref: string, opts: { reason?: string } = {}): Promise<Sandbox> {
     const u = await this.mustFind(ref);
+    const envNames = recordSpec(u.record).env;
+    if (u.env === undefined && Array.isArray(envNames) && envNames.length > 0) {
+      // the record keeps env names only; a backend that cannot read the values back (ACI: secure values)
+      // would recreate the sandbox without them: refuse rather than drop them silently
+      throw new WardenError('UNSUPPORTED_ON_RUNTIME', `cannot refresh ${u.id} on the '${this.ctx.runtime.kind}' runtime: it cannot read back the values of its environment (${envNames.join(', ')}); remove it and create it again with the same spec`, { details: { runtime: this.ctx.runtime.kind } });
+    }
     const stored = specOfRecord(u.record, u.env);
     // the record holds the engine host's paths; Warden checks them where it stands (its container's view)
     const local = (p: string | undefined): string | undefined => (p === undefined ? p : toLocalPath(p, this.ctx.hostPathMap));

@@ -108,7 +108,11 @@ export class Groups {
     return new ArmError(409, 'ContainerGroupTransitioning', `The container group '${g.ref.name}' is still transitioning, please retry later.`);
   }
 
-  /** The local image a reference names: a reference on the emulated registry maps to the engine's own image. */
+  /**
+   * The local image a reference names. An image in the emulated registry is an engine image tagged with
+   * the registry's name (`wardentest.azurecr.io/warden-sandbox:t`: what `docker push` would upload), so
+   * only what was "pushed" can be pulled; a reference without a registry host is a public image.
+   */
   private localImage(image: string, body: GroupBody, group: string): string {
     const inaccessible = (): ArmError => new ArmError(400, 'InaccessibleImage', `The image '${image}' in container group '${group}' is not accessible. Please check the image and registry credential.`);
     let ref = image;
@@ -116,7 +120,7 @@ export class Groups {
     if (reg && image.toLowerCase().startsWith(`${reg.toLowerCase()}/`)) {
       const cred = body.properties.imageRegistryCredentials?.find((c) => c.server.toLowerCase() === reg.toLowerCase());
       if (!cred || !(cred.identity || (cred.username && cred.password))) throw inaccessible();
-      ref = image.slice(reg.length + 1);
+      ref = `${reg.toLowerCase()}/${image.slice(reg.length + 1)}`;
     } else if (/^[^/]+\.[^/]+\//.test(image)) {
       throw inaccessible(); // another registry: nothing can be pulled here
     }
@@ -127,6 +131,21 @@ export class Groups {
   async createOrUpdate(ref: GroupRef, rgCanonical: string, body: GroupBody, done: (err?: { code: string; message: string }) => void): Promise<{ created: boolean; group: Group }> {
     const existing = this.get(ref);
     if (existing?.busy) throw this.transitioning(existing);
+    // ARM takes one write of a resource at a time: a second PUT that arrives while the first is still
+    // being accepted conflicts, exactly as one that arrives while the group provisions
+    const k = this.key(ref);
+    if (this.accepting.has(k)) throw new ArmError(409, 'ContainerGroupTransitioning', `The container group '${ref.name}' is still transitioning, please retry later.`);
+    this.accepting.add(k);
+    try {
+      return await this.accept(ref, rgCanonical, body, existing, done);
+    } finally {
+      this.accepting.delete(k);
+    }
+  }
+
+  private readonly accepting = new Set<string>();
+
+  private async accept(ref: GroupRef, rgCanonical: string, body: GroupBody, existing: Group | undefined, done: (err?: { code: string; message: string }) => void): Promise<{ created: boolean; group: Group }> {
     const images = new Map<string, string>();
     for (const c of body.properties.containers) {
       const local = this.localImage(c.properties.image, body, ref.name);

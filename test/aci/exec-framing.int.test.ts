@@ -7,7 +7,7 @@ import { FramedExec } from '../../src/runtime/aci/exec-framing.js';
 import type { FramedExecRequest } from '../../src/runtime/aci/exec-protocol.js';
 import { aciClient, collect, eventually, groupName, sandboxGroup, standin } from './support.js';
 
-const HELPER = '/usr/local/bin/warden-aci-exec';
+const HELPER = '/.warden/warden-aci-exec';
 
 describe('honest exec over ACI\'s one terminal stream (warden-aci-exec + FramedExec), against the ACI stand-in', () => {
   const client = aciClient();
@@ -126,10 +126,11 @@ describe('honest exec over ACI\'s one terminal stream (warden-aci-exec + FramedE
     const s = standin();
     const plain = groupName('nohelper');
     const group = sandboxGroup();
-    group.containers[0]!.image = `${s.registry}/warden-sandbox:${process.env.WARDEN_IMAGE_TAG || 'latest'}`;
+    void s;
+    group.containers[0]!.image = `warden-sandbox:${process.env.WARDEN_IMAGE_TAG || 'latest'}`; // Warden's image itself, not its ACI variant
     try {
       await client.containerGroups.beginCreateOrUpdateAndWait(rg(), plain, group);
-      await expect(framed({ argv: ['true'] }, plain)).rejects.toMatchObject({ code: 'EXEC_FAILED', message: expect.stringContaining('may lack /usr/local/bin/warden-aci-exec') });
+      await expect(framed({ argv: ['true'] }, plain)).rejects.toMatchObject({ code: 'EXEC_FAILED', message: expect.stringContaining('may lack /.warden/warden-aci-exec') });
     } finally {
       await client.containerGroups.beginDeleteAndWait(rg(), plain).catch(() => undefined);
     }

@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { DockerImageStore } from '../../src/runtime/docker/images.js';
 import { createLogger } from '../../src/log.js';
 import { TEST_RUN_LABEL } from '../support/labels.js';
-import { ACI_SANDBOX_IMAGE, buildAciImages, STANDIN_IMAGE } from './images.js';
+import { buildAciImages, SANDBOX_IMAGE, STANDIN_IMAGE } from './images.js';
 
 /** What the ACI tests need to reach the stand-in, as a real deployment would have for Azure. */
 export interface AciStandin {
@@ -24,7 +24,7 @@ export interface AciStandin {
   resourceGroup: string;
   location: string;
   registry: string;
-  /** The sandbox image (with warden-aci-exec) as a reference on the emulated registry. */
+  /** The sandbox image's ACI variant (with /.warden) as a reference on the emulated registry. */
   sandboxImage: string;
   network: string;
   caFile: string;
@@ -39,6 +39,19 @@ const REGISTRY = 'wardentest.azurecr.io';
  * container and network labelled with this run (the stand-in labels the groups it runs too).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const { info, teardown } = await startStandin();
+  project.provide('aciStandin', info);
+  project.provide('runId', info.runId);
+  return teardown;
+}
+
+/**
+ * Starts the stand-in (building what it needs) and points this process's environment at it exactly
+ * as a deployment would point Warden at Azure (WARDEN_ACI_* settings, a service principal through
+ * AZURE_*, the authority and ARM endpoints), so test workers and the processes they spawn make the
+ * runtime through the production path: createAciRuntime() with DefaultAzureCredential.
+ */
+export async function startStandin(): Promise<{ info: AciStandin; teardown: () => Promise<void> }> {
   const runId = `t${randomBytes(4).toString('hex')}`;
   const docker = new Docker();
   await docker.ping().catch((err: unknown) => {
@@ -60,8 +73,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const builder = new DockerImageStore(docker, createLogger('warn'));
     const progress = (l: string): void => console.log(`[images] ${l}`);
     const base = await builder.resolveBase('auto', { bootstrapIfMissing: true, progress });
-    await builder.buildAll({ names: ['sandbox', 'egress'], base, bootstrapIfMissing: true, progress });
-    await buildAciImages(docker, builder, base, progress);
+    await builder.buildAll({ names: ['guest', 'sandbox', 'egress'], base, bootstrapIfMissing: true, progress });
+    await buildAciImages(docker, builder, base, REGISTRY, progress);
 
     const { network, ip } = await createNetwork(docker, runId, labels);
     const ca = makeCertificates(dir, ip);
@@ -104,7 +117,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
     });
     await standin.start();
-    process.env.NODE_EXTRA_CA_CERTS = ca; // read by each test worker at its start
+    process.env.NODE_EXTRA_CA_CERTS = ca; // read by each test worker at its start (and by waitHealthy)
     await waitHealthy(standin, `https://${ip}/healthz`);
     const info: AciStandin = {
       runId,
@@ -117,17 +130,42 @@ export default async function setup(project: TestProject): Promise<() => Promise
       resourceGroup,
       location,
       registry: REGISTRY,
-      sandboxImage: `${REGISTRY}/${ACI_SANDBOX_IMAGE}`,
+      sandboxImage: `${REGISTRY}/${SANDBOX_IMAGE}`,
       network,
       caFile: ca,
     };
-    project.provide('aciStandin', info);
-    project.provide('runId', runId);
+    Object.assign(process.env, standinEnv(info));
+    return { info, teardown };
   } catch (err) {
     await teardown();
     throw err;
   }
-  return teardown;
+}
+
+/** The environment of a Warden process configured for the stand-in (the settings under test). */
+export function standinEnv(s: AciStandin): Record<string, string> {
+  return {
+    WARDEN_ACI_SUBSCRIPTION_ID: s.subscriptionId,
+    WARDEN_ACI_RESOURCE_GROUP: s.resourceGroup,
+    WARDEN_ACI_LOCATION: s.location,
+    WARDEN_ACI_REGISTRY: s.registry,
+    WARDEN_ACI_REGISTRY_USERNAME: 'warden',
+    WARDEN_ACI_REGISTRY_PASSWORD: 'registry-password',
+    WARDEN_ACI_ARM_ENDPOINT: s.endpoint,
+    WARDEN_ACI_AUTHORITY_HOST: s.endpoint,
+    WARDEN_ACI_PUBLIC_PREVIEW: '1',
+    // short enough for the dead-man tests to finish quickly, long enough for a loaded machine
+    WARDEN_ACI_TIE_GRACE_SECONDS: '8',
+    WARDEN_ACI_TIE_DEADMAN_SECONDS: '4',
+    WARDEN_ACI_LEASE_SECONDS: '12',
+    WARDEN_ACI_SWEEP_SECONDS: '0',
+    AZURE_TENANT_ID: s.tenantId,
+    AZURE_CLIENT_ID: s.clientId,
+    AZURE_CLIENT_SECRET: s.clientSecret,
+    // DefaultAzureCredential's environment source only: no probe of a managed-identity endpoint
+    AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential',
+    NODE_EXTRA_CA_CERTS: s.caFile,
+  };
 }
 
 /** A bridge network for this run in a free /24 of WARDEN_SUBNET_POOL (its upper half; Warden's /28s start low). */

@@ -4,22 +4,25 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IMAGE_TAG } from '../../src/images/catalog.js';
-import type { DockerImageStore } from '../../src/runtime/docker/images.js';
+import { AciImages } from '../../src/runtime/docker/aci-images.js';
+import { IMAGE_TAG, wardenImage } from '../../src/images/catalog.js';
 import type { ProgressFn } from '../../src/images/store.js';
+import type { DockerImageStore } from '../../src/runtime/docker/images.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The stand-in's image and the sandbox image with warden-aci-exec, for this WARDEN_IMAGE_TAG. */
+/** The stand-in's image, for this WARDEN_IMAGE_TAG. */
 export const STANDIN_IMAGE = `warden-aci-standin:${IMAGE_TAG}`;
-export const ACI_SANDBOX_IMAGE = `warden-aci-sandbox:${IMAGE_TAG}`;
+/** The sandbox image as Warden names it; in the registry, the same name holds its ACI variant (with /.warden). */
+export const SANDBOX_IMAGE = wardenImage('sandbox');
 
 /**
  * Builds what the ACI tests run, cached by content hash like Warden's own images: the stand-in
- * (bundled into one file with esbuild, on warden-egress, which has Node) and warden-aci-sandbox
- * (warden-sandbox + the guest helper compiled in a Debian gcc stage). Dangling build stages are removed.
+ * (bundled into one file with esbuild, on warden-egress, which has Node) and the ACI variant of
+ * warden-sandbox (src/runtime/docker/aci-images.ts: warden-sandbox + warden-guest's /.warden), "pushed" to the emulated
+ * registry by tagging it with the registry's name, as for a real `docker push`.
  */
-export async function buildAciImages(docker: Docker, builder: DockerImageStore, base: string, progress: ProgressFn): Promise<void> {
+export async function buildAciImages(docker: Docker, builder: DockerImageStore, base: string, registry: string, progress: ProgressFn): Promise<void> {
   const out = await mkdtemp(join(tmpdir(), 'aci-standin-'));
   try {
     await build({
@@ -41,7 +44,7 @@ export async function buildAciImages(docker: Docker, builder: DockerImageStore, 
   } finally {
     await rm(out, { recursive: true, force: true });
   }
-  await builder.build({ name: 'aci-sandbox', ref: ACI_SANDBOX_IMAGE, context: join(ROOT, 'guest/aci'), from: 'sandbox', description: 'warden-sandbox + warden-aci-exec' }, { base, progress });
-  const stages = await docker.listImages({ filters: { dangling: ['true'], label: ['warden.build-stage=aci-exec'] } });
-  await Promise.all(stages.map((i) => docker.getImage(i.Id).remove().catch(() => undefined)));
+  await new AciImages(docker, progress).prepare(SANDBOX_IMAGE, { registry });
+  // the stand-in's own image, in the registry too (a Node server for the tests of group networking)
+  await docker.getImage(STANDIN_IMAGE).tag({ repo: `${registry}/warden-aci-standin`, tag: IMAGE_TAG });
 }

@@ -18,7 +18,8 @@ describe('unit lifecycle (the runtime contract)', () => {
     const u = made.add(await rt.create(p));
     console.log(`[conformance] ${t.kind}: create to running in ${Date.now() - t0} ms ${t.where}`);
     expect(u).toMatchObject({ id: p.id, name: p.name, key, state: 'running', record: { id: p.id, key, instance: t.instance, user: { uid: 1000, gid: 1000 } } });
-    expect(u.labels).toMatchObject({ project: 'p1' });
+    // the plan's labels, and Warden's instance label the core scopes by (a server shows only its instance's)
+    expect(u.labels).toMatchObject({ project: 'p1', 'warden.instance': t.instance });
     expect(u.startedAt).toBeTruthy();
     expect(u.backendId).toBeTruthy();
     for (const ref of [{ id: p.id }, { name: p.name }, { key }, { backendId: u.backendId }]) expect((await rt.find(ref))?.id, JSON.stringify(ref)).toBe(p.id);

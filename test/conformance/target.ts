@@ -45,7 +45,9 @@ export async function loadTarget(): Promise<ConformanceTarget> {
       return (await import('./docker-target.js')).dockerTarget(kind);
     case 'kubernetes':
       return (await import('../kube/conformance-target.js')).kubernetesTarget();
+    case 'aci':
+      return (await import('../aci/target.js')).aciTarget();
     default:
-      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor, kubernetes)`);
+      throw new Error(`no conformance target for WARDEN_RUNTIME=${kind} on this branch (docker, gvisor, kubernetes, aci)`);
   }
 }

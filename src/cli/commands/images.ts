@@ -55,4 +55,33 @@ export function registerImages(program: Command, ctx: { log: () => Logger }): vo
         rows.map((r) => [r.ref, r.present ? r.id : '(missing)', r.present ? formatBytes(r.sizeBytes) : '', r.hash ?? '', r.description]),
       );
     });
+
+  images
+    .command('aci')
+    .description("Azure Container Instances: make the ACI variant of each image (Warden's guest code in /.warden, root as the image's user, the guard as PID 1) and tag it for the registry under the image's own name; then `docker push` each tag (after `az acr login`)")
+    .argument('[names...]', 'Warden images (sandbox, agents, react-vite) or image references', ['sandbox'])
+    .option('--registry <server>', 'registry login server, e.g. myacr.azurecr.io (default: WARDEN_ACI_REGISTRY)')
+    .option('--json', 'print the results as JSON')
+    .action(async (names: string[], f: { registry?: string; json?: boolean }) => {
+      const [{ AciSettingsSchema, ACI_ENV }, { AciImages }, { catalogImage }, { WardenError }, { connectDocker }] = await Promise.all([
+        import('../../config/aci.js'),
+        import('../../runtime/docker/aci-images.js'),
+        import('../../images/catalog.js'),
+        import('../../errors.js'),
+        import('../../runtime/docker/engine.js'),
+      ]);
+      const registry = f.registry ?? process.env[ACI_ENV.registry];
+      if (!registry) throw new WardenError('INVALID_ARGUMENT', `give the registry: --registry myacr.azurecr.io (or set ${ACI_ENV.registry})`);
+      const checked = AciSettingsSchema.shape.registry.safeParse(registry);
+      if (!checked.success) throw new WardenError('INVALID_ARGUMENT', `--registry ${registry}: ${checked.error.issues[0]?.message ?? 'invalid'}`);
+      const catalog = names.map((n) => catalogImage(n));
+      const b = await builder();
+      // Warden's own images (and the guest, whose files go in) are built first, cached by content hash
+      await b.buildAll({ names: ['guest', ...catalog.filter((c) => c !== undefined).map((c) => c.name)], base: 'auto', bootstrapIfMissing: false, progress });
+      const made = [];
+      for (const [i, n] of names.entries()) made.push(await new AciImages(connectDocker(), progress).prepare(catalog[i]?.ref ?? n, { registry }));
+      if (f.json) return printJson(made);
+      printTable(['ACI VARIANT', 'PUSH AS', 'BUILT'], made.map((m) => [m.ref, m.registryRef, m.built ? 'yes' : 'up to date']));
+      process.stderr.write(`next: az acr login -n ${registry.split('.')[0]} && ${made.map((m) => `docker push ${m.registryRef}`).join(' && ')}\n`);
+    });
 }

@@ -1,6 +1,9 @@
 import { PassThrough, Writable } from 'node:stream';
 import { WardenError } from '../../errors.js';
 import {
+  ACI_EXEC,
+  DETACH_RECORD,
+  resizeRecord,
   EOF_RECORD,
   PING_RECORD,
   PROTOCOL_VERSION,
@@ -60,6 +63,10 @@ export class FramedExec {
   readonly stdin: Writable | undefined;
   /** The command's pid inside the container. */
   pid = 0;
+  /** Whether the command runs on a terminal (stdout carries it; stderr stays empty). */
+  get tty(): boolean {
+    return this.req.tty !== undefined;
+  }
 
   private readonly reader = new RecordReader();
   private credit = 0;
@@ -134,6 +141,26 @@ export class FramedExec {
     const n = typeof signal === 'number' ? signal : SIGNALS[signal];
     if (n === undefined) throw new WardenError('INVALID_ARGUMENT', `unknown signal ${String(signal)}; use one of ${Object.keys(SIGNALS).join(', ')} or a number`);
     this.send(signalRecord(n));
+  }
+
+  /**
+   * Leave the command running unseen (it needs `keepOnLoss` in its request): the helper stops writing
+   * to the terminal, closes the command's stdin and drains its output into nothing until it ends.
+   */
+  detach(): void {
+    if (this.closed) return;
+    this.detached = true;
+    this.stopPing();
+    this.socket.send(DETACH_RECORD, () => this.close());
+  }
+
+  /** True once detach() was called (the exit status will not arrive). */
+  detached = false;
+
+  /** Resize the command's terminal (a tty request); the command gets SIGWINCH. */
+  async resize(cols: number, rows: number): Promise<void> {
+    if (!this.req.tty) throw new WardenError('INVALID_ARGUMENT', 'resize needs an exec started with a terminal (tty)');
+    await this.send(resizeRecord(rows, cols));
   }
 
   /** Close the terminal. The helper sees its terminal go (where the platform tells it) or misses pings. */
@@ -248,7 +275,12 @@ export class FramedExec {
         for (const w of this.creditWaiters.splice(0)) w();
         this.stdout.end();
         this.stderr.end();
-        this.resolveExit(this.ended);
+        {
+          // the output that came with the exit (often in the same WebSocket frame) reaches a flowing
+          // reader on the next ticks: resolve after them, so whoever awaits wait() has all of it
+          const ended = this.ended;
+          setImmediate(() => this.resolveExit(ended));
+        }
         return;
       case 'fatal':
         this.fail(new WardenError('EXEC_FAILED', `warden-aci-exec: ${r.message}`));
@@ -263,10 +295,10 @@ export class FramedExec {
     if (this.ended) return;
     if (this.onStart) {
       const seen = this.reader.rest().replace(/\s+/g, ' ').trim().slice(-300);
-      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack /usr/local/bin/warden-aci-exec. The terminal showed: ${JSON.stringify(seen)}`));
+      this.fail(new WardenError('EXEC_FAILED', `the exec terminal closed before warden-aci-exec started the command (WebSocket close ${code}); the image may lack ${ACI_EXEC} (is it the ACI variant of the image, with Warden's guest code?). The terminal showed: ${JSON.stringify(seen)}`));
       return;
     }
-    this.fail(new WardenError('EXEC_FAILED', `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
+    this.fail(new WardenError('EXEC_FAILED', this.detached ? 'the exec was detached: the command goes on, its exit status is not known here' : `the exec stream closed before the command's exit status arrived (WebSocket close ${code}${reason ? ` ${reason}` : ''}); the command's fate is unknown`));
   }
 
   private fail(err: Error): void {

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRequest, parseHelperRecord, RecordReader, signalRecord, stdinRecords, STDIN_CHUNK } from './exec-protocol.js';
+import { encodeRequest, parseHelperRecord, RecordReader, resizeRecord, signalRecord, stdinRecords, STDIN_CHUNK } from './exec-protocol.js';
 
 describe('the warden-aci-exec framing (no engine)', () => {
   it('encodes a request as NUL-terminated tagged fields', () => {
     const b = encodeRequest({ argv: ['sh', '-c', 'echo a b'], env: { A: '1=2' }, cwd: '/w', stdin: true, timeoutSeconds: 5, deadmanSeconds: 3, execId: 'x.1' });
     expect(b.toString('utf8').split('\0')).toEqual(['ash', 'a-c', 'aecho a b', 'eA=1=2', 'c/w', 'i1', 't5', 'd3', 'mx.1', '']);
+    expect(encodeRequest({ argv: ['x'], keepOnLoss: true, tty: { rows: 30, cols: 100 } }).toString('utf8').split('\0')).toEqual(['ax', 'k1', 'y30 100', '']);
+    expect(resizeRecord(40, 120)).toBe('~W40 120\n');
+    expect(() => resizeRecord(0, 80)).toThrow(/rows must be/);
+    expect(() => encodeRequest({ argv: ['x'], tty: { rows: 24, cols: 1.5 } })).toThrow(/cols must be/);
   });
 
   it('refuses what the helper could not receive', () => {

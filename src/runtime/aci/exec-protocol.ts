@@ -1,10 +1,14 @@
 /**
- * The framing spoken with `warden-aci-exec` (guest/aci/warden-aci-exec.c) over ACI's one terminal
+ * The framing spoken with `warden-aci-exec` (guest/aci-exec.c, a mode of the guard) over ACI's one terminal
  * stream: lines of printable ASCII, `~` + a type letter + a payload, so neither the tty's line
  * discipline nor ACI's UTF-8 text frames can change a byte. Pure functions only; the session lives in
  * exec-framing.ts. The C file's header comment is the reference for the record types.
  */
 import { WardenError } from '../../errors.js';
+import { GUEST_DIR } from '../../guest/argv.js';
+
+/** What ACI's executeCommand starts: the guard under the name that selects its framed-exec mode. */
+export const ACI_EXEC = `${GUEST_DIR}/warden-aci-exec`;
 
 /** Protocol version this side speaks (the helper announces its own in the hello record). */
 export const PROTOCOL_VERSION = 1;
@@ -28,6 +32,13 @@ export interface FramedExecRequest {
   deadmanSeconds?: number;
   /** The exec's mark (WARDEN_EXEC_ID), how the helper finds the tree again after setsid/double forks. */
   execId?: string;
+  /**
+   * When the client is lost (hangup, or silent past deadmanSeconds), let the command go on unseen
+   * instead of killing its tree (and `FramedExec.detach()` works). Warden's ordinary execs ask for it.
+   */
+  keepOnLoss?: boolean;
+  /** Run the command on a new terminal of this size (one output stream; stdin's end is the terminal's EOF character). */
+  tty?: { rows: number; cols: number };
 }
 
 /** One record from the helper. */
@@ -73,6 +84,8 @@ export function encodeRequest(req: FramedExecRequest): Buffer {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(req.execId)) throw new WardenError('INVALID_ARGUMENT', 'execId must be 1-100 characters of [A-Za-z0-9_.-]');
     fields.push(`m${req.execId}`);
   }
+  if (req.keepOnLoss) fields.push('k1');
+  if (req.tty) fields.push(`y${terminalSize(req.tty.rows, req.tty.cols)}`);
   return Buffer.from(fields.map((f) => f + NUL).join(''), 'utf8');
 }
 
@@ -90,6 +103,20 @@ export function stdinRecords(data: Buffer): string[] {
 
 export const EOF_RECORD = '~Z\n';
 export const PING_RECORD = '~P\n';
+/** The client goes away; the command goes on unseen (needs keepOnLoss to survive the hangup that follows). */
+export const DETACH_RECORD = '~D\n';
+function terminalSize(rows: number, cols: number): string {
+  for (const [v, name] of [[rows, 'rows'], [cols, 'cols']] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 10_000) throw new WardenError('INVALID_ARGUMENT', `terminal ${name} must be a whole number from 1 to 10000, got ${v}`);
+  }
+  return `${rows} ${cols}`;
+}
+
+/** `~W<rows> <cols>`: resize the command's terminal. */
+export function resizeRecord(rows: number, cols: number): string {
+  return `~W${terminalSize(rows, cols)}\n`;
+}
+
 export function signalRecord(signal: number): string {
   if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new WardenError('INVALID_ARGUMENT', `signal must be 1-64, got ${signal}`);
   return `~K${signal}\n`;

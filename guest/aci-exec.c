@@ -1,13 +1,14 @@
 /*
- * warden-aci-exec: honest exec over one terminal stream.
+ * `warden-aci-exec` (a name of warden-guard: main.c picks this mode when argv[0] ends in
+ * "warden-aci-exec"): honest exec over one terminal stream.
  *
  * Azure Container Instances runs a command through `executeCommand` as one executable path with no
  * arguments, on a pseudo-terminal, and relays that terminal over a WebSocket as text: no exit code, no
  * stdin close, stdout and stderr merged, no resize, no signals. Warden starts this program there
- * instead of the command. It puts the terminal in raw mode with echo off, reads the real request
- * (argv, env, cwd, options) from the stream, runs the command on pipes and frames everything over the
- * terminal as lines of printable ASCII, so the tty's line discipline and ACI's UTF-8 text frames cannot
- * change a byte:
+ * instead of the command (/.warden/warden-aci-exec, a link to the guard). It puts the terminal in raw
+ * mode with echo off, reads the real request (argv, env, cwd, options) from the stream, runs the
+ * command on pipes and frames everything over the terminal as lines of printable ASCII, so the tty's
+ * line discipline and ACI's UTF-8 text frames cannot change a byte:
  *
  *   helper -> client                         client -> helper
  *   ~H1 <window>   hello, stdin window       ~R<b64>   the request (first, once)
@@ -15,19 +16,33 @@
  *   ~O<b64>        stdout bytes              ~Z        stdin EOF
  *   ~E<b64>        stderr bytes              ~K<sig>   signal the command's process tree
  *   ~C<n>          n more stdin bytes may    ~P        keep-alive (the dead-man switch)
- *                  be sent
+ *                  be sent                   ~D        detach: the command goes on, unseen
+ *                                            ~W<r> <c> resize the command's terminal (tty mode)
  *   ~Xc<n>[,why]   exited with code n        ('why': timeout | deadman | hangup, when this program
  *   ~Xs<n>[,why]   killed by signal n         ended it)
  *   ~F<b64>        could not run / protocol error (a message); this program then exits
  *
  * The request is NUL-terminated fields, each a tag byte and a value: 'a' an argv element, 'e' NAME=VALUE
  * (over this program's environment), 'c' the working directory, 'i' stdin wanted ("1"), 't' timeout in
- * seconds, 'd' dead-man seconds (no record from the client for that long ends the command), 'm' the
- * exec's mark (WARDEN_EXEC_ID, how the tree is found again).
+ * seconds, 'd' dead-man seconds (no record from the client for that long), 'm' the exec's mark
+ * (WARDEN_EXEC_ID, how the tree is found again), 'k' ("1") keep the command when the client is lost,
+ * 'y' ("ROWS COLS") run the command on a new pseudo-terminal of that size instead of pipes: its
+ * output (one stream, as a terminal has) comes as ~O records, stdin goes to the terminal (its end is
+ * the terminal's EOF character), ~W resizes it (the command gets SIGWINCH).
+ *
+ * When the client is lost (no record for the dead-man seconds, or the terminal hangs up) the command's
+ * tree is killed, unless 'k' asked to keep it: then, as after `~D`, this program stops writing to the
+ * terminal, closes the command's stdin, drains its output into nothing (so it never blocks on a full
+ * pipe) and waits for it to end. Warden's ordinary execs use 'k' (closing the handle does not stop the
+ * process; the guard's tree kill does); the owner tie (guest/init.c, --tie) does not.
  *
  * Stdin uses credits so a command that never reads stdin cannot stall the control records behind it:
  * this program always reads the terminal. Output backpressure is the terminal's: when the client stops
  * reading, writes to the tty stall, and the command's pipes are no longer drained.
+ *
+ * It runs as the container's user (root in Warden's ACI images) and, being the guard binary, is
+ * skipped by `warden-guard signal` (a stop's SIGTERM to every workload process does not cut the
+ * stream that carries it); the workload's uid cannot signal it.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -47,6 +62,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "guard.h"
 
 #define PROTOCOL 1
 #define STDIN_WINDOW (64 * 1024)          /* stdin bytes the client may have in flight */
@@ -151,12 +168,18 @@ static pid_t child = -1;
 static int child_status = -1;   /* raw wait status once reaped */
 static int fd_out = -1, fd_err = -1, fd_in = -1; /* our ends of the command's pipes */
 static int stdin_wanted, stdin_eof, stdin_broken;
+static int tty_mode;            /* 'y': the command runs on a pty whose master is fd_out (and fd_in) */
+static long long tty_last_ms;   /* when the terminal last gave output, or the command was reaped */
+#define TTY_SETTLE_MS 100       /* the tty layer hands output on asynchronously: quiet this long = all of it */
+static struct winsize tty_size;
 static long credit_owed;        /* stdin bytes consumed but not yet granted back */
 static long credit_left = STDIN_WINDOW; /* what the client may still send */
 static const char *why;         /* set when this program ends the command */
 static char mark[128];
 static long long deadline_ms = -1, deadman_ms = -1, last_rx_ms;
 static int killed_hard;
+static int keep_on_loss;        /* 'k': a lost client detaches instead of killing */
+static int detached;            /* the client is gone or asked ~D: output goes nowhere */
 static int tty_gone;            /* the client's side of the terminal is closed */
 
 static long long now_ms(void) {
@@ -261,6 +284,24 @@ static void end_command(const char *reason) {
   signal_tree(SIGKILL);
 }
 
+static void close_child_stdin(void);
+
+/* The command goes on without a client: nothing more is written to the terminal, its stdin is
+ * closed, and its output is drained into nothing until it ends. */
+static void detach(void) {
+  detached = 1;
+  tty_gone = 1;
+  stdin_eof = 1;
+  to_child.off = to_child.len = 0;
+  close_child_stdin();
+}
+
+/* The client is gone (hangup, or silent past the dead-man seconds). */
+static void client_lost(const char *reason) {
+  if (keep_on_loss) detach();
+  else end_command(reason);
+}
+
 /* ---- the request --------------------------------------------------------------------------- */
 
 static char *req_argv[REQ_ARGS_MAX + 1];
@@ -311,6 +352,14 @@ static void parse_request(char *p, size_t n) {
         if (strlen(v) >= sizeof mark) fatal("exec mark too long");
         strcpy(mark, v);
         break;
+      case 'k': keep_on_loss = strcmp(v, "1") == 0; break;
+      case 'y': {
+        unsigned rows = 0, cols = 0;
+        if (sscanf(v, "%u %u", &rows, &cols) != 2 || rows == 0 || cols == 0 || rows > 10000 || cols > 10000) fatal("bad terminal size %.32s", v);
+        tty_mode = 1;
+        tty_size = (struct winsize){.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        break;
+      }
       default: fatal("unknown request field '%c'", f[0]);
     }
   }
@@ -329,7 +378,71 @@ static void set_nonblock(int fd) {
   if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* The command on a new pseudo-terminal: the master stays here (fd_out, and a dup as fd_in), the
+ * slave becomes the command's controlling terminal and stdio. */
+static void spawn_tty(void) {
+  int ps[2];
+  if (pipe2(ps, O_CLOEXEC)) fatal("pipe: %s", strerror(errno));
+  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) fatal("cannot make a terminal: %s", strerror(errno));
+  char name[128];
+  if (ptsname_r(m, name, sizeof name) != 0) fatal("cannot name the terminal: %s", strerror(errno));
+  ioctl(m, TIOCSWINSZ, &tty_size);
+  pid_t pid = fork();
+  if (pid < 0) fatal("fork: %s", strerror(errno));
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    setsid();
+    int sl = open(name, O_RDWR);
+    if (sl < 0 || ioctl(sl, TIOCSCTTY, 0) != 0 || dup2(sl, 0) < 0 || dup2(sl, 1) < 0 || dup2(sl, 2) < 0) {
+      char e[16];
+      int n = snprintf(e, sizeof e, "s%d", errno);
+      (void)!write(ps[1], e, (size_t)n);
+      _exit(126);
+    }
+    if (sl > 2) close(sl);
+    if (req_cwd && chdir(req_cwd) != 0) {
+      char e[16];
+      int n = snprintf(e, sizeof e, "c%d", errno);
+      (void)!write(ps[1], e, (size_t)n);
+      _exit(126);
+    }
+    environ = req_env;
+    execvp(req_argv[0], req_argv);
+    char e[16];
+    int err = errno, n = snprintf(e, sizeof e, "x%d", err);
+    (void)!write(ps[1], e, (size_t)n);
+    _exit(err == ENOENT ? 127 : 126);
+  }
+  child = pid;
+  close(ps[1]);
+  char st[16] = {0};
+  ssize_t r;
+  while ((r = read(ps[0], st, sizeof st - 1)) < 0 && errno == EINTR) {}
+  close(ps[0]);
+  if (r > 0) {
+    int err = atoi(st + 1), ws;
+    waitpid(pid, &ws, 0);
+    child = -1;
+    if (st[0] == 'c') fatal("cannot change to directory %s: %s", req_cwd, strerror(err));
+    if (st[0] == 'x') fatal("cannot run %s: %s", req_argv[0], strerror(err));
+    fatal("cannot give the command its terminal: %s", strerror(err));
+  }
+  fd_out = m;
+  fd_in = stdin_wanted ? fcntl(m, F_DUPFD_CLOEXEC, 3) : -1;
+  set_nonblock(fd_out);
+  if (fd_in >= 0) set_nonblock(fd_in);
+  record('S', "%d", (int)pid);
+}
+
 static void spawn(void) {
+  if (tty_mode) {
+    spawn_tty();
+    return;
+  }
   int po[2], pe[2], pi[2] = {-1, -1}, ps[2];
   if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(ps, O_CLOEXEC)) fatal("pipe: %s", strerror(errno));
   if (stdin_wanted && pipe2(pi, O_CLOEXEC)) fatal("pipe: %s", strerror(errno));
@@ -401,6 +514,13 @@ static void spawn(void) {
 static int requested;
 
 static void close_child_stdin(void) {
+  if (fd_in >= 0 && tty_mode && !detached) {
+    /* a terminal has no end of input of its own: its EOF character ends a read, as ^D typed would */
+    char eof = 4;
+    struct termios t;
+    if (tcgetattr(fd_in, &t) == 0) eof = (char)t.c_cc[VEOF];
+    (void)!write(fd_in, &eof, 1);
+  }
   if (fd_in >= 0) close(fd_in);
   fd_in = -1;
 }
@@ -447,6 +567,18 @@ static void handle_record(char *line, size_t n) {
       break;
     }
     case 'P': break;
+    case 'D':
+      detach();
+      break;
+    case 'W': {
+      unsigned rows = 0, cols = 0;
+      if (sscanf(v, "%u %u", &rows, &cols) != 2 || rows == 0 || cols == 0 || rows > 10000 || cols > 10000) fatal("protocol: bad terminal size %.32s", v);
+      if (tty_mode && fd_out >= 0) {
+        tty_size = (struct winsize){.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        ioctl(fd_out, TIOCSWINSZ, &tty_size);
+      }
+      break;
+    }
     default: fatal("protocol: unknown record type '%c'", type);
   }
 }
@@ -460,7 +592,7 @@ static void read_terminal(void) {
     if (r <= 0) { /* the terminal is gone (EOF or EIO): nobody can see the result */
       tty_gone = 1;
       if (!requested) _exit(125);
-      end_command("hangup");
+      client_lost("hangup");
       return;
     }
     for (ssize_t i = 0; i < r; i++) {
@@ -482,15 +614,18 @@ static void read_terminal(void) {
 
 /* ---- main loop ----------------------------------------------------------------------------- */
 
-static void drain_pipe(int *fd, char type) {
+/* Reads what the command wrote into records while there is room; 1 when it is all read for now. */
+static int drain_pipe(int *fd, char type) {
   unsigned char tmp[CHUNK];
   while (*fd >= 0 && buf_pending(&out) < OUT_HIGH) {
     ssize_t r = read(*fd, tmp, sizeof tmp);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno == EAGAIN) return;
-    if (r <= 0) { close(*fd); *fd = -1; return; }
+    if (r < 0 && errno == EAGAIN) return 1;
+    if (r <= 0) { close(*fd); *fd = -1; return 1; }
+    if (tty_mode) tty_last_ms = now_ms();
     record_data(type, tmp, (size_t)r);
   }
+  return *fd < 0;
 }
 
 static void feed_child(void) {
@@ -516,12 +651,12 @@ static void flush_out(void) {
     ssize_t w = write(STDOUT_FILENO, out.p + out.off, buf_pending(&out));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno == EAGAIN) return;
-    if (w < 0) { tty_gone = 1; end_command("hangup"); out.off = out.len = 0; return; }
+    if (w < 0) { tty_gone = 1; client_lost("hangup"); out.off = out.len = 0; return; }
     out.off += (size_t)w;
   }
 }
 
-int main(int argc, char **argv) {
+int mode_aci_exec(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--version") == 0) {
     printf("warden-aci-exec protocol %d\n", PROTOCOL);
     return 0;
@@ -568,6 +703,7 @@ int main(int argc, char **argv) {
     /* done: the command was reaped and its output pipes are closed */
     if (child_status >= 0 && fd_out < 0 && fd_err < 0) break;
 
+
     if (credit_owed > 0 && (credit_owed >= STDIN_WINDOW / 4 || buf_pending(&to_child) == 0)) {
       record('C', "%ld", credit_owed);
       credit_left += credit_owed;
@@ -576,7 +712,7 @@ int main(int argc, char **argv) {
 
     long long now = now_ms();
     if (deadline_ms >= 0 && now >= deadline_ms && !killed_hard && child > 0) end_command("timeout");
-    if (requested && deadman_ms >= 0 && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) end_command("deadman");
+    if (requested && deadman_ms >= 0 && !detached && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) client_lost("deadman");
     if (!requested && now - last_rx_ms >= 60000) fatal("protocol: no request within 60 s");
 
     struct pollfd p[6];
@@ -592,7 +728,7 @@ int main(int argc, char **argv) {
 
     long long wait = -1;
     if (deadline_ms >= 0 && !killed_hard) wait = deadline_ms - now;
-    if (requested && deadman_ms >= 0 && !killed_hard) {
+    if (requested && deadman_ms >= 0 && !killed_hard && !detached) {
       long long d = last_rx_ms + deadman_ms - now;
       if (wait < 0 || d < wait) wait = d;
     }
@@ -602,6 +738,7 @@ int main(int argc, char **argv) {
     }
     if (wait < -1) wait = 0;
     if (killed_hard && wait < 0) wait = 200; /* re-sweep stragglers of a killed tree */
+    if (tty_mode && child_status >= 0 && fd_out >= 0 && (wait < 0 || wait > TTY_SETTLE_MS)) wait = TTY_SETTLE_MS;
     int pr = poll(p, (nfds_t)n, wait > 2000000000 ? 2000000000 : (int)wait);
     if (pr < 0 && errno != EINTR) fatal("poll: %s", strerror(errno));
     if (killed_hard) signal_tree(SIGKILL);
@@ -611,25 +748,36 @@ int main(int argc, char **argv) {
       if (si.ssi_signo == SIGHUP) {
         tty_gone = 1;
         if (!requested) _exit(125);
-        end_command("hangup");
+        client_lost("hangup");
       }
       else if (si.ssi_signo != SIGCHLD) signal_tree((int)si.ssi_signo);
     }
     if (child > 0 && child_status < 0) {
       int st;
       pid_t w = waitpid(child, &st, WNOHANG);
-      if (w == child) child_status = st;
+      if (w == child) {
+        child_status = st;
+        tty_last_ms = now_ms();
+      }
     }
     /* reap anything else that was ours */
     while (waitpid(-1, NULL, WNOHANG) > 0) {}
 
     if (!tty_gone) read_terminal();
     feed_child();
-    drain_pipe(&fd_out, 'O');
+    int drained = drain_pipe(&fd_out, 'O');
     drain_pipe(&fd_err, 'E');
+    /* on a terminal, the command's end is the end: what it left running may hold the terminal open
+     * forever (as a shell's background job would), so once what is there has been read, stop */
+    if (tty_mode && child_status >= 0 && fd_out >= 0 && drained && now_ms() - tty_last_ms >= TTY_SETTLE_MS) {
+      close(fd_out);
+      fd_out = -1;
+    }
     flush_out();
   }
 
+  /* nobody reads the terminal any more: a blocking write there could hang this process for good */
+  if (detached) return 0;
   if (WIFEXITED(child_status)) record('X', "c%d%s%s", WEXITSTATUS(child_status), why ? "," : "", why ? why : "");
   else record('X', "s%d%s%s", WTERMSIG(child_status), why ? "," : "", why ? why : "");
   flush_out_blocking();
