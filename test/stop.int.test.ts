@@ -81,9 +81,12 @@ describe('stop means stop', () => {
 
   it('stop returns early when everything exits on SIGTERM', async () => {
     const sb = await pool.create({});
-    const p = await sb.spawn(['sleep', '600']);
-    p.stdout.resume();
+    // the command runs before the stop (a stop that lands while the engine is still starting an exec
+    // ends that exec before its command exists: the engine reports 126, a known limit in ARCHITECTURE.md)
+    const p = await sb.spawn(['sh', '-c', 'echo up; exec sleep 600']);
     p.stderr.resume();
+    await once(p.stdout, 'data');
+    p.stdout.resume();
     const t0 = Date.now();
     await sb.stop({ timeoutMs: 20_000 });
     expect(Date.now() - t0).toBeLessThan(5000);
