@@ -306,11 +306,13 @@ export class Agent {
   private async checkReachable(sb: Sandbox, auth: ResolvedAuth): Promise<void> {
     // the egress proxy may still be starting (a fresh container under load): connection failures are
     // retried for a while; an answer from the proxy (a 502 for an unreachable upstream) is final
-    const deadline = Date.now() + 20_000;
+    // (a connection attempt that gets no answer at all is cut at 5 s and made again: on a busy engine the
+    // first SYNs to a just-attached container can be lost while its network is still being wired)
+    const deadline = Date.now() + 45_000;
     let r: { stdout: string; stderr: string };
     let code: string;
     for (;;) {
-      r = await sb.exec(['curl', '-sS', '-o', '/dev/null', '-m', '10', '-w', '%{http_code}', `${auth.baseUrl}/`], { timeoutMs: 20_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: '000', stderr: (err as Error).message, durationMs: 0 }));
+      r = await sb.exec(['curl', '-sS', '-o', '/dev/null', '--connect-timeout', '5', '-m', '15', '-w', '%{http_code}', `${auth.baseUrl}/`], { timeoutMs: 25_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: '000', stderr: (err as Error).message, durationMs: 0 }));
       code = r.stdout.trim();
       if (code !== '000' || Date.now() > deadline) break;
       await new Promise((res) => setTimeout(res, 250));
