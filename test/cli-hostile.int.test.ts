@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
@@ -64,6 +65,11 @@ describe('the SDK refuses hostile arguments with a code, and the program lives o
 });
 
 describe('the CLI refuses with exit 125 and one line naming the fix', () => {
+  it('a reader that closes the pipe early (`warden --help | head -1`) ends it quietly with 0, no stack', () => {
+    const out = execFileSync('bash', ['-c', 'node bin/warden.js --help 2>/tmp/warden-epipe-$$.err | head -1; echo "rc=${PIPESTATUS[0]}"; cat /tmp/warden-epipe-$$.err; rm -f /tmp/warden-epipe-$$.err'], { encoding: 'utf8' });
+    expect(out).toBe('Usage: warden [options] [command]\nrc=0\n');
+  });
+
   it('warden stats ../../etc', async () => {
     const r = await cli(['stats', '../../etc']);
     expect(r.code).toBe(125);
