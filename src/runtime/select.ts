@@ -6,8 +6,8 @@ import { createAciRuntime } from './aci/index.js';
 import { connectDocker } from './docker/engine.js';
 import { DockerSandboxRuntime } from './docker/docker-sandbox-runtime.js';
 import { DockerImageStore } from './docker/images.js';
-import { KubernetesImageStore } from './kubernetes/image-store.js';
-import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
+import { KubernetesImageStore } from './docker/kube-images.js';
+import { LazyKubernetesRuntime } from './kubernetes/lazy.js';
 import { kubernetesOptionsFromEnv } from './kubernetes/options.js';
 import { MemoryRuntime } from './memory/memory-runtime.js';
 import type { SandboxRuntime } from './sandbox-runtime.js';
@@ -42,7 +42,7 @@ export function createRuntime(o: CreateRuntimeOptions): SandboxRuntime {
       // the instance is the Warden's own (its label), the rest from the edge's KUBECONFIG / WARDEN_KUBE_*
       const instance = o.labels?.['warden.instance'];
       const opts = kubernetesOptionsFromEnv(o.kubernetesEnv ?? {}, { ...(instance ? { instance } : {}), ...(o.owner ? { owner: o.owner } : {}) });
-      return new KubernetesRuntime(opts, o.logger);
+      return new LazyKubernetesRuntime(opts, o.logger); // its client library loads on first use (Node >= 22.19 from npm)
     }
     case 'aci':
       // settings from WARDEN_ACI_* or $WARDEN_HOME/aci.json (config/aci.ts: the one edge that reads them);

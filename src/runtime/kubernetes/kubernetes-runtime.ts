@@ -61,7 +61,8 @@ import {
   ROLE,
   selector,
 } from './names.js';
-import { loadKubeConfig, validateOptions, type KubernetesRuntimeOptions } from './options.js';
+import { loadKubeConfig } from './kubeconfig.js';
+import { kubernetesCapabilities, validateOptions, type KubernetesRuntimeOptions } from './options.js';
 import { KubeOwnerLink } from './owner-link.js';
 import { containerStatus, isFinished, isRunning, podProblem, unitState } from './pod-status.js';
 import { PreviewForwarder } from './port-forward.js';
@@ -114,22 +115,7 @@ export class KubernetesRuntime implements SandboxRuntime {
       keepaliveMs: opts.keepaliveMs,
       releaseUnit: (id) => this.unlinkUnit(id),
     }, log);
-    this.capabilities = new Set<Capability>([
-      // 'none' is a policy that allows nothing, proven by the pod's netgate before it starts, as for 'allowlist'
-      'egressNone',
-      'egressAllowlist',
-      'egressOpen',
-      'preview',
-      'tty',
-      'stdinEof',
-      'ownerLink',
-      'maxRuntime',
-      'diskQuota',
-      'stats',
-      // the workload's confinement as seen from inside: non-root, no capabilities, no new privileges,
-      // read-only root, and Warden's own seccomp profile (the runtime's default allows io_uring & co.)
-      ...(opts.seccomp === 'warden' ? (['hardening'] as const) : []),
-    ]);
+    this.capabilities = kubernetesCapabilities(opts);
   }
 
   // ---------------------------------------------------------------- facts

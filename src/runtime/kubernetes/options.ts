@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Capability } from '../sandbox-runtime.js';
 import { WardenError } from '../../errors.js';
 import { wardenImage } from '../../images/catalog.js';
 import { DNS_LABEL } from './names.js';
@@ -94,23 +94,22 @@ export function validateOptions(o: KubernetesRuntimeOptions): void {
   }
 }
 
-/**
- * The kubeconfig: the given one, else KUBECONFIG / ~/.kube/config, else the in-cluster service account,
- * else the local cluster of scripts/kube-up.sh.
- */
-export function loadKubeConfig(given?: KubeConfig | string): KubeConfig {
-  if (given instanceof KubeConfig) return given;
-  const kc = new KubeConfig();
-  try {
-    if (given) kc.loadFromFile(given);
-    else if (!process.env.KUBECONFIG && !existsSync(`${process.env.HOME ?? ''}/.kube/config`) && !process.env.KUBERNETES_SERVICE_HOST && existsSync(LOCAL_KUBECONFIG)) {
-      kc.loadFromFile(LOCAL_KUBECONFIG);
-    } else kc.loadFromDefault();
-  } catch (err) {
-    throw new WardenError('INVALID_ARGUMENT', `cannot load the kubeconfig${given ? ` ${given}` : ''}: ${(err as Error).message}; set KUBECONFIG`, { cause: err });
-  }
-  if (!kc.getCurrentCluster()?.server) {
-    throw new WardenError('ENGINE_UNAVAILABLE', 'no Kubernetes cluster configured: set KUBECONFIG (the local cluster: bash scripts/kube-up.sh prints its path), or run Warden in a pod with a service account');
-  }
-  return kc;
+/** What the Kubernetes backend declares, known before its client library loads (runtime/kubernetes/lazy.ts). */
+export function kubernetesCapabilities(o: Pick<KubernetesRuntimeOptions, 'seccomp'>): ReadonlySet<Capability> {
+  return new Set<Capability>([
+    // 'none' is a policy that allows nothing, proven by the pod's netgate before it starts, as for 'allowlist'
+    'egressNone',
+    'egressAllowlist',
+    'egressOpen',
+    'preview',
+    'tty',
+    'stdinEof',
+    'ownerLink',
+    'maxRuntime',
+    'diskQuota',
+    'stats',
+    // the workload's confinement as seen from inside: non-root, no capabilities, no new privileges,
+    // read-only root, and Warden's own seccomp profile (the runtime's default allows io_uring & co.)
+    ...(o.seccomp === 'warden' ? (['hardening'] as const) : []),
+  ]);
 }

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { BuildResult, ImageRow, ImageStore, ProgressFn } from '../../images/store.js';
-import { installSeccompProfile, loadImages, localNodePresent, LOCAL_NODE, type LocalNode } from './images.js';
+import { installSeccompProfile, loadImages, localNodePresent, LOCAL_NODE, type LocalNode } from '../kubernetes/images.js';
 
 /**
  * Warden's images for the Kubernetes backend. Nodes pull from a registry, and this machine reaches
