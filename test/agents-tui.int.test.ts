@@ -107,10 +107,12 @@ describe('interactive agent TUIs through warden agent NAME -w DIR', () => {
     const screen = await t.screen();
     expect(screen).not.toMatch(/trust (this|the files in this) folder|Sign in with|Select Theme|Get started/i);
     if (agent === 'gemini') {
-      // typed keys arrive as one burst, which Gemini takes as a paste: Enter goes after the text is shown
-      await t.keys('-l', '/quit');
-      await t.waitFor(/\* \/quit/);
-      await t.keys('Enter');
+      // A /quit typed while Gemini still initializes is queued as a prompt for the model (it says so) and
+      // later ones pile up in its input box; this test is about reaching the prompt, so the sandbox is
+      // killed from outside instead, and the CLI must end with it.
+      const [c] = await new Docker().listContainers({ filters: { label: ['warden.managed=true'], volume: [dir] } });
+      expect(c, 'the agent sandbox, found by its workspace mount').toBeDefined();
+      await new Docker().getContainer(c!.Id).kill();
     } else {
       await t.keys('C-c');
       await t.keys('C-c');
