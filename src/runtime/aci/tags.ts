@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { z } from 'zod';
 import { WardenError } from '../../errors.js';
+import { SandboxRecordSchema } from '../../policy/record.js';
 import type { SandboxRecord } from '../sandbox-runtime.js';
 
 /**
@@ -40,21 +41,7 @@ export interface StoredUnit {
   workdir: string;
 }
 
-const RecordSchema = z.object({
-  version: z.literal(1),
-  id: z.string().min(1),
-  spec: z.record(z.string(), z.unknown()),
-  owner: z.string(),
-  instance: z.string().min(1),
-  key: z.string().min(1).optional(),
-  lifetime: z.enum(['ephemeral', 'persistent']),
-  createdAt: z.string().min(1),
-  policyHash: z.string(),
-  user: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }),
-  refresh: z.object({ count: z.number().int().min(0), last: z.string(), reason: z.string() }).optional(),
-  poolSignature: z.string().optional(),
-});
-const StoredSchema = z.object({ record: RecordSchema, labels: z.record(z.string(), z.string()), workdir: z.string() });
+const StoredSchema = z.object({ record: SandboxRecordSchema, labels: z.record(z.string(), z.string()), workdir: z.string() });
 
 /** The key's short hash (selection without the key itself in a tag). */
 export function keyHash(key: string): string {
