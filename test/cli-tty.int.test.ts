@@ -33,8 +33,10 @@ describe('warden exec -it / run -it / shell in a real terminal (tmux)', () => {
     await t.resize(100, 30);
     await t.type('echo "resized=$(tput cols)x$(tput lines)"');
     await t.waitFor(/resized=100x30/);
-    await t.type('sleep 300');
-    await t.waitFor(/sleep 300\n/);
+    // the command itself says it runs: only then is it the terminal's foreground group (a Ctrl-C
+    // typed while bash is still starting it goes to bash, and the sleep runs on)
+    await t.type(`sh -c 'echo "sleeping:$$"; exec sleep 300'`);
+    await t.waitFor(/sleeping:\d+/);
     await t.keys('C-c');
     await t.type('echo "still-here $?"');
     await t.waitFor(/still-here 130/);
