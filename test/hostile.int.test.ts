@@ -88,6 +88,13 @@ describe('hostile requests: a coded 4xx, and the server keeps serving', () => {
     const long = await s.call('GET', `/api/v1/sandboxes/x/files/list?path=${'%F0%98%B1%85'.repeat(3000)}`);
     await survives(long, 400);
     expect(long.body).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/16 KiB/) } });
+    // what the router refuses itself (the fuzzer found fastify's own 414 body for a long Unicode id):
+    // a path parameter over 100 characters, and a path that is not valid percent-encoding
+    for (const path of [`/api/v1/sandboxes/${'%CC%BA'.repeat(101)}/logs`, `/api/v1/sandboxes/${'a'.repeat(101)}`, '/api/v1/sandboxes/%E0%A4%A/logs', '/api/v1/execs/%zz']) {
+      const r = await s.call('GET', path);
+      await survives(r, 400);
+      expect(r.body, path).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/100 characters|percent-encoding/) } });
+    }
   });
 
   it('an env value or argument over the kernel limit is a 400 naming the field, not a 502 blaming the image', async () => {

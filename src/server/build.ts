@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { createReadStream, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -117,6 +117,17 @@ export async function buildServer(opts: BuildServerOptions): Promise<WardenServe
     trustProxy: false,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // what the router refuses before any route sees it (a path parameter over its 100 characters: no
+    // id, name or token is that long; a path that is not valid percent-encoding) is answered in the
+    // API's own error shape too, as a 400 naming the problem (fastify's default is its own body, and a
+    // 414 for the length)
+    frameworkErrors: (err, _req, reply): void => {
+      const message =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path parameter is over 100 characters: sandbox ids, names, exec ids and token names are far shorter; check the id (`warden ps` lists them)'
+          : 'the URL path is not valid percent-encoding; escape reserved characters (encodeURIComponent) in ids and names';
+      void (reply as unknown as FastifyReply).code(400).type('application/json; charset=utf-8').send(errorBody('INVALID_ARGUMENT', message));
+    },
     // what Node's HTTP parser refuses before any route sees it (a URL or headers over 16 KiB, a broken
     // request line) is answered in the API's own error shape, as a 400 naming the limit
     clientErrorHandler: (err: { code?: string }, socket: Socket): void => {
