@@ -6,7 +6,9 @@
 # 2. builds Warden's images for WARDEN_IMAGE_TAG and loads them into the cluster's containerd
 #    (`warden images build --runtime kubernetes`, what a user runs),
 # 3. runs the runtime contract's conformance suite on it (WARDEN_RUNTIME=kubernetes) and the Kubernetes
-#    tests (vitest.kube.config.ts), each with a JSON report in OUTDIR (kube-conformance.json, kube.json),
+#    tests (vitest.kube.config.ts), then alone the fault tests (vitest.kube-faults.config.ts: they kill
+#    the node's containerd), each with a JSON report in OUTDIR (kube-conformance.json, kube.json,
+#    kube-faults.json),
 # 4. checks that nothing is left in the cluster (scripts/kube-leftovers.ts), then stops it
 #    (scripts/kube-down.sh; WARDEN_KUBE_KEEP=1 leaves it running) and checks no process of it is left.
 # Exits non-zero when any step fails; every step runs even after an earlier one failed.
@@ -49,7 +51,8 @@ up() {
   export KUBECONFIG="$kc"
 }
 images() {
-  npx tsc -p tsconfig.build.json && node bin/warden.js images build --runtime kubernetes --offline
+  # the images the tier's pods run (the agents and app images are the Docker tiers')
+  npx tsc -p tsconfig.build.json && node bin/warden.js images build --runtime kubernetes --offline guest sandbox egress
 }
 cluster_gone() { # no process of the cluster (daemons, shims, containers' shims) is left
   local pids
@@ -64,6 +67,8 @@ if step "cluster up" up; then
   step "images" images
   step "conformance on kubernetes" env WARDEN_RUNTIME=kubernetes bash -c "$(declare -f vitest_json); out='$out'; vitest_json kube-conformance vitest.conformance.config.ts"
   step "kubernetes tests" bash -c "$(declare -f vitest_json); out='$out'; vitest_json kube vitest.kube.config.ts"
+  # alone, after the rest: they kill the node's containerd
+  step "kubernetes faults" bash -c "$(declare -f vitest_json); out='$out'; vitest_json kube-faults vitest.kube-faults.config.ts"
   step "nothing left in the cluster" npx tsx scripts/kube-leftovers.ts --wait 180
   if [ "${WARDEN_KUBE_KEEP:-0}" != 1 ]; then
     step "cluster down" bash scripts/kube-down.sh
