@@ -22,8 +22,23 @@ export interface ConformanceTarget {
    * the behaviour are skipped under a name that gives the reason (see `contractIt`).
    */
   limits?: Partial<Record<Limit, string>>;
+  /**
+   * A peer on the backend's own network that an unconfined unit would reach, made by the test: a
+   * server counting what reaches it on one port (TCP and UDP); optional (Docker's units are the
+   * machine's neighbours: the host itself stands for the peer there).
+   */
+  upstream?(): Promise<Upstream>;
   /** Everything of a unit the backend still holds, as `<kind> <name>` (Docker: containers, networks, volumes by label); optional. */
   leftovers?(id: string): Promise<string[]>;
+}
+
+/** A counting server the test made (see `ConformanceTarget.upstream`). */
+export interface Upstream {
+  ip: string;
+  port: number;
+  /** TCP connections and UDP datagrams it got so far. */
+  seen(): Promise<{ tcp: number; udp: number }>;
+  close(): Promise<void>;
 }
 
 /**

@@ -23,11 +23,12 @@ export interface ServerProcess {
  * exit instead of taking the test runner with it. Its sandboxes carry this run's label and their own
  * instance (`instance`), so the teardown sweeps them and nothing else is in its view.
  */
-export async function startServerProcess(opts: { instance: string; env?: Record<string, string>; args?: string[] }): Promise<ServerProcess> {
+export async function startServerProcess(opts: { instance: string; env?: Record<string, string>; args?: string[]; /** the test run's id (default: the Docker tier's) */ run?: string }): Promise<ServerProcess> {
+  const run = opts.run ?? runId();
   const dataDir = await mkdtemp(join(tmpdir(), 'warden-srvp-'));
-  const token = `test-token-${runId()}-${opts.instance}-0123456789`;
+  const token = `test-token-${run}-${opts.instance}-0123456789`;
   const child = spawn(process.execPath, ['bin/warden.js', 'up', '--port', '0', ...(opts.args ?? [])], {
-    env: { ...process.env, WARDEN_HOME: dataDir, WARDEN_TOKEN: token, WARDEN_LOG_LEVEL: 'warn', WARDEN_INSTANCE: opts.instance, WARDEN_OWNER: `test-${runId()}-${opts.instance}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`, ...opts.env },
+    env: { ...process.env, WARDEN_HOME: dataDir, WARDEN_TOKEN: token, WARDEN_LOG_LEVEL: 'warn', WARDEN_INSTANCE: opts.instance, WARDEN_OWNER: `test-${run}-${opts.instance}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${run}`, ...opts.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -6,6 +6,7 @@ import { WardenError } from '../../errors.js';
 import { GUARD } from '../../guest/argv.js';
 import type { Logger } from '../../log.js';
 import { wardenSeccompProfile } from '../../policy/seccomp.js';
+import { LABEL } from '../../policy/labels.js';
 import { parseRecord } from '../../policy/record.js';
 import type {
   Capability,
@@ -532,6 +533,16 @@ export class KubernetesRuntime implements SandboxRuntime {
       }
     }
     const l = pod.metadata?.labels ?? {};
+    // Warden's own selection labels beside the plan's, verbatim from the record (the pod's may be
+    // hashed to fit Kubernetes' rules), as every backend shows them: the core scopes by warden.instance
+    labels = {
+      ...labels,
+      [LABEL.managed]: 'true',
+      [LABEL.id]: record.id,
+      [LABEL.instance]: record.instance,
+      [LABEL.owner]: record.owner,
+      [LABEL.lifetime]: l[KLABEL.lifetime] === 'persistent' ? 'persistent' : record.lifetime,
+    };
     const startedAt = st?.state?.running?.startedAt ?? term?.startedAt;
     return {
       id: record.id,

@@ -47,7 +47,8 @@ export function lifecycleSuite(fx: ContractFixture): void {
         expect(u.id).toBe(plan.id);
         expect(u.key).toBe(key);
         expect(u.record.id).toBe(plan.id);
-        expect(u.labels).toEqual(plan.labels);
+        // the plan's labels as given, and Warden's own selection labels verbatim (the core scopes by warden.instance)
+        expect(u.labels).toEqual({ ...plan.labels, 'warden.managed': 'true', 'warden.id': plan.id, 'warden.instance': plan.record.instance, 'warden.owner': plan.record.owner, 'warden.lifetime': plan.lifetime });
         for (const ref of [{ id: u.id }, { name: u.name }, { key }, { backendId: u.backendId }]) expect((await rt.find(ref))?.id).toBe(u.id);
         const listed = await rt.list({ instance: plan.record.instance, labels: { project: 'p/1 with spaces' } });
         expect(listed.map((x) => x.id)).toEqual([u.id]);
