@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: set up what is missing, then run every test against the
 # real engine: unit and engine tests (in parallel), then the runtime contract's conformance suite on
-# Docker, on gVisor (runsc; ~1.5 min each here) and on ACI against its local stand-in (~1.5 min), the
-# ACI backend's own tests (~1.7 min), then the fault tests that disturb the whole engine
-# (alone). Prints a closing "N passed, N failed" line over both.
+# Docker, on gVisor (runsc; ~1.5 min each here) and on ACI against its local stand-in (~1.5 min), then
+# the fault tests that disturb the whole engine (alone), then the Kubernetes tier on a local cluster
+# (scripts/test-kube.sh). Prints a closing "N passed, N failed" line over all of them, last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; tmux for the
@@ -22,6 +22,7 @@ npx vitest run --reporter=default --reporter=json --outputFile="$reports/main.js
 rc_main=$?
 rc_faults=0
 rc_conf=0
+rc_kube=0
 if [ "$#" -eq 0 ]; then
   for rt in docker gvisor aci; do
     WARDEN_RUNTIME=$rt npx vitest run -c vitest.conformance.config.ts --reporter=default --reporter=json --outputFile="$reports/conformance-$rt.json" || rc_conf=1
@@ -31,6 +32,10 @@ if [ "$#" -eq 0 ]; then
   # alone; issue 18 stays open until that is understood. The contract suite on aci above runs.
   npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
   rc_faults=$?
+  # the Kubernetes tier on a local single-node cluster (built from Go modules on first use, ~10-25 min
+  # cold, cached under /var/cache/warden-kube; ~8 min of tests): conformance, the Kubernetes tests,
+  # its faults, nothing left in the cluster, the cluster stopped
+  bash scripts/test-kube.sh "$reports" || rc_kube=1
 fi
 set -e
 node -e '
@@ -44,4 +49,4 @@ node -e '
   console.log(`skipped tests: ${s} (each names its reason above)`);
   console.log(`${p} passed, ${f} failed`);
 ' "$reports"
-[ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_faults" -eq 0 ]
+[ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_faults" -eq 0 ] && [ "$rc_kube" -eq 0 ]
