@@ -560,7 +560,7 @@ export class DockerEngine {
     const wait = async (): Promise<number> => {
       // a terminal's stderr is empty and ended from the start: nobody need read it for wait() to return
       await Promise.all([ended(stdout), req.tty ? undefined : ended(stderr)]);
-      for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      for (let delay = 5, round = 0; ; delay = Math.min(delay * 2, 200), round++) {
         const st = await exec.inspect().catch((err: unknown) => {
           if (statusOf(err) === 404) return { Running: false, ExitCode: -1 };
           throw translateEngineError(err, `reading the exit code of a command in ${id}`);
@@ -568,6 +568,10 @@ export class DockerEngine {
         if (!st.Running) return startFailure?.code() ?? st.ExitCode ?? -1;
         // dropped while it runs: the process goes on, and this handle cannot tell how it ends
         if (detached) return -1;
+        // the output has ended but the engine still says "running": when the sandbox itself is gone (a
+        // runtime that died without the engine hearing of its exec: seen with runsc), the command went
+        // with it, killed: never poll forever
+        if (round % 10 === 9 && !(await this.containerRunning(id))) return 137;
         await sleep(delay);
       }
     };
@@ -597,6 +601,15 @@ export class DockerEngine {
       };
     }
     return result;
+  }
+
+  /** Whether the container still runs (false when it is gone); an engine that cannot answer counts as running. */
+  private async containerRunning(id: string): Promise<boolean> {
+    try {
+      return (await this.docker.getContainer(engineRef(id)).inspect()).State.Running === true;
+    } catch (err) {
+      return statusOf(err) !== 404;
+    }
   }
 
   async execDetached(id: string, req: Omit<EngineExecRequest, 'stdin'>): Promise<void> {
