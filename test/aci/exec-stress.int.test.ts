@@ -6,7 +6,7 @@ import { aciClient, collect, groupName, sandboxGroup, standin } from './support.
 
 const HELPER = '/.warden/warden-aci-exec';
 /** Bounded: this many execs, this many at once (the machine's load does the rest). */
-const EXECS = Number(process.env.WARDEN_ACI_STRESS_EXECS ?? 96);
+const EXECS = Number(process.env.WARDEN_ACI_STRESS_EXECS ?? 60);
 const PARALLEL = Number(process.env.WARDEN_ACI_STRESS_PARALLEL ?? 8);
 
 /**
@@ -49,7 +49,9 @@ describe('many short framed execs at once, each with its exit and all its output
     const worker = async (): Promise<void> => {
       while (next < EXECS) {
         const i = next++;
-        const { req, stdin, expect: want } = request(i);
+        const { req: base, stdin, expect: want } = request(i);
+        // every other one in the runtime's own shape: kept on loss, with a dead-man switch
+        const req: FramedExecRequest = i % 2 ? { ...base, keepOnLoss: true, deadmanSeconds: 4 } : base;
         let p: FramedExec | undefined;
         try {
           const r = await client.containers.executeCommand(rg(), name, 'sandbox', { command: HELPER, terminalSize: { rows: 24, cols: 80 } });
