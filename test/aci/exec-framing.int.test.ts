@@ -119,7 +119,9 @@ describe('honest exec over ACI\'s one terminal stream (warden-aci-exec + FramedE
 
   it('fails an exec whose stream ends without the exit record with a coded error saying how it ended, against the ACI stand-in', async () => {
     // the helper itself dies (kill -9 from the command, which runs as root here): no exit record can come
-    const p = await framed({ argv: ['sh', '-c', 'kill -9 $PPID; sleep 1'] });
+    // (only once the command started: it waits for a line on its stdin)
+    const p = await framed({ argv: ['sh', '-c', 'read go; kill -9 $PPID; sleep 1'], stdin: true });
+    p.stdin!.write('go\n');
     const [, err] = await Promise.all([collect(p.stdout), p.wait().then(() => undefined, (e: unknown) => e as WardenError)]);
     expect(err).toMatchObject({ code: 'EXEC_FAILED', message: expect.stringMatching(/ended before the command's exit status arrived.*closed by the server \(WebSocket 1000 "engine stream ended; the exec's process exit 137.*exit record NOT received/) });
     expect(err?.details?.stream).toMatchObject({ closedBy: 'server', closeCode: 1000, exitRecord: false, lastRecord: 'started' });
