@@ -182,8 +182,10 @@ export class FramedExec {
     socket.on('message', (data) => this.onMessage(data));
     socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
     socket.on('error', (err) => {
+      // a WebSocket emits 'close' after 'error': fail there, with the close code in the report; only a
+      // socket that never closes fails from here
       this.socketError ??= err.message;
-      this.fail(this.streamError(`the exec WebSocket failed: ${err.message}`, err));
+      setTimeout(() => this.fail(this.streamError(`the exec WebSocket failed: ${err.message}`, err)), 5_000).unref();
     });
   }
 
@@ -303,7 +305,8 @@ export class FramedExec {
       }
       this.socket.send(text, (err) => (err ? reject(new WardenError('EXEC_FAILED', `sending to the exec stream failed: ${err.message}`, { cause: err })) : resolve()));
     }).catch((err: unknown) => {
-      this.fail(err as Error);
+      // a send fails when the socket is going: its 'close' (with the report) comes first, as a rule
+      setTimeout(() => this.fail(err as Error), 5_000).unref();
       throw err;
     });
   }
@@ -468,7 +471,7 @@ export class FramedExec {
       this.fail(new WardenError('EXEC_FAILED', 'the exec was detached: the command goes on, its exit status is not known here', { details: { stream: this.report(), detached: true } }));
       return;
     }
-    this.fail(this.streamError("the exec stream ended before the command's exit status arrived; the command's fate is unknown"));
+    this.fail(this.streamError(`the exec stream ended before the command's exit status arrived${this.socketError ? ` (the WebSocket failed: ${this.socketError})` : ''}; the command's fate is unknown`));
   }
 
   private fail(err: Error): void {
