@@ -20,6 +20,10 @@
  *                                            ~W<r> <c> resize the command's terminal (tty mode)
  *   ~Xc<n>[,why]   exited with code n        ('why': timeout | deadman | hangup, when this program
  *   ~Xs<n>[,why]   killed by signal n         ended it)
+ *   ~P             alive (when nothing else  ~A        the exit record arrived: this program may
+ *                  was written for 5 s)                go (the last record sent)
+ *   ~L<why>        this program gave up on the client ('deadman': no record for the dead-man
+ *                  seconds) and lets the command go on unseen; nothing more is written
  *   ~F<b64>        could not run / protocol error (a message); this program then exits
  *
  * The request is NUL-terminated fields, each a tag byte and a value: 'a' an argv element, 'e' NAME=VALUE
@@ -35,6 +39,20 @@
  * terminal, closes the command's stdin, drains its output into nothing (so it never blocks on a full
  * pipe) and waits for it to end. Warden's ordinary execs use 'k' (closing the handle does not stop the
  * process; the guard's tree kill does); the owner tie (guest/init.c, --tie) does not.
+ *
+ * Silence alone does not prove a client gone: under load its pings can sit for seconds in its own
+ * event loop, the platform's relay or the engine. So with 'k' a silent client is given up only where
+ * waiting for it costs something: the command's output is stuck (the terminal has taken nothing for
+ * the dead-man seconds) or the command's stdin is still open (a vanished client's stdin must end, as
+ * an engine ends it when an attach drops). Then this program says so (~L) before it goes quiet, so a
+ * client that was only slow learns why its exit record will not come. A command that just runs,
+ * silent or with its output flowing, keeps its client however late its pings are, and its exit record
+ * is written as always.
+ *
+ * The exit record is the last thing sent, and this program then waits (at most 15 s, less when the
+ * terminal hangs up) for the client's ~A before it exits: a terminal relay may drop what a process
+ * wrote last when the process exits at once (Docker's does, for terminal execs), and the exit record
+ * is what must not be lost.
  *
  * Stdin uses credits so a command that never reads stdin cannot stall the control records behind it:
  * this program always reads the terminal. Output backpressure is the terminal's: when the client stops
@@ -65,11 +83,14 @@
 
 #include "guard.h"
 
-#define PROTOCOL 1
+#define PROTOCOL 2
 #define STDIN_WINDOW (64 * 1024)          /* stdin bytes the client may have in flight */
 #define CHUNK 12288                       /* raw bytes per output record (16 KiB of base64) */
 #define OUT_HIGH (128 * 1024)             /* stop draining the command's pipes above this */
 #define IN_LINE_MAX (2 * 1024 * 1024)     /* longest record accepted from the client */
+#define HEARTBEAT_MS 5000                 /* ~P when nothing else was written for this long */
+#define ACK_WAIT_MS 15000                 /* how long the exit record waits for the client's ~A */
+#define RECHECK_MS 500                    /* a silent client is looked at again this often */
 #define REQ_ARGS_MAX 4096
 #define REQ_ENV_MAX 4096
 
@@ -181,6 +202,10 @@ static int killed_hard;
 static int keep_on_loss;        /* 'k': a lost client detaches instead of killing */
 static int detached;            /* the client is gone or asked ~D: output goes nowhere */
 static int tty_gone;            /* the client's side of the terminal is closed */
+static long long last_tx_ms;    /* when the terminal last took bytes from us */
+static long long out_blocked_ms = -1; /* since when the terminal takes nothing while output waits */
+static int exited;              /* the exit record is queued: only ~A (or a hangup) is awaited */
+static int acked;               /* the client's ~A arrived */
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -535,6 +560,10 @@ static void handle_record(char *line, size_t n) {
   char *v = line + 2;
   size_t vn = n - 2;
   last_rx_ms = now_ms();
+  if (exited) { /* after the exit record only the acknowledgement matters; the rest was in flight */
+    if (type == 'A') acked = 1;
+    return;
+  }
   if (!requested && type != 'R' && type != 'P') fatal("protocol: the first record must be the request");
   switch (type) {
     case 'R': {
@@ -567,6 +596,7 @@ static void handle_record(char *line, size_t n) {
       break;
     }
     case 'P': break;
+    case 'A': break; /* an acknowledgement before any exit: nothing to do */
     case 'D':
       detach();
       break;
@@ -592,7 +622,7 @@ static void read_terminal(void) {
     if (r <= 0) { /* the terminal is gone (EOF or EIO): nobody can see the result */
       tty_gone = 1;
       if (!requested) _exit(125);
-      client_lost("hangup");
+      if (!exited) client_lost("hangup"); /* after the exit there is no command left to decide for */
       return;
     }
     for (ssize_t i = 0; i < r; i++) {
@@ -647,12 +677,66 @@ static void feed_child(void) {
 }
 
 static void flush_out(void) {
+  if (tty_gone) { out.off = out.len = 0; return; } /* nobody reads it any more */
   while (buf_pending(&out)) {
     ssize_t w = write(STDOUT_FILENO, out.p + out.off, buf_pending(&out));
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) return;
-    if (w < 0) { tty_gone = 1; client_lost("hangup"); out.off = out.len = 0; return; }
+    if (w < 0 && errno == EAGAIN) {
+      if (out_blocked_ms < 0) out_blocked_ms = now_ms();
+      return;
+    }
+    if (w < 0) {
+      tty_gone = 1;
+      if (!exited) client_lost("hangup");
+      out.off = out.len = 0;
+      return;
+    }
     out.off += (size_t)w;
+    last_tx_ms = now_ms();
+    out_blocked_ms = -1;
+  }
+}
+
+/* The client sent nothing for the dead-man seconds. Without 'k' the command's tree is killed (its
+ * exit record says why). With 'k' the client is given up only where waiting costs something (see the
+ * header): its output is stuck, or its stdin is still open. Returns 1 when it was given up. */
+static int client_silent(long long now) {
+  if (!keep_on_loss) {
+    end_command("deadman");
+    return 1;
+  }
+  int stuck = out_blocked_ms >= 0 && now - out_blocked_ms >= deadman_ms;
+  int stdin_open = fd_in >= 0 || (stdin_wanted && !stdin_eof);
+  if (!stuck && !stdin_open) return 0;
+  /* say so before going quiet, in case the client was only slow (best effort: the terminal may be full) */
+  buf_append(&out, "~Ldeadman\n", 10);
+  flush_out();
+  detach();
+  return 1;
+}
+
+/* After the exit record: keep writing it out and wait for the client's ~A, at most ACK_WAIT_MS,
+ * less when the terminal hangs up or the client detaches. Never blocks on a terminal nobody reads. */
+static void await_ack(int sfd) {
+  exited = 1;
+  long long until = now_ms() + ACK_WAIT_MS;
+  for (;;) {
+    flush_out();
+    if (tty_gone || acked || detached) return;
+    long long left = until - now_ms();
+    if (left <= 0) return;
+    struct pollfd p[3];
+    int n = 0;
+    p[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+    if (buf_pending(&out)) p[n++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
+    if (poll(p, (nfds_t)n, (int)left) < 0 && errno != EINTR) return;
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT) return;
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    read_terminal();
   }
 }
 
@@ -697,7 +781,7 @@ int mode_aci_exec(int argc, char **argv) {
   set_nonblock(STDIN_FILENO);
   set_nonblock(STDOUT_FILENO);
   record('H', "%d %d", PROTOCOL, STDIN_WINDOW);
-  last_rx_ms = now_ms();
+  last_rx_ms = last_tx_ms = now_ms();
 
   for (;;) {
     /* done: the command was reaped and its output pipes are closed */
@@ -712,7 +796,9 @@ int mode_aci_exec(int argc, char **argv) {
 
     long long now = now_ms();
     if (deadline_ms >= 0 && now >= deadline_ms && !killed_hard && child > 0) end_command("timeout");
-    if (requested && deadman_ms >= 0 && !detached && now - last_rx_ms >= deadman_ms && !killed_hard && child > 0) client_lost("deadman");
+    int silent = requested && deadman_ms >= 0 && !detached && !killed_hard && child > 0 && now - last_rx_ms >= deadman_ms;
+    if (silent && client_silent(now)) silent = 0;
+    if (requested && !tty_gone && buf_pending(&out) == 0 && now - last_tx_ms >= HEARTBEAT_MS) buf_append(&out, "~P\n", 3);
     if (!requested && now - last_rx_ms >= 60000) fatal("protocol: no request within 60 s");
 
     struct pollfd p[6];
@@ -729,7 +815,13 @@ int mode_aci_exec(int argc, char **argv) {
     long long wait = -1;
     if (deadline_ms >= 0 && !killed_hard) wait = deadline_ms - now;
     if (requested && deadman_ms >= 0 && !killed_hard && !detached) {
-      long long d = last_rx_ms + deadman_ms - now;
+      /* a silent client that was kept (see client_silent) is looked at again, not spun on */
+      long long d = silent ? RECHECK_MS : last_rx_ms + deadman_ms - now;
+      if (wait < 0 || d < wait) wait = d;
+    }
+    if (requested && !tty_gone && buf_pending(&out) == 0) {
+      long long d = last_tx_ms + HEARTBEAT_MS - now;
+      if (d < 0) d = 0;
       if (wait < 0 || d < wait) wait = d;
     }
     if (!requested) {
@@ -780,7 +872,7 @@ int mode_aci_exec(int argc, char **argv) {
   if (detached) return 0;
   if (WIFEXITED(child_status)) record('X', "c%d%s%s", WEXITSTATUS(child_status), why ? "," : "", why ? why : "");
   else record('X', "s%d%s%s", WTERMSIG(child_status), why ? "," : "", why ? why : "");
-  flush_out_blocking();
+  await_ack(sfd);
   restore_tty();
   return 0;
 }

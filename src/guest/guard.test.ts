@@ -215,7 +215,7 @@ describe('warden-guard', () => {
   it('answers to the name warden-aci-exec as the framed exec (ACI passes no arguments)', () => {
     const link = join(dir, 'warden-aci-exec');
     execFileSync('ln', ['-sf', 'warden-guard', link]);
-    expect(execFileSync(link, ['--version'], { encoding: 'utf8' })).toBe('warden-aci-exec protocol 1\n');
+    expect(execFileSync(link, ['--version'], { encoding: 'utf8' })).toBe('warden-aci-exec protocol 2\n');
     const r = spawnSync(link, [], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
     expect(r.status).toBe(125);
     expect(r.stderr).toContain('stdin is not a terminal');

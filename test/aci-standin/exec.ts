@@ -60,6 +60,7 @@ export class ExecSessions {
     const timer = setTimeout(() => ws.close(1008, 'no password'), 10_000);
     const early: Buffer[] = [];
     let stream: Duplex | undefined;
+    const t0 = Date.now();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
       if (!authed) {
@@ -71,7 +72,7 @@ export class ExecSessions {
           return;
         }
         authed = true;
-        void this.attach(ws, s).then(
+        void this.attach(ws, s, t0).then(
           (d) => {
             stream = d;
             for (const e of early.splice(0)) d.write(e);
@@ -87,43 +88,66 @@ export class ExecSessions {
       }
       void isBinary;
       if (!stream) early.push(buf);
-      else if (!stream.write(buf)) {
+      else if (!stream.writableEnded && !stream.destroyed && !stream.write(buf)) {
         ws.pause();
         stream.once('drain', () => ws.resume());
       }
     });
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
       clearTimeout(timer);
+      if (stream && !stream.destroyed) log(`exec ${s.command} in ${s.containerId.slice(0, 12)}: the client closed (${code} ${reason.toString()}) after ${Date.now() - t0} ms; the command goes on`);
       stream?.destroy(); // the command goes on running, as after any lost attach
     });
   }
 
-  private async attach(ws: WebSocket, s: Session): Promise<Duplex> {
+  private async attach(ws: WebSocket, s: Session, t0: number): Promise<Duplex> {
     const exec = await this.docker.getContainer(s.containerId).exec({ Cmd: [s.command], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true });
     const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as unknown as Duplex;
     await exec.resize({ h: s.rows, w: s.cols }).catch(() => undefined); // the engine's API has no size at create
     const decoder = new StringDecoder('utf8');
     let inFlight = 0;
+    let fromEngine = 0;
+    let toClient = 0;
     stream.on('data', (chunk: Buffer) => {
+      fromEngine += chunk.length;
       const text = decoder.write(chunk);
       if (!text || ws.readyState !== ws.OPEN) return;
       inFlight += text.length;
+      toClient += text.length;
       ws.send(text, () => {
         inFlight -= text.length;
         if (inFlight < HIGH_WATER && stream.isPaused()) stream.resume();
       });
       if (inFlight >= HIGH_WATER) stream.pause();
     });
-    const finish = (): void => {
+    let finished = false;
+    // How the engine's stream ended, what the command's exit status was then (the engine knows it;
+    // ACI does not pass it on), and how much was relayed: the close frame's reason and the log say it,
+    // so a client that misses its exit record can tell where the bytes went
+    const finish = (how: string): void => {
+      if (finished) return;
+      finished = true;
       const rest = decoder.end();
-      if (ws.readyState === ws.OPEN) {
-        if (rest) ws.send(rest);
-        ws.close(1000);
+      if (rest && ws.readyState === ws.OPEN) {
+        ws.send(rest);
+        toClient += rest.length;
       }
+      void exec.inspect().then(
+        (i) => (i.Running ? 'still running' : `exit ${i.ExitCode}`),
+        (err: Error) => `inspect failed: ${err.message}`,
+      ).then((status) => {
+        const why = `engine stream ${how}; the exec's process ${status}; ${fromEngine} B from the engine, ${toClient} chars sent`;
+        log(`exec ${s.command} in ${s.containerId.slice(0, 12)}: ${why}; ${Date.now() - t0} ms`);
+        if (ws.readyState === ws.OPEN) ws.close(1000, Buffer.from(why).subarray(0, 123).toString());
+      });
     };
-    stream.once('end', finish);
-    stream.once('close', finish);
-    stream.once('error', finish);
+    stream.once('end', () => finish('ended'));
+    stream.once('close', () => finish('closed'));
+    stream.on('error', (err: Error) => finish(`failed (${err.message})`));
     return stream;
   }
+}
+
+function log(line: string): void {
+  console.log(`${new Date().toISOString()} ${line}`);
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAciTerminal } from '../../src/runtime/aci/aci-terminal.js';
 import { FramedExec } from '../../src/runtime/aci/exec-framing.js';
 import type { FramedExecRequest } from '../../src/runtime/aci/exec-protocol.js';
+import type { WardenError } from '../../src/errors.js';
 import { aciClient, collect, eventually, groupName, sandboxGroup, standin } from './support.js';
 
 const HELPER = '/.warden/warden-aci-exec';
@@ -87,6 +88,44 @@ describe('honest exec over ACI\'s one terminal stream (warden-aci-exec + FramedE
   it('ends the command at its timeout inside the sandbox, against the ACI stand-in', async () => {
     const r = await run({ argv: ['sleep', '4244'], timeoutSeconds: 1 });
     expect(r).toMatchObject({ exitCode: 137, signal: 9, reason: 'timeout' });
+  });
+
+  /** Blocks this process's event loop, as a loaded machine does: no ping leaves while it runs. */
+  function stall(ms: number): void {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // busy: timers (the dead-man pings) cannot fire
+    }
+  }
+
+  it('keeps a client whose pings stall past the dead-man seconds: the exit and all the output still arrive, against the ACI stand-in', async () => {
+    // the runtime's own exec shape (keepOnLoss + a dead-man switch); the client is silent for 4 s, twice its dead-man seconds
+    const p = await framed({ argv: ['sh', '-c', 'sleep 3; echo done'], deadmanSeconds: 2, keepOnLoss: true });
+    stall(4000);
+    const [out, exit] = await Promise.all([collect(p.stdout), p.wait()]);
+    expect(out.toString()).toBe('done\n');
+    expect(exit).toEqual({ exitCode: 0 });
+    expect(p.report()).toMatchObject({ exitRecord: true });
+  });
+
+  it('tells a silent client with stdin open that it was given up, and fails its exec saying so, against the ACI stand-in', async () => {
+    // its stdin must end when its client is gone (as an engine ends an attach's), so silence with stdin open does count
+    const p = await framed({ argv: ['sh', '-c', 'sleep 3; echo late'], deadmanSeconds: 2, keepOnLoss: true, stdin: true });
+    stall(3500);
+    const err = await p.wait().then(() => undefined, (e: unknown) => e as WardenError);
+    expect(err).toMatchObject({ code: 'EXEC_FAILED', message: expect.stringContaining('the helper gave up on this client (deadman') });
+    console.log(`[framing] a silent client given up: ${err?.message}`);
+    expect(err?.details?.stream, err?.message).toMatchObject({ exitRecord: false, helperLost: 'deadman' });
+  });
+
+  it('fails an exec whose stream ends without the exit record with a coded error saying how it ended, against the ACI stand-in', async () => {
+    // the helper itself dies (kill -9 from the command, which runs as root here): no exit record can come
+    // (only once the command started: it waits for a line on its stdin)
+    const p = await framed({ argv: ['sh', '-c', 'read go; kill -9 $PPID; sleep 1'], stdin: true });
+    p.stdin!.write('go\n');
+    const [, err] = await Promise.all([collect(p.stdout), p.wait().then(() => undefined, (e: unknown) => e as WardenError)]);
+    expect(err).toMatchObject({ code: 'EXEC_FAILED', message: expect.stringMatching(/ended before the command's exit status arrived.*closed by the server \(WebSocket 1000 "engine stream ended; the exec's process exit 137.*exit record NOT received/) });
+    expect(err?.details?.stream, err?.message).toMatchObject({ closedBy: 'server', closeCode: 1000, exitRecord: false, lastRecord: expect.stringMatching(/^(started|credit)$/) });
   });
 
   it('kills the command when the client vanishes (dead-man pings stop), against the ACI stand-in', async () => {

@@ -4,6 +4,9 @@ import type { AciSettings } from '../../config/aci.js';
 import { ACI_ENV } from '../../config/aci.js';
 import { WardenError } from '../../errors.js';
 
+/** How long the exec call (the WebSocket URI and password) may take before it fails. */
+const EXEC_CALL_TIMEOUT_MS = 60_000;
+
 /** The one container of every sandbox group. */
 export const SANDBOX_CONTAINER = 'sandbox';
 /** The Container Instances API version the SDK speaks (the package pins it). */
@@ -208,11 +211,16 @@ export class AciArm {
 
   /** An exec session: the terminal WebSocket and its password. */
   async exec(name: string, command: string, size = { rows: 24, cols: 80 }): Promise<{ webSocketUri: string; password: string }> {
+    // bounded: the SDK's pipeline has no timeout of its own, and an exec waits on this answer
+    const abortSignal = AbortSignal.timeout(EXEC_CALL_TIMEOUT_MS);
     try {
-      const r = await (await this.client()).containers.executeCommand(this.rg, name, SANDBOX_CONTAINER, { command, terminalSize: size });
+      const r = await (await this.client()).containers.executeCommand(this.rg, name, SANDBOX_CONTAINER, { command, terminalSize: size }, { abortSignal });
       if (!r.webSocketUri || !r.password) throw new WardenError('EXEC_FAILED', `ACI answered the exec of ${name} without a WebSocket URI or password`);
       return { webSocketUri: r.webSocketUri, password: r.password };
     } catch (err) {
+      if (abortSignal.aborted) {
+        throw new WardenError('ENGINE_UNAVAILABLE', `starting an exec in container group ${name}: Azure Resource Manager did not answer within ${EXEC_CALL_TIMEOUT_MS / 1000} s; check ${ACI_ENV.armEndpoint} and the network`, { cause: err });
+      }
       throw translateArmError(err, `starting an exec in container group ${name}`);
     }
   }

@@ -27,14 +27,16 @@ describe('the warden-aci-exec framing (no engine)', () => {
   });
 
   it('parses every record type', () => {
-    expect(parseHelperRecord('~H1 65536')).toEqual({ type: 'hello', version: 1, window: 65536 });
+    expect(parseHelperRecord('~H2 65536')).toEqual({ type: 'hello', version: 2, window: 65536 });
+    expect(parseHelperRecord('~P')).toEqual({ type: 'ping' });
+    expect(parseHelperRecord('~Ldeadman')).toEqual({ type: 'lost', reason: 'deadman' });
     expect(parseHelperRecord('~S42')).toEqual({ type: 'started', pid: 42 });
     expect(parseHelperRecord('~OAP8=')).toEqual({ type: 'stdout', data: Buffer.from([0, 255]) });
     expect(parseHelperRecord('~C100')).toEqual({ type: 'credit', bytes: 100 });
     expect(parseHelperRecord('~Xc3')).toEqual({ type: 'exit', exitCode: 3 });
     expect(parseHelperRecord('~Xs9,timeout')).toEqual({ type: 'exit', exitCode: 137, signal: 9, reason: 'timeout' });
     expect(parseHelperRecord(`~F${Buffer.from('boom').toString('base64')}`)).toEqual({ type: 'fatal', message: 'boom' });
-    for (const bad of ['x', '~Q', '~O***', '~Xz1', '~H1', '~Sabc']) expect(() => parseHelperRecord(bad), bad).toThrow(/corrupt/);
+    for (const bad of ['x', '~Q', '~O***', '~Xz1', '~H1', '~Sabc', '~Px', '~L', '~LDead man']) expect(() => parseHelperRecord(bad), bad).toThrow(/corrupt/);
   });
 
   it('drops noise before the hello, survives CRLF and any split, and is strict after the hello', () => {

@@ -11,7 +11,7 @@ import { GUEST_DIR } from '../../guest/argv.js';
 export const ACI_EXEC = `${GUEST_DIR}/warden-aci-exec`;
 
 /** Protocol version this side speaks (the helper announces its own in the hello record). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Raw bytes per stdin record (64 KiB of base64 on the wire, well under the helper's line limit). */
 export const STDIN_CHUNK = 48 * 1024;
 /** Longest line accepted from the helper before the stream is declared corrupt. */
@@ -49,6 +49,10 @@ export type HelperRecord =
   | { type: 'stderr'; data: Buffer }
   | { type: 'credit'; bytes: number }
   | { type: 'exit'; exitCode: number; signal?: number; reason?: ExitReason }
+  /** The helper is alive (sent when it had nothing else to write for a while). */
+  | { type: 'ping' }
+  /** The helper gave up on this client (`deadman`: no record from it for the dead-man seconds); the command goes on unseen. */
+  | { type: 'lost'; reason: string }
   | { type: 'fatal'; message: string };
 
 /** Why the helper itself ended the command, when it did. */
@@ -105,6 +109,8 @@ export const EOF_RECORD = '~Z\n';
 export const PING_RECORD = '~P\n';
 /** The client goes away; the command goes on unseen (needs keepOnLoss to survive the hangup that follows). */
 export const DETACH_RECORD = '~D\n';
+/** The exit record arrived: the helper may exit (it waits for this, so the exit record is never the last thing an engine could drop). */
+export const ACK_RECORD = '~A\n';
 function terminalSize(rows: number, cols: number): string {
   for (const [v, name] of [[rows, 'rows'], [cols, 'cols']] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 10_000) throw new WardenError('INVALID_ARGUMENT', `terminal ${name} must be a whole number from 1 to 10000, got ${v}`);
@@ -164,6 +170,12 @@ export function parseHelperRecord(line: string): HelperRecord {
         ? { type: 'exit', exitCode: n, ...(reason ? { reason } : {}) }
         : { type: 'exit', exitCode: 128 + n, signal: n, ...(reason ? { reason } : {}) };
     }
+    case 'P':
+      if (p) throw protocolError('bad ping record');
+      return { type: 'ping' };
+    case 'L':
+      if (!/^[a-z]{1,32}$/.test(p)) throw protocolError('bad lost record');
+      return { type: 'lost', reason: p };
     case 'F':
       return { type: 'fatal', message: b64(p, 'fatal').toString('utf8') };
     default:

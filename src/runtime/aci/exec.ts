@@ -42,7 +42,13 @@ export function execHandle(p: FramedExec): ExecHandle {
     wait: () =>
       p.wait().then(
         (e) => e.exitCode,
-        () => -1, // the connection was lost or detached: the command's fate is not known here
+        (err: unknown) => {
+          // detached: the command goes on unseen, and the contract's answer for that is -1
+          if (p.detached) return -1;
+          // a stream that broke is a failure, never a silent -1: the error carries how it ended
+          // (which side closed, the close code, whether the exit record came: details.stream)
+          throw err;
+        },
       ),
     ...(p.tty ? { resize: (cols: number, rows: number) => p.resize(cols, rows) } : {}),
     detach: () => p.detach(),
