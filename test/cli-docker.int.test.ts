@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { cli as runCli } from './support/cli.js';
 import { runId, tempWorkspace, testWarden } from './support/fixture.js';
 
@@ -48,17 +48,14 @@ describe('docker-grade CLI', () => {
     let r = await cli(['logs', id]);
     while (!r.stdout.includes('bg-line-1') && Date.now() < until) r = await cli(['logs', id]);
     expect(r.stdout).toMatch(/==> \/tmp\/warden-background\.log <==\nbg-line-1/);
-    const follow = cli(['logs', '-f', '--tail', '5', id]);
-    // a line written after the follower started reaches it
+    let followed = '';
+    const follow = cli(['logs', '-f', '--tail', '5', id], { onStdout: (s) => (followed = s) });
+    // the follower shows what is there once it follows (under load the CLI takes a while to get there):
+    // only a line written after that tests the following
+    await vi.waitFor(() => expect(followed).toContain('bg-line-1'), { timeout: 60_000, interval: 50 });
     const marker = `bg-line-2-${Date.now()}`;
-    const seen = (async () => {
-      for (;;) {
-        await sb.exec(['sh', '-c', `echo ${marker} >> /tmp/warden-background.log`]);
-        const snapshot = await cli(['logs', id]);
-        if (snapshot.stdout.includes(marker)) return;
-      }
-    })();
-    await seen;
+    await sb.exec(['sh', '-c', `echo ${marker} >> /tmp/warden-background.log`]);
+    await vi.waitFor(() => expect(followed).toContain(marker), { timeout: 30_000, interval: 50 });
     await sb.stop({ timeoutMs: 2_000 });
     const f = await follow;
     expect(f.code).toBe(0);

@@ -5,7 +5,7 @@ import { runId } from './fixture.js';
 export interface CliResult { code: number; stdout: string; stderr: string; /** stdout exactly as written (binary output) */ stdoutBytes: Buffer }
 
 /** Run the built `warden` CLI as a user would, with this test run's labels. */
-export function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function cli(args: string[], opts: { input?: string; env?: Record<string, string>; /** called with all stdout so far, as it arrives */ onStdout?: (soFar: string) => void } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('node', ['bin/warden.js', ...args], {
       env: { ...process.env, WARDEN_LOG_LEVEL: 'error', WARDEN_OWNER: `test-${runId()}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`, ...opts.env },
@@ -13,7 +13,10 @@ export function cli(args: string[], opts: { input?: string; env?: Record<string,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      opts.onStdout?.(Buffer.concat(out).toString());
+    });
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) => {
