@@ -3,10 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, CoordinationV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KLABEL } from '../../src/runtime/kubernetes/names.js';
-import { kubeClient, kubeSkipReason, testNamespace, testNamespaceName } from './support/kube.js';
+import { kubeClient, kubeSkipReason, listUnitObjects, testNamespace, testNamespaceName } from './support/kube.js';
 import { eventually, unitLeftovers } from './support/runtime.js';
 
 /**
@@ -52,18 +51,7 @@ describe.skipIf(skip)(`the warden CLI on Kubernetes${skip ? ` (skipped: ${skip})
       child.stdin.end(input ?? '');
     });
   /** Everything of this instance in the namespace, sandboxes' companions and owner links included. */
-  const everything = async (): Promise<string[]> => {
-    const { kc } = kubeClient();
-    const labelSelector = `${KLABEL.instance}=${instance}`;
-    const [pods, secrets, policies, leases, jobs] = await Promise.all([
-      kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector }),
-      kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace, labelSelector }),
-      kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace, labelSelector }),
-      kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace, labelSelector }),
-      kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace, labelSelector }),
-    ]);
-    return [...pods.items, ...secrets.items, ...policies.items, ...leases.items, ...jobs.items].map((o) => o.metadata?.name ?? '?');
-  };
+  const everything = (): Promise<string[]> => listUnitObjects(namespace, `${KLABEL.instance}=${instance}`);
 
   beforeAll(async () => {
     await testNamespace(kubeClient().kc, 'cli');

@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, CoordinationV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { KLABEL, ROLE } from '../../../src/runtime/kubernetes/names.js';
-import { kubeClient } from '../support/kube.js';
+import { listUnitObjects } from '../support/kube.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -30,18 +29,8 @@ export function hostProcesses(argv: string[]): number[] {
  * Warden's managed label, but for the namespace's NetworkPolicy canary (one per namespace, the target
  * every new pod must fail to reach: kept by design, it goes with the namespace).
  */
-export async function wardenObjects(namespace: string, extra = ''): Promise<string[]> {
-  const { kc } = kubeClient();
-  const labelSelector = `${KLABEL.managed}=true,${KLABEL.role}!=${ROLE.canary}${extra ? `,${extra}` : ''}`;
-  const [pods, secrets, policies, leases, jobs] = await Promise.all([
-    kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector }),
-    kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace, labelSelector }),
-    kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace, labelSelector }),
-    kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace, labelSelector }),
-    kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace, labelSelector }),
-  ]);
-  const name = (kind: string) => (o: { metadata?: { name?: string } }) => `${kind} ${o.metadata?.name}`;
-  return [...pods.items.map(name('pod')), ...secrets.items.map(name('secret')), ...policies.items.map(name('networkpolicy')), ...leases.items.map(name('lease')), ...jobs.items.map(name('job'))];
+export function wardenObjects(namespace: string, extra = ''): Promise<string[]> {
+  return listUnitObjects(namespace, `${KLABEL.managed}=true,${KLABEL.role}!=${ROLE.canary}${extra ? `,${extra}` : ''}`);
 }
 
 /** The pid of the local cluster's containerd (scripts/lib/kube/env.sh finds it by its config), or undefined. */

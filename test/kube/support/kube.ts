@@ -1,4 +1,4 @@
-import { CoreV1Api, KubeConfig, Watch, type V1Container, type V1Pod, type V1Volume } from '@kubernetes/client-node';
+import { BatchV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, Watch, type V1Container, type V1Pod, type V1Volume } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { openExec, type ExecExit } from '../../../src/runtime/kubernetes/exec-stream.js';
 import { KUBE_TEST_RUN_LABEL } from './labels.js';
@@ -19,6 +19,20 @@ export function kubeClient(): { kc: KubeConfig; core: CoreV1Api } {
  * the "restricted" Pod Security Standard, with its default service account in place (pods are
  * refused until the controller-manager made it).
  */
+/** The kinds of object Warden makes for a unit in a namespace that match `labelSelector`, as "kind name". */
+export async function listUnitObjects(namespace: string, labelSelector: string): Promise<string[]> {
+  const { kc } = kubeClient();
+  const [pods, secrets, policies, leases, jobs] = await Promise.all([
+    kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector }),
+    kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace, labelSelector }),
+    kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace, labelSelector }),
+    kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace, labelSelector }),
+    kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace, labelSelector }),
+  ]);
+  const name = (kind: string) => (o: { metadata?: { name?: string } }) => `${kind} ${o.metadata?.name ?? '?'}`;
+  return [...pods.items.map(name('pod')), ...secrets.items.map(name('secret')), ...policies.items.map(name('networkpolicy')), ...leases.items.map(name('lease')), ...jobs.items.map(name('job'))];
+}
+
 export function testNamespaceName(suffix: string): string {
   // the instance (a helper's own, e.g. h17) names the namespace too: who made it shows on the shared cluster
   const tag = process.env.WARDEN_INSTANCE && /^[a-z0-9]{1,8}$/.test(process.env.WARDEN_INSTANCE) ? `${process.env.WARDEN_INSTANCE}-` : '';
