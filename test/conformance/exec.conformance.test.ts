@@ -106,7 +106,11 @@ describe('exec (the runtime contract)', () => {
   });
 
   test('runs a command on a terminal that it can resize; its input ends with the terminal\'s EOF', ['tty'], async () => {
-    const h = await rt.exec(id, { cmd: ['sh', '-c', 'stty size; read line; stty size; echo "got $line"; cat; echo "after eof"'], env: {}, user: '0:0', stdin: true, tty: { cols: 100, rows: 30 } });
+    // A resize is applied when the backend gets to it: Docker's call returns once it is, but Kubernetes'
+    // resize channel is handled beside stdin, not in order with it (the line typed right after a resize
+    // can be read first). So the command waits (at most ~10 s) until its terminal has the new size.
+    const waitResized = 'i=0; while [ "$(stty size)" != "40 120" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done';
+    const h = await rt.exec(id, { cmd: ['sh', '-c', `stty size; read line; ${waitResized}; stty size; echo "got $line"; cat; echo "after eof"`], env: {}, user: '0:0', stdin: true, tty: { cols: 100, rows: 30 } });
     let out = '';
     const seen = (s: string): Promise<void> =>
       new Promise((resolve) => {
