@@ -52,16 +52,19 @@ describe('docker engine: an exec whose output ended', () => {
     expect(await ex.wait()).toBe(137);
   });
 
-  it('keeps waiting while the container runs (a command that closed its output and goes on is not ended)', async () => {
+  it.each([
+    ['keeps waiting while the container runs (a command that closed its output and goes on is not ended)', 'running', 0],
+    ['an engine that cannot say whether the container runs does not end the command', 'unreachable', 5],
+  ] as const)('%s', async (_title, state, exitCode) => {
     let running = true;
     let asked = 0;
     let askedTwice = (): void => undefined;
     const twice = new Promise<void>((r) => (askedTwice = r));
     const container = () => {
       if (++asked === 2) askedTwice();
-      return 'running' as const;
+      return state;
     };
-    const { engine, stream } = fakeEngine({ execRunning: () => running, container, exitCode: 0 });
+    const { engine, stream } = fakeEngine({ execRunning: () => running, container, exitCode });
     const ex = await engine.exec('c1', req);
     ex.stdout.resume(); // read, as the SDK does: its end is seen
     ex.stderr.resume();
@@ -71,28 +74,6 @@ describe('docker engine: an exec whose output ended', () => {
     await twice; // the container was asked, twice: still waiting
     expect(done).toBe(false);
     running = false;
-    expect(await waited).toBe(0);
-  });
-
-  it('an engine that cannot say whether the container runs does not end the command', async () => {
-    let running = true;
-    let asked = 0;
-    let askedTwice = (): void => undefined;
-    const twice = new Promise<void>((r) => (askedTwice = r));
-    const container = () => {
-      if (++asked === 2) askedTwice();
-      return 'unreachable' as const;
-    };
-    const { engine, stream } = fakeEngine({ execRunning: () => running, container, exitCode: 5 });
-    const ex = await engine.exec('c1', req);
-    ex.stdout.resume(); // read, as the SDK does: its end is seen
-    ex.stderr.resume();
-    stream.end();
-    let done = false;
-    const waited = ex.wait().then((c) => ((done = true), c));
-    await twice;
-    expect(done).toBe(false);
-    running = false;
-    expect(await waited).toBe(5);
+    expect(await waited).toBe(exitCode);
   });
 });
