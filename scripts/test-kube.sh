@@ -51,8 +51,8 @@ up() {
   export KUBECONFIG="$kc"
 }
 images() {
-  # the images the tier's pods run (the agents and app images are the Docker tiers')
-  npx tsc -p tsconfig.build.json && node bin/warden.js images build --runtime kubernetes --offline guest sandbox egress
+  # the images the tier's pods run (agents: Claude Code in a pod; the app image is the Docker tiers')
+  npx tsc -p tsconfig.build.json && node bin/warden.js images build --runtime kubernetes --offline guest sandbox egress agents
 }
 cluster_gone() { # no process of the cluster (daemons, shims, containers' shims) is left
   local pids

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { PATHS } from '../policy/compile.js';
 import type { SandboxPty } from '../sandbox/pty.js';
 import { AgentTerminal, latestSession } from './terminal.js';
+import { CarriedDirs } from './carried.js';
 
 /** The image agent sandboxes run by default (built by `warden images build agents`). */
 export const AGENTS_IMAGE = wardenImage('agents');
@@ -101,6 +102,8 @@ export interface Prepared {
   git: GitConfig;
   /** The CLI's state dir on the host (sessions live there). */
   stateDir?: string;
+  /** On a runtime without host mounts: the workspace and state dir, carried in by copy and back after each run. */
+  carried?: CarriedDirs;
 }
 
 /**
@@ -189,6 +192,8 @@ export class Agent {
       .recordStart({ runId, agent: this.name, sandboxId: p.sb.id, ...(sandboxOpts.workspace ? { workspace: sandboxOpts.workspace } : {}), prompt: '(interactive)', ...(model ? { model } : {}), flags: this.profile.interactiveArgv({ baseUrl: p.auth.baseUrl, auth: p.auth.mode }), auth: p.auth.mode, startedAt: new Date(startedAt).toISOString() })
       .catch((err: unknown) => this.log.warn({ err }, 'recording the interactive session start failed'));
     return new AgentTerminal(pty, p.sb, async (exit) => {
+      const carryError = await p.carried?.carryBack(p.sb).then(() => undefined, (err: unknown) => err as WardenError);
+      if (carryError) this.log.error({ err: carryError, sandbox: p.sb.id }, 'copying the agent\'s work back to the host failed');
       const filesChanged = await workspaceDiffStat(p.sb).catch(() => undefined);
       const session = p.stateDir ? await latestSession(p.stateDir, startedAt) : undefined;
       await this.warden.remove(p.sb.containerId, { force: true }).catch((err: unknown) => this.log.warn({ err }, 'removing the interactive sandbox failed'));
@@ -209,6 +214,7 @@ export class Agent {
     const model = o.model ?? agentCfg.model;
     let argv: string[] = [];
     let env: Record<string, string> = {};
+    let prepared: Prepared | undefined;
     const plan = {
       agent: this.name,
       prompt: o.prompt,
@@ -229,10 +235,14 @@ export class Agent {
       ...(model ? { model } : {}),
       setup: async () => {
         const p = await source.setup();
+        prepared = p;
         const input = { prompt: o.prompt, baseUrl: p.auth.baseUrl, auth: p.auth.mode, ...(model ? { model } : {}), ...(o.sessionId ? { resume: o.sessionId } : {}), ...(o.maxTurns ? { maxTurns: o.maxTurns } : {}) };
         argv = this.profile.argv(input);
         env = { ...this.profile.env(input, p.auth.apiKey), ...gitEnv(p.git, this.secrets()) };
         return p.sb;
+      },
+      collect: async (sb: Sandbox) => {
+        await prepared?.carried?.carryBack(sb);
       },
       inspect: async (sb: Sandbox) => {
         const filesChanged = await workspaceDiffStat(sb);
@@ -271,12 +281,16 @@ export class Agent {
       await installCredentialFiles(this.profile, auth, dir);
       if (how.interactive) await this.profile.firstRun(dir, { ...(auth.apiKey ? { apiKey: auth.apiKey } : {}), auth: auth.mode, workspace: PATHS.workspace });
     });
+    // a runtime that cannot mount host paths (Kubernetes, ACI) gets the workspace, the state dir and
+    // ~/.gitconfig by copy, and the first two back after each run (carried.ts)
+    const mountable = this.warden.capabilities?.has('hostMounts') ?? true;
+    const gitFiles = await gitMounts(git, hostHome);
     const pe = (policy.egress ?? {}) as { allow?: string[]; presets?: string[]; credentials?: string[]; addHosts?: Record<string, string> };
     const credentials = [...new Set([...(pe.credentials ?? []), ...auth.egress.credentials, ...(git.token === 'keyless' ? ['github'] : [])])];
     const spec: SandboxSpecInput = {
       ...policy,
       image: o.image ?? agentCfg.image ?? (policy.image as string | undefined) ?? AGENTS_IMAGE,
-      ...(ws ? { workspace: ws.path } : {}),
+      ...(ws && mountable ? { workspace: ws.path } : {}),
       network: 'allowlist',
       egress: {
         ...pe,
@@ -284,7 +298,7 @@ export class Agent {
         presets: [...new Set([...(pe.presets ?? []), ...auth.egress.presets])],
         credentials: credentials as Array<'anthropic' | 'openai' | 'gemini' | 'github'>,
       },
-      mounts: [...((policy.mounts as SandboxSpecInput['mounts']) ?? []), { source: stateDir, target: this.profile.stateDir, readOnly: false }, ...(await gitMounts(git, hostHome))],
+      mounts: [...((policy.mounts as SandboxSpecInput['mounts']) ?? []), ...(mountable ? [{ source: stateDir, target: this.profile.stateDir, readOnly: false }, ...gitFiles] : [])],
       labels: { ...((policy.labels as Record<string, string>) ?? {}), [AGENT_LABEL]: this.name },
       lifetime: how.ephemeral ? 'ephemeral' : (policy.lifetime ?? 'persistent'),
       ...(how.key ? { key: how.key } : {}),
@@ -292,14 +306,22 @@ export class Agent {
     parseSpec(spec); // fail before anything is made, naming the field
     const made = { labels: this.opts.labels ?? {} };
     const sb = how.key ? await this.warden.ensure(spec, made) : await this.warden.create(spec, made);
+    let carried: CarriedDirs | undefined;
     try {
+      if (!mountable) {
+        carried = await CarriedDirs.carryIn(sb, [
+          ...(ws ? [{ what: 'workspace', host: ws.path, sandbox: PATHS.workspace, owner: { uid: ws.uid, gid: ws.gid } }] : []),
+          { what: `${this.name} state dir`, host: stateDir, sandbox: this.profile.stateDir, owner },
+        ]);
+        for (const f of gitFiles) await sb.files.write([{ path: f.target, content: await readFile(f.source), mode: 0o644 }]);
+      }
       if (git.token === 'askpass') await installAskpass(sb);
       await this.checkReachable(sb, auth);
     } catch (err) {
       if (how.ephemeral || !how.key) await this.warden.remove(sb.containerId, { force: true }).catch(() => undefined);
       throw err;
     }
-    return { sb, auth, git, stateDir };
+    return { sb, auth, git, stateDir, ...(carried ? { carried } : {}) };
   }
 
   /** Fail fast with a clear error when the model API cannot be reached (instead of a CLI retrying for minutes). */

@@ -51,6 +51,8 @@ export interface RunPlan {
   auth: string;
   /** Prepares the sandbox (create it, checks); the run starts the CLI in what it returns. */
   setup: () => Promise<Sandbox>;
+  /** After the CLI ended, first: copy its work back to the host (a runtime without host mounts); a failure fails the run. */
+  collect?: (sb: Sandbox) => Promise<void>;
   /** After the CLI ended: e.g. the workspace diff. */
   inspect?: (sb: Sandbox) => Promise<{ filesChanged?: string }>;
   /** Always last: e.g. remove an ephemeral sandbox. */
@@ -200,9 +202,11 @@ export class AgentRun implements AsyncIterable<AgentRunEvent> {
       const init = this.events.find((e) => e.kind === 'init') as Extract<AgentRunEvent, { kind: 'init' }> | undefined;
       const toolCalls: Record<string, number> = {};
       for (const e of this.events) if (e.kind === 'tool_call') toolCalls[e.name] = (toolCalls[e.name] ?? 0) + 1;
-      const success = !this.stopping && exit.exitCode === 0 && final !== undefined && !final.isError;
+      const collectError = this.plan.collect ? await this.plan.collect(sb).then(() => undefined, (err: unknown) => err as Error) : undefined;
+      if (collectError) this.emit({ kind: 'error', message: collectError.message, fatal: true, raw: '' });
+      const success = !this.stopping && !collectError && exit.exitCode === 0 && final !== undefined && !final.isError;
       const status: AgentRunStatus = this.stopping ?? (success ? 'succeeded' : 'failed');
-      let text = final?.text ?? '';
+      let text = collectError ? `${this.agent} finished, but its work did not reach the host: ${collectError.message}` : (final?.text ?? '');
       if (!success && !text) text = this.stopping ? `the run was ${this.stopping === 'timeout' ? `stopped at its timeout of ${this.plan.timeoutMs} ms` : 'cancelled'}` : lastLines(stderr) || `${this.agent} exited ${exit.exitCode} without a result`;
       const inspected: { filesChanged?: string } = this.plan.inspect ? await this.plan.inspect(sb).catch(() => ({})) : {};
       const sessionId = final?.sessionId ?? init?.sessionId;

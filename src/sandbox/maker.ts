@@ -1,4 +1,5 @@
 import type { SandboxSpecInput } from '../policy/spec.js';
+import type { Capability } from '../runtime/sandbox-runtime.js';
 import type { CreateOptions } from './lifecycle.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -10,4 +11,6 @@ export interface SandboxMaker {
   create(spec?: SandboxSpecInput, opts?: CreateOptions): Promise<Sandbox>;
   ensure(spec: SandboxSpecInput, opts?: CreateOptions): Promise<Sandbox>;
   remove(ref: string, opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  /** What the runtime can do (e.g. 'hostMounts'); absent: everything a Docker engine can. */
+  readonly capabilities?: ReadonlySet<Capability>;
 }

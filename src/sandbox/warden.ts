@@ -8,7 +8,7 @@ import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_WORKSPACE_DISK } from '../policy/compile.js';
 import { parseSpec, type SandboxSpec, type SandboxSpecInput } from '../policy/spec.js';
-import type { SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
+import type { Capability, SandboxRuntime, Unit } from '../runtime/sandbox-runtime.js';
 import { createRuntime } from '../runtime/select.js';
 import { getTemplate, withTemplate } from '../templates/catalog.js';
 import { WardenContext } from './context.js';
@@ -113,6 +113,11 @@ export class Warden implements SandboxOwner, SandboxMaker {
   }
 
   /** This process's link id (what its ephemeral sandboxes die with). */
+  /** What this Warden's runtime can do (e.g. 'hostMounts': not on Kubernetes or ACI). */
+  get capabilities(): ReadonlySet<Capability> {
+    return this.runtime.capabilities;
+  }
+
   get ownerLink(): string {
     return this.runtime.owner.link.link;
   }

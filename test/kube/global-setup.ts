@@ -59,7 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // the node's containerd, install Warden's seccomp profile for the kubelet
     const docker = new Docker();
     const built = await new DockerImageStore(docker, createLogger('warn')).buildAll({
-      names: ['guest', 'sandbox', 'egress', ...(process.env.WARDEN_KUBE_AGENTS === '1' ? ['agents'] : [])],
+      names: ['guest', 'sandbox', 'egress', 'agents'],
       base: 'auto',
       bootstrapIfMissing: true,
       progress: (l) => console.log(`[images] ${l}`),

@@ -15,9 +15,11 @@ export class TmuxTerminal {
     this.socket = `warden-${name}`;
   }
 
-  static async open(name: string, opts: { cols?: number; rows?: number; env?: Record<string, string> } = {}): Promise<TmuxTerminal> {
-    const t = new TmuxTerminal(`${name}-${runId()}`);
-    const env = { WARDEN_LOG_LEVEL: 'error', WARDEN_OWNER: `test-${runId()}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${runId()}`, ...opts.env };
+  /** `run`: the test run's id (default: the main tiers' runId; the Kubernetes tier passes its own). */
+  static async open(name: string, opts: { cols?: number; rows?: number; env?: Record<string, string>; run?: string } = {}): Promise<TmuxTerminal> {
+    const id = opts.run ?? runId();
+    const t = new TmuxTerminal(`${name}-${id}`);
+    const env = { WARDEN_LOG_LEVEL: 'error', WARDEN_OWNER: `test-${id}`, WARDEN_LABELS: `${TEST_RUN_LABEL}=${id}`, ...opts.env };
     const exports = Object.entries(env).map(([k, v]) => `-e${k}=${v}`);
     await t.tmux('new-session', '-d', '-s', t.name, '-x', String(opts.cols ?? 120), '-y', String(opts.rows ?? 40), ...exports, 'bash --norc --noprofile');
     await t.tmux('set-option', '-t', t.name, 'window-size', 'manual');

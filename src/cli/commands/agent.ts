@@ -38,7 +38,7 @@ export function registerAgent(program: Command, ctx: { log: () => Logger; setExi
     .description("run an agent CLI (claude, gemini, codex) in its no-questions-asked mode inside a hardened sandbox; exits 0 when it finished its task. Without a prompt: the agent's own interactive TUI")
     .argument('<agent>', 'claude | gemini | codex')
     .argument('[prompt...]', 'what the agent should do ("-" reads it from stdin); none: open the interactive TUI')
-    .option('-w, --workspace <dir>', 'host directory the agent works in (mounted at /workspace)')
+    .option('-w, --workspace <dir>', 'host directory the agent works in (mounted at /workspace; on Kubernetes copied in, and its changes copied back after the run)')
     .option('-m, --model <model>', "model for the CLI (default: config, else the CLI's own)")
     .option('--resume <session>', "resume the CLI's session (the id a previous run printed)")
     .option('--max-turns <n>', 'maximum agentic turns (claude)')

@@ -21,7 +21,7 @@ export function registerCp(program: Command, ctx: { warden: () => WardenApi }): 
     .argument('<dst>')
     .action(async (src: string, dst: string) => {
       // loaded here, not at the top: `warden --help` stays fast
-      const [{ extractToHost, packHostTree, writeHostFile }, tarStream] = await Promise.all([import('../host-tree.js'), import('tar-stream')]);
+      const [{ extractToHost, packHostTree, writeHostFile }, tarStream] = await Promise.all([import('../../util/host-tree.js'), import('tar-stream')]);
       const s = REMOTE.exec(src);
       const d = REMOTE.exec(dst);
       if (Boolean(s) === Boolean(d)) throw new WardenError('INVALID_ARGUMENT', 'exactly one of SRC and DST must be ID:PATH (a sandbox path)');

@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readdirSync, writeSync, createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fchownSync, fstatSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync, createReadStream } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { WardenError } from '../errors.js';
@@ -10,12 +11,13 @@ import { WardenError } from '../errors.js';
  * (its host workspace): no path is ever resolved through a link. Directories are walked one component
  * at a time with O_NOFOLLOW|O_DIRECTORY, each step relative to the descriptor of the one before
  * (`/proc/self/fd/N/name`: Linux's openat), so a component swapped for a symlink mid-copy fails the
- * copy instead of redirecting it. Hard links stay hard links both ways.
+ * copy instead of redirecting it. Hard links stay hard links both ways. Also the host side of an agent's
+ * workspace and state copied into a pod and back (sandbox/host-sync.ts).
  */
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = constants;
 
-const at = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
+export const at = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
 
 function refuse(path: string, err: unknown): never {
   const code = (err as NodeJS.ErrnoException).code;
@@ -42,19 +44,28 @@ export function openDirNoFollow(path: string): number {
   return fd;
 }
 
-function checkName(name: string): string[] {
+/** The components of an archive entry's name; refuses an absolute name or one with `..`. */
+export function checkName(name: string): string[] {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (isAbsolute(name) || parts.includes('..') || parts.length === 0) throw new WardenError('PATH_REFUSED', `archive entry '${name}' escapes the destination`);
   return parts;
 }
 
-/** Open (creating when asked) the directory `parts` under `rootFd`, never through a link. */
-function openSub(rootFd: number, parts: string[], create: boolean, shown: string): number {
+/** Open (creating when asked, owned by `owner` when given) the directory `parts` under `rootFd`, never through a link. */
+export function openSub(rootFd: number, parts: string[], create: boolean, shown: string, owner?: HostOwner): number {
   let fd = openSync(at(rootFd, '.'), O_RDONLY | O_DIRECTORY);
   for (const part of parts) {
     if (create) {
       try {
         mkdirSync(at(fd, part), 0o755);
+        if (owner) {
+          const made = openSync(at(fd, part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+          try {
+            fchownSync(made, owner.uid, owner.gid);
+          } finally {
+            closeSync(made);
+          }
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           closeSync(fd);
@@ -75,8 +86,14 @@ function openSub(rootFd: number, parts: string[], create: boolean, shown: string
   return fd;
 }
 
-/** Write one file at `dirFd/name`, replacing a regular file, refusing a link. */
-async function writeAt(dirFd: number, name: string, shown: string, mode: number, data: Readable | Buffer, mtime?: Date): Promise<void> {
+/** Who host files written for a sandbox belong to (when Warden runs as root). */
+export interface HostOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Write one file at `dirFd/name`, replacing a regular file, refusing a link; owned by `owner` when given. */
+export async function writeAt(dirFd: number, name: string, shown: string, mode: number, data: Readable | Buffer, mtime?: Date, owner?: HostOwner): Promise<void> {
   let fd: number;
   try {
     fd = openSync(at(dirFd, name), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode & 0o777);
@@ -85,6 +102,7 @@ async function writeAt(dirFd: number, name: string, shown: string, mode: number,
   }
   try {
     if (!fstatSync(fd).isFile()) throw new WardenError('PATH_REFUSED', `${shown} refused: it is not a regular file`);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
     if (Buffer.isBuffer(data)) {
       for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
     } else {
@@ -97,6 +115,20 @@ async function writeAt(dirFd: number, name: string, shown: string, mode: number,
   } finally {
     closeSync(fd);
   }
+}
+
+/** Remove the regular file `dirFd/name` (a link or directory there is left alone); false when there was none. */
+export function removeFileAt(dirFd: number, name: string): boolean {
+  const st = (() => {
+    try {
+      return lstatSync(at(dirFd, name));
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!st?.isFile()) return false;
+  unlinkSync(at(dirFd, name));
+  return true;
 }
 
 /** Write one host file at `path` (its directory must exist), never through a link. */
@@ -159,16 +191,38 @@ export async function extractToHost(tar: Readable, dest: string): Promise<void> 
   }
 }
 
+/** A regular file as packHostTree archived it (`onFile`). */
+export interface PackedFile {
+  /** Its entry name. */
+  name: string;
+  size: number;
+  /** Modification time in whole seconds (what a tar header keeps). */
+  mtimeS: number;
+  /** SHA-256 of its content (hex), when asked for (`hash`). */
+  sha256?: string;
+}
+
+export interface PackOptions {
+  /** Name entries relative to the directory itself (its contents, no entry for it): default false (from its base name). */
+  contents?: boolean;
+  /** Told about every regular file archived (hard links to an earlier one included, with its hash). */
+  onFile?: (f: PackedFile) => void;
+  /** Hash every regular file's content for `onFile`. */
+  hash?: boolean;
+}
+
 /**
- * A tar of a host file or directory (entries named from its base name), read without following any
- * link: links are archived as links, file contents are read through O_NOFOLLOW descriptors, and a
- * file with several names inside the tree is stored once, then as hard links.
+ * A tar of a host file or directory (entries named from its base name, or relative to it with
+ * `contents`), read without following any link: links are skipped, file contents are read through
+ * O_NOFOLLOW descriptors, and a file with several names inside the tree is stored once, then as hard
+ * links.
  */
-export function packHostTree(path: string): Readable {
+export function packHostTree(path: string, opts: PackOptions = {}): Readable {
   const abs = resolve(path);
   const base = abs.slice(abs.lastIndexOf('/') + 1);
   const pack = tarPack();
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { name: string; sha256?: string }>();
+  const child = (entry: string, name: string): string => (entry ? `${entry}/${name}` : name);
   const walk = async (dirFd: number, name: string, entry: string): Promise<void> => {
     let fd: number;
     try {
@@ -182,24 +236,36 @@ export function packHostTree(path: string): Readable {
     const st = fstatSync(fd);
     try {
       if (st.isDirectory()) {
-        await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime }, (e) => (e ? rej(e) : res())));
-        for (const child of readdirSync(at(fd, '.')).sort()) await walk(fd, child, `${entry}/${child}`);
+        if (entry) await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime }, (e) => (e ? rej(e) : res())));
+        for (const c of readdirSync(at(fd, '.')).sort()) await walk(fd, c, child(entry, c));
         return;
       }
-      if (!st.isFile()) return;
+      if (!st.isFile() || !entry) return;
+      const mtimeS = Math.floor(st.mtimeMs / 1000);
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? seen.get(key) : undefined;
       if (first) {
-        await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'link', linkname: first, mode: st.mode & 0o7777, mtime: st.mtime }, (e) => (e ? rej(e) : res())));
+        await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'link', linkname: first.name, mode: st.mode & 0o7777, mtime: st.mtime }, (e) => (e ? rej(e) : res())));
+        opts.onFile?.({ name: entry, size: st.size, mtimeS, ...(first.sha256 ? { sha256: first.sha256 } : {}) });
         return;
       }
-      if (st.nlink > 1) seen.set(key, entry);
+      const hash = opts.hash ? createHash('sha256') : undefined;
       if (st.size === 0) {
         await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'file', mode: st.mode & 0o7777, mtime: st.mtime }, Buffer.alloc(0), (e) => (e ? rej(e) : res())));
-        return;
+      } else {
+        const sink = pack.entry({ name: entry, type: 'file', size: st.size, mode: st.mode & 0o7777, mtime: st.mtime });
+        const src = createReadStream('', { fd, autoClose: false, start: 0, end: Math.max(0, st.size - 1) });
+        if (hash) {
+          const tap = new PassThrough();
+          tap.on('data', (c: Buffer) => hash.update(c));
+          await pipeline(src, tap, sink);
+        } else {
+          await pipeline(src, sink);
+        }
       }
-      const sink = pack.entry({ name: entry, type: 'file', size: st.size, mode: st.mode & 0o7777, mtime: st.mtime });
-      await pipeline(createReadStream('', { fd, autoClose: false, start: 0, end: Math.max(0, st.size - 1) }), sink);
+      const sha256 = hash?.digest('hex');
+      if (st.nlink > 1) seen.set(key, { name: entry, ...(sha256 ? { sha256 } : {}) });
+      opts.onFile?.({ name: entry, size: st.size, mtimeS, ...(sha256 ? { sha256 } : {}) });
     } finally {
       closeSync(fd);
     }
@@ -207,7 +273,7 @@ export function packHostTree(path: string): Readable {
   void (async () => {
     const parent = openDirNoFollow(abs.slice(0, abs.lastIndexOf('/')) || '/');
     try {
-      await walk(parent, base, base);
+      await walk(parent, base, opts.contents ? '' : base);
     } finally {
       closeSync(parent);
     }
