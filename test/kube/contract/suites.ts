@@ -214,7 +214,9 @@ export function execSuite(fx: ContractFixture): void {
       const rt = fx.runtime();
       const u = unit();
       const h = await rt.exec(u.id, {
-        cmd: [GUARD, 'exec', '--uid', String(u.record.user.uid), '--gid', String(u.record.user.gid), '--tty', '--', 'sh', '-c', 'stty size; read x; stty size; tty'],
+        // the resize and the line typed after it travel on separate streams (Kubernetes handles the resize
+        // channel beside stdin, not in order with it): the command waits (at most ~10 s) for the new size
+        cmd: [GUARD, 'exec', '--uid', String(u.record.user.uid), '--gid', String(u.record.user.gid), '--tty', '--', 'sh', '-c', 'stty size; read x; i=0; while [ "$(stty size)" != "40 120" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; stty size; tty'],
         env: { TERM: 'xterm' },
         user: '0:0',
         stdin: true,
