@@ -1,6 +1,6 @@
 import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execText, hardenedPod, httpServerPod, kubeClient, kubeSkipReason, runPod, testNamespace, waitForPod } from './support/kube.js';
+import { execText, hardenedPod, httpServerPod, kubeClient, kubeSkipReason, runPod, testNamespace, waitFor, waitForPod } from './support/kube.js';
 
 /**
  * The confinement Warden will rely on for sandbox pods, checked on the local cluster from inside the
@@ -121,6 +121,9 @@ describe.skipIf(skip)(`sandbox pods on a real cluster${skip ? ` (skipped: ${skip
       for (const d of deps) await core.createNamespacedPod({ namespace: ns, body: hardenedPod(d, { ownerReferences: ref }) });
       await core.deleteNamespacedConfigMap({ name: owner, namespace: ns, propagationPolicy });
       for (const d of deps) await waitForPod(kc, ns, d, (p) => p === undefined, 90_000);
+      // the owner goes too: at once in the background; in the foreground once the collector has seen its
+      // dependents gone and lifted its finalizer (a moment after the last pod: watched, not read once)
+      await waitFor(kc, `/api/v1/namespaces/${ns}/configmaps`, owner, (fieldSelector) => core.listNamespacedConfigMap({ namespace: ns, fieldSelector }), (o) => o === undefined, 30_000);
       await expect(core.readNamespacedConfigMap({ name: owner, namespace: ns })).rejects.toMatchObject({ code: 404 });
     }
   });
