@@ -196,8 +196,6 @@ export interface PackedFile {
   /** Its entry name. */
   name: string;
   size: number;
-  /** Modification time in whole seconds (what a tar header keeps). */
-  mtimeS: number;
   /** SHA-256 of its content (hex), when asked for (`hash`). */
   sha256?: string;
 }
@@ -241,12 +239,11 @@ export function packHostTree(path: string, opts: PackOptions = {}): Readable {
         return;
       }
       if (!st.isFile() || !entry) return;
-      const mtimeS = Math.floor(st.mtimeMs / 1000);
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? seen.get(key) : undefined;
       if (first) {
         await new Promise<void>((res, rej) => pack.entry({ name: entry, type: 'link', linkname: first.name, mode: st.mode & 0o7777, mtime: st.mtime }, (e) => (e ? rej(e) : res())));
-        opts.onFile?.({ name: entry, size: st.size, mtimeS, ...(first.sha256 ? { sha256: first.sha256 } : {}) });
+        opts.onFile?.({ name: entry, size: st.size, ...(first.sha256 ? { sha256: first.sha256 } : {}) });
         return;
       }
       const hash = opts.hash ? createHash('sha256') : undefined;
@@ -265,7 +262,7 @@ export function packHostTree(path: string, opts: PackOptions = {}): Readable {
       }
       const sha256 = hash?.digest('hex');
       if (st.nlink > 1) seen.set(key, { name: entry, ...(sha256 ? { sha256 } : {}) });
-      opts.onFile?.({ name: entry, size: st.size, mtimeS, ...(sha256 ? { sha256 } : {}) });
+      opts.onFile?.({ name: entry, size: st.size, ...(sha256 ? { sha256 } : {}) });
     } finally {
       closeSync(fd);
     }
