@@ -1,5 +1,5 @@
+import { compileDist } from './support/compile.js';
 import Docker from 'dockerode';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { DockerImageStore } from '../src/runtime/docker/images.js';
@@ -19,7 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`no Docker engine answers (${(err as Error).message}); run the suite with scripts/test.sh, which starts one`);
   });
   // compile first: the CLI tests run dist/, and the egress image is built from dist/egress
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  compileDist();
   await new DockerImageStore(docker, createLogger('warn'), { ...(process.env.WARDEN_BASE_IMAGE ? { baseImage: process.env.WARDEN_BASE_IMAGE } : {}) }).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
   return async () => {
     const filters = { label: [`${TEST_RUN_LABEL}=${runId}`] };

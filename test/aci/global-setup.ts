@@ -1,3 +1,4 @@
+import { compileDist } from '../support/compile.js';
 import Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -69,7 +70,7 @@ export async function startStandin(): Promise<{ info: AciStandin; teardown: () =
   };
   try {
     // the egress image (the stand-in's base) is built from dist/egress
-    execFileSync('nice', ['-n', '19', 'npx', 'tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+    compileDist({ nice: true });
     const builder = new DockerImageStore(docker, createLogger('warn'));
     const progress = (l: string): void => console.log(`[images] ${l}`);
     const base = await builder.resolveBase('auto', { bootstrapIfMissing: true, progress });

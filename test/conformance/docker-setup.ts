@@ -1,5 +1,5 @@
+import { compileDist } from '../support/compile.js';
 import Docker from 'dockerode';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/log.js';
 import { DockerImageStore } from '../../src/runtime/docker/images.js';
@@ -18,7 +18,7 @@ export async function startDocker(kind: 'docker' | 'gvisor'): Promise<{ runId: s
   })) as { Runtimes?: Record<string, unknown> };
   if (kind === 'gvisor' && !Object.keys(info.Runtimes ?? {}).includes('runsc')) throw new Error("WARDEN_RUNTIME=gvisor needs runsc registered with the engine (scripts/lib/ensure-engine.sh registers it)");
   // the egress image is built from dist/egress
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  compileDist();
   await new DockerImageStore(docker, createLogger('warn'), { ...(process.env.WARDEN_BASE_IMAGE ? { baseImage: process.env.WARDEN_BASE_IMAGE } : {}) }).buildAll({ base: 'auto', bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
   const instance = `c-${runId}`;
   return {

@@ -1,5 +1,5 @@
+import { compileDist } from '../support/compile.js';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { runtimeSettingsFromEnv } from '../../src/config/runtime.js';
 import { createLogger } from '../../src/log.js';
@@ -25,7 +25,7 @@ export async function startKubernetes(): Promise<{ runId: string; teardown: () =
   const namespace = `wconf-${runId}`;
   process.env.WARDEN_KUBE_NAMESPACE = namespace;
   // the egress image is built from dist/egress
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  compileDist();
   await createImageStore({ kind: 'kubernetes', logger: createLogger('warn') }).buildAll({ base: 'auto', names: ['guest', 'sandbox', 'egress'], bootstrapIfMissing: true, progress: (l) => console.log(`[images] ${l}`) });
   const instance = `c-${runId}`;
   return {

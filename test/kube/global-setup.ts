@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { compileDist } from '../support/compile.js';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -53,7 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => undefined;
   }
   // the CLI tests run the built `warden`, and the egress image is built from dist/egress
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  compileDist();
   if (existsSync(LOCAL_CONTAINERD)) {
     // what `warden images build --runtime kubernetes` does: build (cached by content hash), load into
     // the node's containerd, install Warden's seccomp profile for the kubelet
