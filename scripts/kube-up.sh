@@ -208,10 +208,25 @@ kube_bootstrap_rbac() {
 # mangle (lib/kube/net.sh), which it cannot override.
 kube_netpol() {
   [ "$KUBE_NETPOL" = kube-router ] || return 0
-  kube_start kube-router --kubeconfig="$KUBE_CONFIGS/kube-router.kubeconfig" --hostname-override="$KUBE_NODE_NAME" \
-    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
-    --health-port=0 --metrics-port=0 --iptables-sync-period=1m --service-cluster-ip-range="$KUBE_SERVICE_CIDR"
-  kube_wait 60 "kube-router (network policies) ready" iptables -w -S KUBE-ROUTER-FORWARD || kube_expect_running kube-router
+  # kube-router's policy controller rewrites the whole filter table on every sync (iptables-save, its
+  # edits, iptables-restore without --noflush: cloudnativelabs/kube-router#1248 and #1372), so a rule
+  # anyone else adds in between is lost. Docker's engine on this host uses iptables' nf_tables backend,
+  # and losing a new network's rules there leaves that network's containers unreachable. So kube-router
+  # gets the legacy backend: tables of its own, which the kernel evaluates beside the nf_tables ones (a
+  # packet passes only when both accept, so its policies still bind the pods, and the rules of
+  # kube_firewall_up still keep pods off the node).
+  local bin="$KUBE_RUN/kube-router-path" t s
+  mkdir -p "$bin"
+  for t in iptables ip6tables; do
+    for s in "" -save -restore; do ln -sfn "$(command -v "$t-legacy$s")" "$bin/$t$s"; done
+  done
+  (
+    PATH="$bin:$PATH"
+    kube_start kube-router --kubeconfig="$KUBE_CONFIGS/kube-router.kubeconfig" --hostname-override="$KUBE_NODE_NAME" \
+      --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+      --health-port=0 --metrics-port=0 --iptables-sync-period=1m --service-cluster-ip-range="$KUBE_SERVICE_CIDR"
+  )
+  kube_wait 60 "kube-router (network policies) ready" iptables-legacy -w -S KUBE-ROUTER-FORWARD || kube_expect_running kube-router
 }
 
 kube_controllers() {

@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:https';
-import { AuthenticationV1Api } from '@kubernetes/client-node';
+import { AuthenticationV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import Docker from 'dockerode';
 import { inject, describe, expect, it } from 'vitest';
-import { kubeClient, kubeSkipReason } from './support/kube.js';
+import { kubeClient, kubeRunId, kubeSkipReason, testNamespace } from './support/kube.js';
+import { KUBE_TEST_RUN_LABEL } from './support/labels.js';
 
 /**
  * The local cluster's own exposure (scripts/kube-up.sh): the API on loopback only, no anonymous
@@ -54,4 +57,47 @@ describe.skipIf(skip)(`the local cluster's exposure${skip ? ` (skipped: ${skip})
     expect(review.status?.userInfo?.groups).toContain('warden:cluster-admins');
     expect(review.status?.userInfo?.groups).not.toContain('system:masters');
   });
+
+  // kube-router's policy controller rewrites the whole filter table on each sync (save, edit, restore
+  // without --noflush); the engine beside the cluster adds rules for every network it makes. Run on one
+  // backend, a network made during a sync lost its rules and its containers could not be reached (seen
+  // as a preview that never answered while the Kubernetes tier ran beside the engine's). kube-up gives
+  // kube-router the legacy backend; this makes networks while policies change and looks for each
+  // network's rules.
+  it("leaves the engine's firewall rules alone while its policy enforcer syncs (networks made meanwhile keep their rules)", async () => {
+    const docker = new Docker();
+    const running = await docker.ping().then(() => true, () => false);
+    if (!running) return expect.soft(running, 'no Docker engine on this host: nothing to coexist with').toBe(true);
+    expect(execFileSync('iptables', ['-w', '-S'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).not.toContain('KUBE-ROUTER');
+    const { kc } = kubeClient();
+    const namespace = await testNamespace(kc, 'fw');
+    const net = kc.makeApiClient(NetworkingV1Api);
+    const made: string[] = [];
+    let churn = true;
+    // each policy change asks kube-router for a full sync; back to back, one is nearly always under way
+    const churner = (async () => {
+      for (let i = 0; churn; i++) {
+        const name = `churn-${i % 4}`;
+        await net.deleteNamespacedNetworkPolicy({ name, namespace }).catch(() => undefined);
+        await net.createNamespacedNetworkPolicy({ namespace, body: { metadata: { name }, spec: { podSelector: { matchLabels: { app: `a${i}` } }, policyTypes: ['Ingress', 'Egress'] } } });
+      }
+    })();
+    try {
+      for (let i = 0; i < 24; i++) {
+        const n = await docker.createNetwork({ Name: `wkt-fw-${kubeRunId()}-${i}`, Labels: { [KUBE_TEST_RUN_LABEL]: kubeRunId() } });
+        made.push(n.id);
+      }
+      // (a sync still under way at the check below can only hide a loss, never make one up)
+    } finally {
+      churn = false;
+      await churner;
+    }
+    try {
+      const rules = execFileSync('iptables', ['-w', '-S', 'FORWARD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const lost = made.filter((id) => !rules.includes(`-A FORWARD -i br-${id.slice(0, 12)} -o br-${id.slice(0, 12)} -j ACCEPT`));
+      expect(lost, `networks whose FORWARD rules are gone (of ${made.length})`).toEqual([]);
+    } finally {
+      for (const id of made) await docker.getNetwork(id).remove().catch(() => undefined);
+    }
+  }, 120_000);
 });

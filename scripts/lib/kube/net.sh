@@ -44,12 +44,14 @@ kube_firewall_up() {
   fi
 }
 
-# Removes every jump that carries the tag and every chain named after it, in both families and all
-# tables; also the chains of the kubelet and of kube-router (KUBE-*: nothing else on these machines
-# makes them), then kube-router's ipsets.
+# Removes every jump that carries the tag and every chain named after it, in both families, both
+# backends (kube-router's rules are in the legacy one, see kube_netpol) and all tables; also the chains
+# of the kubelet and of kube-router (KUBE-*: nothing else on these machines makes them), then
+# kube-router's ipsets.
 kube_firewall_down() {
   local ipt table rule chain
-  for ipt in iptables ip6tables; do
+  for ipt in iptables ip6tables iptables-legacy ip6tables-legacy; do
+    command -v "$ipt" >/dev/null 2>&1 || continue
     "$ipt" -w -S >/dev/null 2>&1 || continue
     for table in filter nat mangle raw; do
       { "$ipt" -w -t "$table" -S 2>/dev/null || true; } | { grep -E -- "-A [A-Z0-9_-]+ .*(--comment \"?$KUBE_FW_TAG\"?|-j ($KUBE_FW_TAG|KUBE)-)" || true; } |
