@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: set up what is missing, compile dist/ and build Warden's
-# images once, then run every test against the real engine, in two lanes side by side (2 cores: most of
-# each lane is waiting on containers and pods):
-# - the engine lane: unit and engine tests (in parallel), then the runtime contract's conformance suite on
-#   Docker, on gVisor (runsc) and on ACI against its local stand-in, then the ACI backend's own tests
-#   (npm run test:aci);
-# - the Kubernetes lane: the Kubernetes tier on a local cluster (scripts/test-kube.sh; its cluster has a
-#   containerd of its own, so nothing of it shares state with the engine lane), its lines prefixed "kube| ";
-# then, alone, the fault tests that disturb the whole engine. Prints a closing "N passed, N failed" line
-# over all of them, last.
+# The whole test suite, from a fresh machine: set up what is missing, then run every test against the
+# real engine: unit and engine tests (in parallel), then the runtime contract's conformance suite on
+# Docker, on gVisor (runsc; ~1.5 min each here) and on ACI against its local stand-in (~1.5 min), the
+# ACI backend's own tests (npm run test:aci, ~2.5 min), then the fault tests that disturb the whole
+# engine (alone), then the Kubernetes tier on a local cluster (scripts/test-kube.sh). Prints a closing
+# "N passed, N failed" line over all of them, last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # chromium (Debian's) for the browser tests; gcc + shellcheck for the guest-code checks; tmux for the
@@ -21,35 +17,13 @@ command -v python3 >/dev/null 2>&1 || extra+=(python3)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 bash scripts/setup.sh "${extra[@]}"
 reports="$(mktemp -d)"
-kube_pid=
-cleanup() {
-  [ -z "$kube_pid" ] || kill -- "-$kube_pid" 2>/dev/null || true
-  rm -rf "$reports"
-}
-trap cleanup EXIT
-# compile once and build the images once (cached by content hash), before the lanes start: the tiers'
-# global setups then find both done (WARDEN_TEST_COMPILED=1 keeps them from rewriting dist/ while the
-# other lane runs it)
-npx tsc -p tsconfig.build.json
-node bin/warden.js images build --offline
-export WARDEN_TEST_COMPILED=1
+trap 'rm -rf "$reports"' EXIT
 set +e
-rc_kube=0
-if [ "$#" -eq 0 ]; then
-  # the cluster first, alone: a cold build compiles it (Go, both cores) and would starve the engine lane
-  bash scripts/kube-up.sh >/dev/null || echo "[test] the local cluster did not start; the Kubernetes lane says why"
-  # the Kubernetes lane (its own process group, so an interrupted run stops it too): a local single-node
-  # cluster (built from Go modules on first use, ~10-25 min cold, cached under /var/cache/warden-kube):
-  # conformance, the Kubernetes tests, its faults, nothing left in the cluster, the cluster stopped
-  set -m
-  (bash scripts/test-kube.sh "$reports" 2>&1 | sed -u 's/^/kube| /') &
-  kube_pid=$!
-  set +m
-fi
 npx vitest run --reporter=default --reporter=json --outputFile="$reports/main.json" "$@"
 rc_main=$?
 rc_faults=0
 rc_conf=0
+rc_kube=0
 rc_aci=0
 if [ "$#" -eq 0 ]; then
   for rt in docker gvisor aci; do
@@ -60,13 +34,12 @@ if [ "$#" -eq 0 ]; then
   # dead-man switch giving up on a live client whose pings were late; see docs/ACI.md.
   npx vitest run -c vitest.aci.config.ts --reporter=default --reporter=json --outputFile="$reports/aci.json"
   rc_aci=$?
-  echo "[test] engine lane done; waiting for the Kubernetes lane"
-  wait "$kube_pid"
-  rc_kube=$?
-  kube_pid=
-  # alone, after both lanes: they restart the engine and panic whole instances
   npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
   rc_faults=$?
+  # the Kubernetes tier on a local single-node cluster (built from Go modules on first use, ~10-25 min
+  # cold, cached under /var/cache/warden-kube; ~8 min of tests): conformance, the Kubernetes tests,
+  # its faults, nothing left in the cluster, the cluster stopped
+  bash scripts/test-kube.sh "$reports" || rc_kube=1
 fi
 set -e
 node -e '
