@@ -844,16 +844,19 @@ int mode_aci_exec(int argc, char **argv) {
       }
       else if (si.ssi_signo != SIGCHLD) signal_tree((int)si.ssi_signo);
     }
-    if (child > 0 && child_status < 0) {
+    /* reap the command and anything else that was ours, in one loop: the command's status is kept
+     * whichever waitpid collects it (a command that ended between a waitpid on it and a reap-all after
+     * it used to be reaped by the latter, its status lost: no exit record, ever, and the exec hung) */
+    {
       int st;
-      pid_t w = waitpid(child, &st, WNOHANG);
-      if (w == child) {
-        child_status = st;
-        tty_last_ms = now_ms();
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (w == child && child_status < 0) {
+          child_status = st;
+          tty_last_ms = now_ms();
+        }
       }
     }
-    /* reap anything else that was ours */
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
 
     if (!tty_gone) read_terminal();
     feed_child();

@@ -23,6 +23,33 @@ afterAll(async () => {
 });
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * What a page went through (script errors, failed or refused requests): when a page never renders,
+ * the failure says why instead of only that it timed out.
+ */
+function pageJournal(page: Page): () => string {
+  const lines: string[] = [];
+  const t0 = Date.now();
+  const note = (s: string): void => void lines.push(`+${Date.now() - t0} ms ${s}`);
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') note(`console.${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => note(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => note(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`));
+  page.on('response', (r) => { if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.url()}`); });
+  page.on('load', () => note('load'));
+  return () => lines.join('\n') || '(nothing went wrong in the page)';
+}
+
+/** Wait until the page shows `title`; on time-out, fail with the page's journal and the dev server's log. */
+async function waitForTitle(page: Page, journal: () => string, sb: Sandbox, title: string, timeoutMs: number): Promise<void> {
+  try {
+    await page.getByTestId('title').filter({ hasText: title }).waitFor({ timeout: timeoutMs });
+  } catch (err) {
+    const log = await sb.exec(['tail', '-n', '30', '/tmp/warden-dev-server.log'], { timeoutMs: 10_000 }).then((r) => r.stdout, (e: unknown) => `(no log: ${(e as Error).message})`);
+    const body = await page.content().catch(() => '(no content)');
+    throw new Error(`${(err as Error).message}\npage ${page.url()}:\n${journal()}\nits DOM (first 1500 chars): ${body.slice(0, 1500)}\nthe dev server's log:\n${log}`);
+  }
+}
 const texts = (page: Page): Promise<string[]> => page.getByTestId('todo-text').allTextContents();
 
 describe('app sandboxes in a real browser', () => {
@@ -73,11 +100,9 @@ describe('app sandboxes in a real browser', () => {
     // starved half CPU needs rather than by a guess at an idle machine.
     await Promise.all([['Sandbox A', a], ['Sandbox B', b]].map(([title, sb]) => eventually(async () => expect((await httpGet(`${(sb as Sandbox).url(3001)}/src/App.tsx`)).body).toContain(title as string), 60_000)));
     const [pa, pb] = await Promise.all([browser.newPage(), browser.newPage()]);
+    const [ja, jb] = [pageJournal(pa), pageJournal(pb)];
     await Promise.all([pa.goto(a.url(3001)), pb.goto(b.url(3001))]);
-    await Promise.all([
-      pa.getByTestId('title').filter({ hasText: 'Sandbox A' }).waitFor({ timeout: 60_000 }),
-      pb.getByTestId('title').filter({ hasText: 'Sandbox B' }).waitFor({ timeout: 60_000 }),
-    ]);
+    await Promise.all([waitForTitle(pa, ja, a, 'Sandbox A', 60_000), waitForTitle(pb, jb, b, 'Sandbox B', 60_000)]);
     await Promise.all([pa.close(), pb.close()]);
 
     // files: each has its own workspace volume

@@ -6,8 +6,10 @@ import { aciClient, collect, groupName, sandboxGroup, standin } from './support.
 
 const HELPER = '/.warden/warden-aci-exec';
 /** Bounded: this many execs, this many at once (the machine's load does the rest). */
-const EXECS = Number(process.env.WARDEN_ACI_STRESS_EXECS ?? 60);
+const EXECS = Number(process.env.WARDEN_ACI_STRESS_EXECS ?? 300);
 const PARALLEL = Number(process.env.WARDEN_ACI_STRESS_PARALLEL ?? 8);
+/** One exec, start to exit, normally well under a second; past this it is stuck. */
+const EXEC_BOUND_MS = 30_000;
 
 /**
  * Many short framed execs at once: each must end with its exit record and all its output. Short
@@ -53,17 +55,32 @@ describe('many short framed execs at once, each with its exit and all its output
         // every other one in the runtime's own shape: kept on loss, with a dead-man switch
         const req: FramedExecRequest = i % 2 ? { ...base, keepOnLoss: true, deadmanSeconds: 4 } : base;
         let p: FramedExec | undefined;
+        // every step bounded, so that a stuck exec fails naming the step and its stream's state instead
+        // of running into the test's time-out (the ARM call as the runtime bounds it: the SDK has no
+        // time-out of its own)
+        let step = 'the executeCommand call';
+        let timer: NodeJS.Timeout | undefined;
+        const stuck = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`stuck for ${EXEC_BOUND_MS} ms in ${step}${p ? `; ${describeStreamEnd(p.report())}` : ''}`)), EXEC_BOUND_MS);
+        });
         try {
-          const r = await client.containers.executeCommand(rg(), name, 'sandbox', { command: HELPER, terminalSize: { rows: 24, cols: 80 } });
-          p = await FramedExec.start(await openAciTerminal(r.webSocketUri!, r.password!), req);
+          const r = await Promise.race([client.containers.executeCommand(rg(), name, 'sandbox', { command: HELPER, terminalSize: { rows: 24, cols: 80 } }, { abortSignal: AbortSignal.timeout(EXEC_BOUND_MS) }), stuck]);
+          step = 'opening the terminal';
+          const ws = await Promise.race([openAciTerminal(r.webSocketUri!, r.password!), stuck]);
+          step = "the helper's hello";
+          p = await Promise.race([FramedExec.start(ws, req), stuck]);
+          step = 'the output and the exit';
           if (stdin !== undefined) p.stdin!.end(stdin);
-          const [out, err, exit] = await Promise.all([collect(p.stdout), collect(p.stderr), p.wait()]);
+          const [out, err, exit] = await Promise.race([Promise.all([collect(p.stdout), collect(p.stderr), p.wait()]), stuck]);
           const got = { stdout: out.toString(), stderr: err.toString(), exitCode: exit.exitCode };
           if (got.stdout !== want.stdout || got.stderr !== want.stderr || got.exitCode !== want.exitCode) {
             failures.push(`#${i} ${JSON.stringify(req.argv)}: got ${JSON.stringify(got).slice(0, 200)}; ${describeStreamEnd(p.report())}`);
           }
         } catch (err) {
           failures.push(`#${i} ${JSON.stringify(req.argv)}: ${(err as Error).message}${p ? '' : ' (before the start)'}`);
+          p?.close('the stress test gave up on it');
+        } finally {
+          clearTimeout(timer);
         }
       }
     };
