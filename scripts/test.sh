@@ -16,6 +16,8 @@ docker compose version >/dev/null 2>&1 || extra+=(docker-compose)
 command -v python3 >/dev/null 2>&1 || extra+=(python3)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 bash scripts/setup.sh "${extra[@]}"
+# setup.sh compiled dist/ (and built the images): the tiers' global setups need not compile it again
+export WARDEN_TEST_COMPILED=1
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 set +e
