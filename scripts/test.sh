@@ -44,15 +44,5 @@ if [ "$#" -eq 0 ]; then
   bash scripts/test-kube.sh "$reports" || rc_kube=1
 fi
 set -e
-node -e '
-  const fs = require("fs");
-  let p = 0, f = 0, s = 0;
-  for (const file of fs.readdirSync(process.argv[1])) {
-    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${file}`, "utf8"));
-    p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + (r.numTodoTests || 0);
-  }
-  // the closing line, in the plain form CI reads (and nothing after it): "N passed, N failed"
-  console.log(`skipped tests: ${s} (each names its reason above)`);
-  console.log(`${p} passed, ${f} failed`);
-' "$reports"
+node scripts/lib/test-summary.mjs "$reports"
 [ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_aci" -eq 0 ] && [ "$rc_faults" -eq 0 ] && [ "$rc_kube" -eq 0 ]
