@@ -52,7 +52,7 @@ up() {
 }
 images() {
   # the images the tier's pods run (agents: Claude Code in a pod; the app image is the Docker tiers')
-  # (under scripts/test.sh, setup.sh compiled dist/ already: WARDEN_TEST_COMPILED=1)
+  # (scripts/test.sh compiled dist/ before its tiers started: WARDEN_TEST_COMPILED=1)
   if [ "${WARDEN_TEST_COMPILED:-0}" != 1 ]; then npx tsc -p tsconfig.build.json || return 1; fi
   node bin/warden.js images build --runtime kubernetes --offline guest sandbox egress agents
 }

@@ -8,7 +8,8 @@ import { fakeUrl, startFakeModels } from './support/fake-model-server.js';
 import { runId, tempWorkspace } from './support/fixture.js';
 import { TmuxTerminal } from './support/tmux.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { dashboardStreams, launchChromium, steadyPage } from './support/browser.js';
 
 // The agents' own interactive TUIs (real Claude Code, Gemini CLI, Codex CLI in the warden-agents image),
 // opened by `warden agent NAME -w DIR` with no prompt in a real terminal (tmux), keyless through the egress
@@ -127,7 +128,7 @@ describe('interactive agents through a server', () => {
   beforeAll(async () => {
     process.env.WARDEN_HOME = home; // the server's agent state dirs
     server = await startTestServer({ owner: `test-${runId()}-tui-srv`, agentSecrets: secrets() });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -153,7 +154,7 @@ describe('interactive agents through a server', () => {
 
   it('the dashboard opens the claude TUI in its terminal tab; a prompt typed there writes the files', async () => {
     const dir = await workspace();
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1400, height: 1000 } });
     await page.goto(`${server.url}/#/agent-runs`);
     await page.getByTestId('token').fill(server.token);
     await page.getByTestId('login').click();

@@ -1,21 +1,22 @@
 import Docker from 'dockerode';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WardenError } from '../src/errors.js';
 import { LABEL } from '../src/policy/labels.js';
 import type { Sandbox } from '../src/sandbox/sandbox.js';
 import { eventually, httpGet, todoApp } from './support/apps.js';
+import { launchChromium, steadyPage } from './support/browser.js';
 import { runId, sandboxPool, testWarden } from './support/fixture.js';
 
-// End to end in a real browser: Debian's chromium driven by playwright-core (scripts/setup.sh installs it).
-const CHROMIUM = process.env.WARDEN_CHROMIUM ?? '/usr/bin/chromium';
+// End to end in a real browser: Debian's chromium driven by playwright-core (test/support/browser.ts:
+// its pages fetch through Playwright, so that the host's network changes cannot fail their requests).
 const docker = new Docker();
 const warden = testWarden(`test-${runId()}-app-browser`);
 const pool = sandboxPool(warden);
 let browser: Browser;
 
 beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -32,12 +33,22 @@ function pageJournal(page: Page): () => string {
   const lines: string[] = [];
   const t0 = Date.now();
   const note = (s: string): void => void lines.push(`+${Date.now() - t0} ms ${s}`);
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') note(`console.${m.type()}: ${m.text()}`); });
+  let finished = 0;
+  page.on('console', (m) => note(`console.${m.type()}: ${m.text()}`));
+  const inFlight = new Map<string, number>();
+  page.on('request', (r) => void inFlight.set(r.url(), Date.now()));
+  page.on('requestfinished', (r) => { finished++; inFlight.delete(r.url()); });
+  page.on('requestfailed', (r) => void inFlight.delete(r.url()));
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) note(`navigated to ${f.url()} (${finished} requests finished so far)`); });
+  page.on('domcontentloaded', () => note(`DOMContentLoaded (${finished} requests finished)`));
   page.on('pageerror', (e) => note(`page error: ${e.message}`));
   page.on('requestfailed', (r) => note(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`));
   page.on('response', (r) => { if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.url()}`); });
-  page.on('load', () => note('load'));
-  return () => lines.join('\n') || '(nothing went wrong in the page)';
+  page.on('load', () => note(`load (${finished} requests finished)`));
+  return () => {
+    const pending = [...inFlight].map(([url, t]) => `  still waiting (${Date.now() - t} ms): ${url}`);
+    return [...lines, `${finished} requests finished, ${pending.length} unanswered`, ...pending].join('\n');
+  };
 }
 
 /** Wait until the page shows `title`; on time-out, fail with the page's journal and the dev server's log. */
@@ -57,9 +68,10 @@ describe('app sandboxes in a real browser', () => {
     const sb = await pool.create({ template: 'react-vite', key: `conv-${runId()}-browser` });
     await sb.writeFiles([{ path: 'src/App.tsx', content: todoApp('My todos') }]);
     const url = sb.url(3001);
-    const page = await browser.newPage();
+    const page = await steadyPage(browser);
+    const journal = pageJournal(page);
     await page.goto(url);
-    await eventually(async () => expect(await page.getByTestId('title').textContent({ timeout: 10_000 })).toBe('My todos'));
+    await waitForTitle(page, journal, sb, 'My todos', 60_000);
 
     // add two todos by clicking and typing, toggle one, delete the other
     await page.getByTestId('new-todo').click();
@@ -81,10 +93,10 @@ describe('app sandboxes in a real browser', () => {
     await page.close();
     await sb.stop({ timeoutMs: 2_000 });
     expect((await httpGet(url, 2_000)).error).toBeDefined();
-    const again = await browser.newPage();
+    const again = await steadyPage(browser);
     await expect(again.goto(url, { timeout: 5_000 })).rejects.toThrow(/ERR_CONNECTION_(REFUSED|RESET|CLOSED)|ERR_EMPTY_RESPONSE/);
     await again.close();
-  });
+  }, 180_000);
 
   it('two at once do not see each other: files, pages or network', async () => {
     const [a, b] = await Promise.all(['a', 'b'].map((n) => pool.create({ template: 'react-vite', key: `conv-${runId()}-pair-${n}` }))) as [Sandbox, Sandbox];
@@ -99,7 +111,7 @@ describe('app sandboxes in a real browser', () => {
     // uploaded App.tsx (its watcher has seen it), then for both pages at once, bounded by what a
     // starved half CPU needs rather than by a guess at an idle machine.
     await Promise.all([['Sandbox A', a], ['Sandbox B', b]].map(([title, sb]) => eventually(async () => expect((await httpGet(`${(sb as Sandbox).url(3001)}/src/App.tsx`)).body).toContain(title as string), 60_000)));
-    const [pa, pb] = await Promise.all([browser.newPage(), browser.newPage()]);
+    const [pa, pb] = await Promise.all([steadyPage(browser), steadyPage(browser)]);
     const [ja, jb] = [pageJournal(pa), pageJournal(pb)];
     await Promise.all([pa.goto(a.url(3001)), pb.goto(b.url(3001))]);
     await Promise.all([waitForTitle(pa, ja, a, 'Sandbox A', 60_000), waitForTitle(pb, jb, b, 'Sandbox B', 60_000)]);
@@ -129,7 +141,7 @@ describe('app sandboxes in a real browser', () => {
       await Promise.all(sbs.map((sb) => sb.writeFiles([{ path: 'src/whoami.ts', content: `export const who = "${sb.id}";\n` }])));
       for (const sb of sbs) {
         const got = await httpGet(`${sb.url(3001)}/src/whoami.ts`);
-        expect(got.body).toContain(`"${sb.id}"`);
+        expect(got.body, `${sb.id}: HTTP ${got.status ?? '-'} ${got.error ?? ''}`).toContain(`"${sb.id}"`);
         expect(sbs.filter((o) => o !== sb && got.body.includes(o.id))).toEqual([]);
         const hc = (await docker.getContainer(sb.containerId).inspect()).HostConfig;
         expect([hc.Memory, hc.NanoCpus]).toEqual([512 * 1024 ** 2, 5e8]);

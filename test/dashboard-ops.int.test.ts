@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from './support/fixture.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { dashboardStreams, launchChromium, steadyPage } from './support/browser.js';
 
 // The operator's dashboard in a real headless Chromium (Debian's), against a real server and engine:
 // terminal (xterm.js over the WebSocket terminal route), file browser, overview, filters, deep links,
@@ -16,7 +17,7 @@ const ids: string[] = [];
 
 beforeAll(async () => {
   s = await startTestServer({ owner: `test-${runId()}-ops`, sampleIntervalMs: 1000 });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -47,7 +48,7 @@ const screen = (page: Page): Promise<string> => page.locator('#term .xterm-rows'
 describe('dashboard operator views', () => {
   it('terminal tab: a shell in the sandbox, typed into, output shown; survives leaving the tab', async () => {
     const id = await create({ project: 'ops-a', resources: { memory: '256m' } });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await login(page, `#/sandboxes/${id}/terminal`); // deep link straight to the tab
@@ -77,7 +78,7 @@ describe('dashboard operator views', () => {
   it('files tab: lists /workspace, uploads a file that then appears, downloads one', async () => {
     const id = await create({ project: 'ops-b' });
     await s.call('PUT', `/api/v1/sandboxes/${id}/files`, { files: [{ path: 'src/app.js', content: 'console.log(1)\n' }, { path: 'README.md', content: '# hi\n' }] });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     await login(page, `#/sandboxes/${id}/files`);
     await page.getByTestId('file-src').waitFor({ timeout: 20_000 });
     await page.getByTestId('file-README.md').waitFor();
@@ -97,7 +98,7 @@ describe('dashboard operator views', () => {
   it('overview shows spec, limits, mounts, policy and the preview link; filters and search narrow the list', async () => {
     const a = await create({ project: 'alpha', labels: { team: 'red' }, resources: { memory: '256m', cpus: 0.5 }, network: 'open', ports: [8080], maxRuntime: '1h' });
     const b = await create({ project: 'beta', labels: { team: 'blue' } });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 900 } });
     await login(page, `#/sandboxes/${a}`);
     await page.getByTestId('spec').waitFor({ timeout: 20_000 });
     expect(await page.getByTestId('limits').innerText()).toMatch(/memory 256M · 0\.5 CPUs/);
@@ -125,7 +126,7 @@ describe('dashboard operator views', () => {
     const made: string[] = [];
     for (let i = 0; i < 6; i++) made.push(await create({ project: 'ops-many' }));
     const id = made[0]!;
-    const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 600 } });
     await login(page);
     const row = page.getByTestId(`row-${id}`);
     await row.waitFor({ timeout: 20_000 });
@@ -155,7 +156,7 @@ describe('dashboard operator views', () => {
     await repo.recordStart({ runId: runIdValue, agent: 'claude', sandboxId: 'sbx-000000000000', prompt: 'add a test for the parser', flags: ['--dangerously-skip-permissions'], auth: 'keyless', startedAt: new Date().toISOString() });
     await repo.recordEvent({ runId: runIdValue, at: new Date().toISOString(), kind: 'tool_call', summary: 'Write {"file_path":"/workspace/parser.test.ts"}' });
     await repo.recordEnd({ runId: runIdValue, endedAt: new Date().toISOString(), status: 'succeeded', exitCode: 0, durationMs: 4200, toolCalls: { Write: 1 }, filesChanged: ' parser.test.ts | 12 ++++' });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 900 } });
     await login(page, `#/agent-runs/${runIdValue}`);
     await page.getByTestId(`run-${runIdValue}`).waitFor({ timeout: 20_000 });
     await page.getByTestId('run-events').waitFor();
@@ -164,7 +165,7 @@ describe('dashboard operator views', () => {
   }, 60_000);
 
   it('a banner says when the server does not answer, and goes away when it is back', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 700 } });
     await login(page);
     expect(await page.getByTestId('offline').isVisible()).toBe(false);
     // the browser loses the server (as when it stops): every API call fails to connect

@@ -1,9 +1,10 @@
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { mkdir } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from './support/fixture.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { dashboardStreams, launchChromium, steadyPage } from './support/browser.js';
 
 // The dashboard in a real headless Chromium (Debian's), against a real server and engine.
 let s: TestServer;
@@ -11,7 +12,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   s = await startTestServer({ owner: `test-${runId()}-dash`, sampleIntervalMs: 1000 });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -21,7 +22,7 @@ afterAll(async () => {
 describe('dashboard', () => {
   it('logs in with the token, lists a sandbox created through the API, shows its output live, and its stop button stops it', async () => {
     const pool = s.server.ctx.warden.pool({ template: 'react-vite', size: 0, interval: '1h' });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(s.url);

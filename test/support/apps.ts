@@ -38,8 +38,12 @@ export default function App() {
 `;
 }
 
-/** GET without keep-alive: status and body, or the connection error's code. */
-export function httpGet(url: string, timeoutMs = 5_000): Promise<{ status?: number; body: string; error?: string }> {
+/**
+ * GET without keep-alive: status and body, or the connection error's code. The default bound is for a
+ * request that should succeed: a dev server's first transform of a file, on half a CPU of a loaded
+ * machine, can take several seconds. A check that a request fails passes a short bound of its own.
+ */
+export function httpGet(url: string, timeoutMs = 30_000): Promise<{ status?: number; body: string; error?: string }> {
   return new Promise((resolve) => {
     const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
       let body = '';
