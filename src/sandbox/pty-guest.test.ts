@@ -36,8 +36,11 @@ async function serve(id: string, cmd: string[], cols = 80, rows = 24): Promise<v
   });
 }
 
-/** Attach without a terminal: keys in on stdin, output (exit marker taken out) and the code back. */
-async function attach(id: string, keys: string[]): Promise<{ out: string; code: number | null; marker?: number }> {
+/**
+ * Attach without a terminal: keys in on stdin, output (exit marker taken out) and the code back;
+ * `onOutput` hears the output so far as it comes.
+ */
+async function attach(id: string, keys: string[], onOutput: (out: string) => void = () => {}): Promise<{ out: string; code: number | null; marker?: number }> {
   const [bin, ...args] = perl('attach', id, 'nonce12345');
   const p = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let marker: number | undefined;
@@ -47,7 +50,10 @@ async function attach(id: string, keys: string[]): Promise<{ out: string; code: 
   });
   p.stdout.pipe(f);
   let out = '';
-  f.on('data', (b: Buffer) => (out += b.toString()));
+  f.on('data', (b: Buffer) => {
+    out += b.toString();
+    onOutput(out);
+  });
   for (const k of keys) p.stdin.write(k);
   const code = await new Promise<number | null>((resolve) => p.once('exit', resolve));
   return { out, code, ...(marker !== undefined ? { marker } : {}) };
@@ -70,8 +76,13 @@ describe('guest/pty.pl', () => {
   });
 
   it('resize is applied before it returns; a missing program exits 127 with the reason', async () => {
-    await serve('s2', ['sh', '-c', 'read x; stty size; exit 0'], 80, 24);
-    const attached = attach('s2', []);
+    await serve('s2', ['sh', '-c', 'echo started; read x; stty size; exit 0'], 80, 24);
+    // the first attachment starts the program: wait until it did, or the typer's attachment below could
+    // come first (two perl start-ups race on a loaded machine) and the program end before this one joins
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const attached = attach('s2', [], (out) => out.includes('started') && started());
+    await Promise.race([running, attached]);
     await pl('resize', 's2', '100', '50');
     const [bin, ...args] = perl('attach', 's2');
     const typer = spawn(bin, args, { stdio: ['pipe', 'ignore', 'ignore'] });
