@@ -27,10 +27,28 @@ function setOnline(on) {
   if (on) refreshList().catch(() => {});
 }
 
+/**
+ * fetch, and for a read (GET, HEAD) once more after a short pause when the browser failed it without an
+ * answer. Chrome fails the requests it is connecting whenever an address comes or goes on any of the
+ * host's interfaces (net::ERR_NETWORK_CHANGED), and on a Docker host each new sandbox's networks do
+ * that: a read is safe to ask again. An action is not (the server may have done it); it fails as it is.
+ */
+const READ_RETRY_MS = 250;
+async function fetchSteady(url, opts = {}) {
+  const method = (opts.method || 'GET').toUpperCase();
+  try {
+    return await fetch(url, opts);
+  } catch (err) {
+    if ((method !== 'GET' && method !== 'HEAD') || opts.signal?.aborted) throw err;
+    await new Promise((r) => setTimeout(r, READ_RETRY_MS));
+    return fetch(url, opts);
+  }
+}
+
 async function api(path, opts = {}) {
   let res;
   try {
-    res = await fetch(`/api/v1${path}`, { ...opts, headers: { authorization: `Bearer ${state.token}`, ...(opts.body && typeof opts.body === 'string' ? { 'content-type': 'application/json' } : {}), ...(opts.headers || {}) } });
+    res = await fetchSteady(`/api/v1${path}`, { ...opts, headers: { authorization: `Bearer ${state.token}`, ...(opts.body && typeof opts.body === 'string' ? { 'content-type': 'application/json' } : {}), ...(opts.headers || {}) } });
   } catch (err) {
     setOnline(false);
     throw new Error('the Warden server does not answer');
@@ -410,5 +428,5 @@ setInterval(() => { if (!$('#app').hidden) renderRows(); }, 30_000);
 // liveness: the banner also shows when the server stops answering while nothing else is asked of it
 setInterval(() => {
   if ($('#app').hidden) return;
-  fetch('/healthz', { cache: 'no-store' }).then((r) => setOnline(r.ok), () => setOnline(false));
+  fetchSteady('/healthz', { cache: 'no-store' }).then((r) => setOnline(r.ok), () => setOnline(false));
 }, 3_000);

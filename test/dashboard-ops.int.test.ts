@@ -164,6 +164,38 @@ describe('dashboard operator views', () => {
     expect(await page.getByTestId('run-detail').innerText()).toMatch(/add a test for the parser[\s\S]*succeeded[\s\S]*parser\.test\.ts \| 12/);
   }, 60_000);
 
+  it('asks a read once more when the browser failed it without an answer (Chrome does so whenever the host gets a new network): no banner, the list is there', async () => {
+    const id = await create({ project: 'ops-retry' });
+    const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 700 } });
+    await login(page);
+    // whether the banner ever shows, from the page's first script on
+    await page.addInitScript(() => {
+      // (the page's DOM, typed here: the tests compile without the DOM library)
+      const g = globalThis as unknown as {
+        offlineShown?: boolean;
+        document: { getElementById(id: string): { hidden: boolean } | null };
+        MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
+      };
+      new g.MutationObserver(() => {
+        if (g.document.getElementById('offline')?.hidden === false) g.offlineShown = true;
+      }).observe(g.document, { subtree: true, attributes: true, attributeFilter: ['hidden'] });
+    });
+    // the next read of the list and the next liveness check each fail once, as Chrome fails requests in
+    // flight with ERR_NETWORK_CHANGED (the closest error Playwright can give is 'failed')
+    const failOnce = (pattern: RegExp): { tries: () => number } => {
+      let n = 0;
+      void page.route(pattern, (route) => (n++ === 0 ? route.abort('failed') : route.fallback()));
+      return { tries: () => n };
+    };
+    const list = failOnce(/\/api\/v1\/sandboxes$/);
+    const health = failOnce(/\/healthz$/);
+    await page.reload(); // the token is kept for the tab: the dashboard reads the list at once
+    await page.getByTestId(`row-${id}`).waitFor({ timeout: 20_000 });
+    await expect.poll(() => health.tries(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(list.tries()).toBeGreaterThanOrEqual(2);
+    expect(await page.evaluate(() => (globalThis as unknown as { offlineShown?: boolean }).offlineShown ?? false)).toBe(false);
+  }, 60_000);
+
   it('a banner says when the server does not answer, and goes away when it is back', async () => {
     const page = await steadyPage(browser, { passThrough: dashboardStreams, viewport: { width: 1280, height: 700 } });
     await login(page);
