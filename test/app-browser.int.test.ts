@@ -38,11 +38,13 @@ function pageJournal(page: Page): () => string {
   const inFlight = new Map<string, number>();
   page.on('request', (r) => void inFlight.set(r.url(), Date.now()));
   page.on('requestfinished', (r) => { finished++; inFlight.delete(r.url()); });
-  page.on('requestfailed', (r) => void inFlight.delete(r.url()));
   page.on('framenavigated', (f) => { if (f === page.mainFrame()) note(`navigated to ${f.url()} (${finished} requests finished so far)`); });
   page.on('domcontentloaded', () => note(`DOMContentLoaded (${finished} requests finished)`));
   page.on('pageerror', (e) => note(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => note(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`));
+  page.on('requestfailed', (r) => {
+    inFlight.delete(r.url());
+    note(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`);
+  });
   page.on('response', (r) => { if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.url()}`); });
   page.on('load', () => note(`load (${finished} requests finished)`));
   return () => {
