@@ -109,6 +109,20 @@ describe('hostile requests: a coded 4xx, and the server keeps serving', () => {
     await survives(await s.call('POST', '/api/v1/sandboxes', { env: { BIG: big } }), 400);
   });
 
+  it("query integers are digits only: ?tail= is no 'last 0 lines' (the fuzzer's find), ?limit=0x10 no 16", async () => {
+    for (const q of ['tail=', 'tail=%20', 'tail=1e2', 'tail=-1', 'tail=0x10']) {
+      const r = await s.call('GET', `/api/v1/sandboxes/${sandboxId}/logs?follow=false&${q}`);
+      await survives(r, 400);
+      expect(r.body.error.message, q).toMatch(/tail/);
+    }
+    for (const q of ['limit=', 'limit=0x10', 'limit=1e2']) {
+      const r = await s.call('GET', `/api/v1/sandboxes/${sandboxId}/actions?${q}`);
+      await survives(r, 400);
+      expect(r.body.error.message, q).toMatch(/limit/);
+    }
+    expect((await s.call('GET', `/api/v1/sandboxes/${sandboxId}/logs?follow=false&tail=5`)).status).toBe(200);
+  });
+
   it('unknown signals are refused on every route that takes one', async () => {
     await survives(await s.call('POST', `/api/v1/sandboxes/${sandboxId}/kill`, { signal: 'SIGFOO' }), 400);
     await survives(await s.call('POST', '/api/v1/execs/x0123456789ab/signal', { signal: 'SIGFOO' }), 400);

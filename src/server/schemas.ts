@@ -83,4 +83,15 @@ export const FilesBody = z
 export const FileQuery = z.object({ path: z.string().min(1), encoding: z.enum(['utf8', 'base64', 'raw']).default('utf8') }).strict();
 export const ArchiveQuery = z.object({ path: z.string().min(1).default('/workspace') }).strict();
 export const PanicBody = z.object({ labels: z.record(z.string(), z.string()).optional().describe('Only Warden objects with these labels (default: all).') }).strict().default({});
-export const LimitQuery = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) }).strict();
+/**
+ * A whole number in a query string: digits only. `z.coerce.number()` reads '' and ' ' as 0, '0x10' as 16
+ * and '1e2' as 100, so `?tail=` was taken as "the last 0 lines" (the fuzzer found it): here those stay
+ * strings and are refused with the field named. OpenAPI still says `integer` with its bounds.
+ */
+export const queryInt = (min: number, max: number) =>
+  z
+    .preprocess((v) => (typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : v), z.number({ error: `a whole number written in digits, ${min} to ${max}` }).int().min(min).max(max))
+    .meta({ type: 'integer', minimum: min, maximum: max });
+
+// prefault, not default: OpenAPI's input view drops a preprocessed schema's default but shows a prefault
+export const LimitQuery = z.object({ limit: queryInt(1, 10_000).prefault(100) }).strict();

@@ -98,6 +98,26 @@ describe('HTTP API over the memory runtime (inject)', () => {
     expect([404, 405]).toContain((await call('PUT', '/api/v1/sandboxes')).status);
   });
 
+  it('a whole number in a query string is digits only: blank, hex, exponent and signs are a 400 naming the field', async () => {
+    // Number('') is 0: `?tail=` was read as "the last 0 lines" (the fuzzer found it, seed 179393445)
+    const sb = (await call('POST', '/api/v1/sandboxes', {})).body.sandbox;
+    for (const v of ['', '%20', '0x10', '1e2', '-1', '+5', '1.5', '%205', 'Infinity', '9'.repeat(16)]) {
+      const runs = await call('GET', `/api/v1/agent-runs?limit=${v}`);
+      expect(runs.status, `limit=${v}: ${JSON.stringify(runs.body)}`).toBe(400);
+      expect(runs.body.error.message, `limit=${v}`).toMatch(/limit/);
+      const logs = await call('GET', `/api/v1/sandboxes/${sb.id}/logs?follow=false&tail=${v}`);
+      expect(logs.status, `tail=${v}: ${JSON.stringify(logs.body)}`).toBe(400);
+      expect(logs.body.error.message, `tail=${v}`).toMatch(/tail/);
+    }
+    expect((await call('GET', '/api/v1/agent-runs?limit=5')).status).toBe(200);
+    expect((await call('GET', '/api/v1/agent-runs')).status).toBe(200);
+    const doc = (await call('GET', '/openapi.json')).body;
+    const tail = doc.paths['/api/v1/sandboxes/{id}/logs'].get.parameters.find((p: { name: string }) => p.name === 'tail');
+    expect(tail.schema).toMatchObject({ type: 'integer', minimum: 0, maximum: 100_000 });
+    const limit = doc.paths['/api/v1/agent-runs'].get.parameters.find((p: { name: string }) => p.name === 'limit');
+    expect(limit.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 10_000, default: 100 });
+  });
+
   it("what the runtime cannot do is a 400 UNSUPPORTED_ON_RUNTIME naming the capability", async () => {
     const r = await call('POST', '/api/v1/sandboxes', { network: 'open' });
     expect(r.status).toBe(400);

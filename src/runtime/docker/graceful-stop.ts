@@ -12,7 +12,9 @@ export const RESEND_EVERY_MS = 500;
  * place; a PID 1 drops every signal it has no handler for, so the engine's single SIGTERM could be lost
  * and the stop would then wait out the whole grace period (found by the API fuzzer: stop right after
  * refresh, 300 s). The guard acts on the first SIGTERM it receives and ignores the rest, so sending it
- * again changes nothing else.
+ * again changes nothing else. Earlier still, PID 1 may be the engine's `runc init` (a Go program) that
+ * has not yet exec'd the entrypoint: a SIGTERM then ends the container at once with exit code 2 (Go's
+ * runtime exits 2 when a PID 1 drops its re-raised signal). The stop still holds; only that code says so.
  */
 export async function gracefulStop(docker: Docker, id: string, timeoutMs: number): Promise<void> {
   const c = docker.getContainer(engineRef(id));

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerContext } from '../context.js';
-import { SandboxParams } from '../schemas.js';
+import { queryInt, SandboxParams } from '../schemas.js';
 
 const LogsQuery = z
   .object({
-    tail: z.coerce.number().int().min(0).max(100_000).optional().describe('Only the last N lines (default: all)'),
+    tail: queryInt(0, 100_000).optional().describe('Only the last N lines (default: all)'),
     follow: z.enum(['true', 'false']).default('false').describe('Keep the answer open and stream new lines until the sandbox stops'),
   })
   .strict();
