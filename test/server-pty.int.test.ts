@@ -33,25 +33,37 @@ describe('WebSocket terminal route', () => {
   });
 
   it('RemoteWarden: a shell over the server, resize, detach, attach again by id, exit code; audited as an exec', async () => {
-    const sb = await remote.get(sbId);
-    const pty = await sb.pty({ cmd: ['bash', '--norc', '-i'], cols: 90, rows: 20 });
+    // every step bounded and named: a hang says which step, with both screens (a full run once timed out here)
+    const screens: Screen[] = [];
+    const step = async <T,>(what: string, p: Promise<T>, ms = 20_000): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms; screens:\n${screens.map((x) => x.all.slice(-600)).join('\n---\n')}`)), ms)))]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const sb = await step('get', remote.get(sbId));
+    const pty = await step('open', sb.pty({ cmd: ['bash', '--norc', '-i'], cols: 90, rows: 20 }));
     const screen = new Screen(pty);
+    screens.push(screen);
     pty.write('echo "size $(tput cols)x$(tput lines)"\r');
     await screen.waitFor(/size 90x20/);
-    await pty.resize(70, 15);
+    await step('resize', pty.resize(70, 15));
     const mark = screen.mark();
     pty.write('echo "now $(tput cols)"\r');
     await screen.waitFor(/now 70/, mark);
-    await pty.detach();
-    expect(await sb.ptys.list()).toContainEqual({ id: pty.id, state: 'running' });
-    const again = await sb.ptys.connect(pty.id, { cols: 100, rows: 30 });
+    await step('detach', pty.detach());
+    expect(await step('list', sb.ptys.list())).toContainEqual({ id: pty.id, state: 'running' });
+    const again = await step('attach again', sb.ptys.connect(pty.id, { cols: 100, rows: 30 }));
     const s2 = new Screen(again);
+    screens.push(s2);
     await s2.waitFor(/now 70/); // replayed
     again.write('exit 9\r');
-    expect((await again.wait()).exitCode).toBe(9);
+    expect((await step('exit code after exit 9', again.wait())).exitCode).toBe(9);
     const execs = (await s.call('GET', `/api/v1/sandboxes/${sbId}/execs`)).body as { execs: Array<{ mode: string; exitCode?: number; command: string[] }> };
     expect(execs.execs.find((e) => e.mode === 'pty')).toMatchObject({ exitCode: 9, command: ['bash', '--norc', '-i'] });
-  });
+  }, 150_000);
 
   it('a browser-style connection sends the token as a subprotocol; without a token it is refused', async () => {
     const ws = socket({ protocols: ['warden', `bearer.${Buffer.from(s.token).toString('base64url')}`] });

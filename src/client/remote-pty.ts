@@ -14,7 +14,8 @@ export interface PtyEndpoint {
 export class RemotePty implements PtyApi {
   readonly output: Readable = new PassThrough();
   private detached = false;
-  private readonly resizes: Array<() => void> = [];
+  /** Resizes sent and not yet answered, oldest first (the server answers them in order). */
+  private readonly resizes: Array<{ done: () => void; failed: (err: Error) => void }> = [];
   private constructor(
     private readonly ws: WebSocket,
     readonly id: string,
@@ -45,12 +46,16 @@ export class RemotePty implements PtyApi {
           (pty?.output as PassThrough | undefined)?.write(raw);
           return;
         }
-        const m = JSON.parse(raw.toString('utf8')) as { type: string; ptyId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
+        const m = JSON.parse(raw.toString('utf8')) as { type: string; op?: string; ptyId?: string; code?: string; message?: string; exitCode?: number; durationMs?: number; killedBy?: 'timeout' | 'abort' };
         if (m.type === 'ready') {
           pty = new RemotePty(ws, m.ptyId!, exited);
           resolve(pty);
         } else if (m.type === 'resized') {
-          pty?.resizes.shift()?.();
+          pty?.resizes.shift()?.done();
+        } else if (m.type === 'error' && pty && m.op) {
+          // one control step failed; the session goes on (a resize that waited for its answer gets the error)
+          const e = new WardenError((m.code as WardenErrorCode) ?? 'EXEC_FAILED', m.message ?? `the server failed the terminal's ${m.op}`);
+          if (m.op === 'resize') pty.resizes.shift()?.failed(e);
         } else if (m.type === 'exit') {
           (pty?.output as PassThrough | undefined)?.end();
           settle({ exitCode: m.exitCode ?? -1, durationMs: m.durationMs ?? 0, ...(m.killedBy ? { killedBy: m.killedBy } : {}) });
@@ -62,7 +67,7 @@ export class RemotePty implements PtyApi {
       });
       ws.on('close', () => {
         (pty?.output as PassThrough | undefined)?.end();
-        pty?.resizes.splice(0).forEach((r) => r()); // pending resizes: nothing left to resize
+        pty?.resizes.splice(0).forEach((r) => r.done()); // pending resizes: nothing left to resize
         if (pty?.detached) fail(new WardenError('PTY_DETACHED', `this handle was detached from terminal session ${pty.id}; it goes on: ptys.connect('${pty.id}') attaches again`));
         else fail(new WardenError('SERVER_UNREACHABLE', 'the Warden server closed the terminal before the program ended; the session may still run: ptys.connect(id) attaches again'));
       });
@@ -76,10 +81,10 @@ export class RemotePty implements PtyApi {
     this.output.on('data', cb);
     return () => this.output.off('data', cb);
   }
-  /** Resolves once the server has applied the size (or the connection is gone). */
+  /** Resolves once the server has applied the size (or the connection is gone); rejects with the server's coded error when it could not. */
   async resize(cols: number, rows: number): Promise<void> {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    const applied = new Promise<void>((resolve) => this.resizes.push(resolve));
+    const applied = new Promise<void>((done, failed) => this.resizes.push({ done, failed }));
     this.ws.send(JSON.stringify({ type: 'resize', cols, rows }));
     await applied;
   }

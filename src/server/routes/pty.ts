@@ -62,7 +62,7 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
       tags: ['pty'],
       summary: 'WebSocket terminal (upgrade required)',
       description:
-        'First message (text, JSON): {"type":"start","cmd"?:[...],"cols":80,"rows":24,"env"?:{},"cwd"?:"/workspace","timeoutMs"?:N} opens a session on a new terminal (default: the image\'s login shell); {"type":"attach","ptyId":"...","cols":..,"rows":..} attaches to a running one (its last 64 KiB of output is replayed). The server answers {"type":"ready","ptyId"}. Then binary frames carry the terminal both ways (keys in, output out); text messages {"type":"resize","cols","rows"} (answered {"type":"resized"} once applied), {"type":"signal","signal":"SIGINT"} (to the whole process tree) and {"type":"detach"} steer it. When the program ends: {"type":"exit","exitCode","durationMs","killedBy"?}, then close. A dropped connection leaves the session running. Auth: the bearer header, or (browsers) the subprotocols ["warden", "bearer.<base64url(token)>"].',
+        'First message (text, JSON): {"type":"start","cmd"?:[...],"cols":80,"rows":24,"env"?:{},"cwd"?:"/workspace","timeoutMs"?:N} opens a session on a new terminal (default: the image\'s login shell); {"type":"attach","ptyId":"...","cols":..,"rows":..} attaches to a running one (its last 64 KiB of output is replayed). The server answers {"type":"ready","ptyId"}. Then binary frames carry the terminal both ways (keys in, output out); text messages {"type":"resize","cols","rows"} (answered {"type":"resized"} once applied), {"type":"signal","signal":"SIGINT"} (to the whole process tree) and {"type":"detach"} steer it; one that fails is answered {"type":"error","op":"resize"|"signal"|"detach","code","message"} and the session goes on. When the program ends: {"type":"exit","exitCode","durationMs","killedBy"?}, then close. A dropped connection leaves the session running. Auth: the bearer header, or (browsers) the subprotocols ["warden", "bearer.<base64url(token)>"].',
       params: SandboxParams,
       response: { 426: z.object({ error: z.object({ code: z.string(), message: z.string() }) }).describe('Not a WebSocket upgrade') },
     },
@@ -165,7 +165,11 @@ export function ptyRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const p = pty;
         const d = m.data;
         const op = d.type === 'resize' ? p.resize(d.cols, d.rows).then(() => send({ type: 'resized', cols: d.cols, rows: d.rows })) : d.type === 'signal' ? p.kill(d.signal) : p.detach().then(() => socket.close(1000));
-        void Promise.resolve(op).catch((err: unknown) => send({ type: 'error', code: err instanceof WardenError ? err.code : 'EXEC_FAILED', message: (err as Error).message }));
+        // a failed control step names itself (`op`): the session goes on, and the client settles what waits for it
+        void Promise.resolve(op).catch((err: unknown) => {
+          ctx.log.warn({ err, pty: p.id, op: d.type }, 'a terminal control step failed');
+          send({ type: 'error', op: d.type, code: err instanceof WardenError ? err.code : 'EXEC_FAILED', message: (err as Error).message });
+        });
       });
       socket.on('close', () => {
         // a dropped connection leaves the session running; only this attachment ends
