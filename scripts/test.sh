@@ -72,6 +72,9 @@ if [ "$#" -eq 0 ]; then
   npx vitest run -c vitest.faults.config.ts --reporter=default --reporter=json --outputFile="$reports/faults.json"
   rc_faults=$?
 fi
+# a hung engine fails the tests still running with timeouts that name no cause: name it here
+rc_engine=0
+bash scripts/lib/engine-answers.sh || rc_engine=1
 set -e
 node scripts/lib/test-summary.mjs "$reports"
-[ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_second" -eq 0 ] && [ "$rc_faults" -eq 0 ]
+[ "$rc_main" -eq 0 ] && [ "$rc_conf" -eq 0 ] && [ "$rc_second" -eq 0 ] && [ "$rc_faults" -eq 0 ] && [ "$rc_engine" -eq 0 ]
