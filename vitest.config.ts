@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer.js';
 
 /**
  * Two tiers in one run (`npm test`):
@@ -13,6 +14,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     retry: 0,
+    // the longest engine files first (a fresh checkout has no duration cache): test/support/sequencer.ts
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {

@@ -30,7 +30,14 @@ describe('warden exec -it / run -it / shell in a real terminal (tmux)', () => {
     await t.waitFor(/agent@|\$ $/m);
     await t.type('echo "size=$(tput cols)x$(tput lines) term=$TERM"');
     await t.waitFor(/size=120x40 term=xterm-256color/);
+    // the resize reaches the session asynchronously (tmux -> SIGWINCH to the CLI -> the server's resize
+    // -> the session's terminal): a command typed right after it could still see 120x40 (seen in a full
+    // run). The session's own SIGWINCH says it arrived: a foreground shell prints the size on each one.
+    await t.type(`sh -c 'trap "echo winch=\\$(tput cols)x\\$(tput lines)" WINCH; echo waiting-for-winch; while :; do sleep 0.05; done'`);
+    await t.waitFor(/^waiting-for-winch/m);
     await t.resize(100, 30);
+    await t.waitFor(/winch=100x30/);
+    await t.keys('C-c');
     await t.type('echo "resized=$(tput cols)x$(tput lines)"');
     await t.waitFor(/resized=100x30/);
     // the command itself says it runs: only then is it the terminal's foreground group (a Ctrl-C
