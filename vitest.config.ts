@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import LongestFirst from './test/support/sequencer.js';
 
 /**
  * Two tiers in one run (`npm test`):
@@ -14,8 +13,6 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     retry: 0,
-    // the longest engine files first (a fresh checkout has no duration cache): test/support/sequencer.ts
-    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {
