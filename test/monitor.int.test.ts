@@ -124,13 +124,16 @@ describe('exec timeouts hold without Warden', () => {
   it('kill -9 of the Warden process does not let a timed exec run on', async () => {
     const child = spawn('node', ['test/support/deadline-child.mjs', runId()], { stdio: ['ignore', 'pipe', 'inherit'] });
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-    const id = line.toString().trim();
+    const [id, spawnedAt] = line.toString().trim().split(' ') as [string, string];
     pool.track(await warden.get(id));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(hostProcs('sleep 444')).toHaveLength(2);
+    // both sleeps run (waited for, not slept for: under load the exec's command starts late)
+    await expect.poll(() => hostProcs('sleep 444').length, { timeout: 4000, interval: 50 }).toBe(2);
     child.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 4500)); // timeout 2 s (+1 s slack inside)
-    expect(hostProcs('sleep 444')).toEqual([]);
+    // the guard ends them at the 6 s deadline (+1 s slack inside), with their Warden process dead
+    await expect.poll(() => hostProcs('sleep 444'), { timeout: 20_000, interval: 100 }).toEqual([]);
+    const after = Date.now() - Number(spawnedAt);
+    // it lived on to its deadline (the deadline counts from the exec's start, a little before spawnedAt)
+    expect(after, 'ms from the spawn until the command tree was gone').toBeGreaterThanOrEqual(5000);
     expect((await warden.get(id)).info.state).toBe('running'); // persistent: only the exec died
   });
 

@@ -63,11 +63,13 @@ describe('stop means stop', () => {
   it('stop sends SIGTERM first (a cooperative process cleans up), then SIGKILLs what ignores it', async () => {
     const ws = await tempWorkspace();
     const sb = await pool.create({ workspace: ws.dir });
-    const coop = await sb.spawn(['sh', '-c', 'trap "echo saved > /workspace/saved.txt; exit 0" TERM; while :; do sleep 0.1; done']);
+    const coop = await sb.spawn(['sh', '-c', 'trap "echo saved > /workspace/saved.txt; exit 0" TERM; while :; do sleep 0.123; done']);
     const stubborn = await sb.spawn(['sh', '-c', 'trap "" TERM; (setsid sh -c "trap \\"\\" TERM; exec sleep 4242" >/dev/null 2>&1 &); exec sleep 4241']);
     for (const p of [coop, stubborn]) p.stdout.resume(), p.stderr.resume();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(hostProcs('sleep 424')).toHaveLength(2);
+    // both sleeps run (waited for, not slept for: under load the commands start late), and the
+    // cooperative shell has its trap (it loops on sleep 0.123 only after setting it)
+    await expect.poll(() => hostProcs('sleep 424').length, { timeout: 15_000, interval: 50 }).toBe(2);
+    await expect.poll(() => hostProcs('sleep 0.123').length, { timeout: 15_000, interval: 20 }).toBeGreaterThan(0);
     const t0 = Date.now();
     await sb.stop({ timeoutMs: 1500 });
     const took = Date.now() - t0;
@@ -233,8 +235,8 @@ describe('leaked runtime shims (a stand-in process named like a leaked container
     const orphan = fake(gone);
     const alive = fake(live.containerId);
     try {
-      await new Promise((r) => setTimeout(r, 300));
-      expect(hostProcs('sleep 4701')).toHaveLength(2);
+      // both stand-ins run (waited for, not slept for: under load they start late)
+      await expect.poll(() => hostProcs('sleep 4701').length, { timeout: 15_000, interval: 50 }).toBe(2);
       const n = await engineOf(warden).reapOrphans([gone, live.containerId]);
       expect(n).toBe(1);
       if (orphan.exitCode === null && orphan.signalCode === null) await once(orphan, 'exit');
