@@ -8,6 +8,7 @@ import { wardenImage } from '../src/images/catalog.js';
 import { gracefulStop } from '../src/runtime/docker/graceful-stop.js';
 import { TEST_RUN_LABEL } from './support/labels.js';
 import { cli } from './support/cli.js';
+import { untilLogsSay } from './support/container-logs.js';
 import { hostProcs } from './support/host.js';
 import { runId, sandboxPool, tempWorkspace, testWarden } from './support/fixture.js';
 import { engineOf } from './support/engine.js';
@@ -155,24 +156,6 @@ describe('emergency stop', () => {
   });
 });
 
-/** Resolves once the container printed `line` (followed, no polling); rejects if it ends first. */
-async function saysLine(c: Docker.Container, line: string): Promise<void> {
-  const stream = (await c.logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream & { destroy: () => void };
-  let seen = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (b: Buffer) => {
-        seen += b.toString('latin1');
-        if (seen.includes(line)) resolve();
-      });
-      stream.on('end', () => reject(new Error(`the container ended before it printed ${line}: ${seen.slice(-300) || 'no output'}`)));
-      stream.on('error', reject);
-    });
-  } finally {
-    stream.destroy();
-  }
-}
-
 describe('a SIGTERM that PID 1 drops', () => {
   it('is sent again until PID 1 acts on it: a stop right after a start never waits out the grace (found by the API fuzzer)', async () => {
     // A PID 1 drops every signal it has no handler for. Right after a start the engine may answer before
@@ -191,7 +174,7 @@ describe('a SIGTERM that PID 1 drops', () => {
     });
     try {
       await c.start();
-      await saysLine(c, 'shell-is-pid-1');
+      await untilLogsSay(c, 'shell-is-pid-1', 'the stand-in PID 1', 30_000);
       const kills: string[] = [];
       let firstKill!: () => void;
       const first = new Promise<void>((resolve) => (firstKill = resolve));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { wardenImage } from '../../src/images/catalog.js';
+import { untilLogsSay } from './container-logs.js';
 import { createLogger } from '../../src/log.js';
 import { LABEL } from '../../src/policy/labels.js';
 import { EGRESS_NETWORK, ROLE } from '../../src/runtime/docker/egress.js';
@@ -86,31 +87,6 @@ async function makeCerts(dir: string): Promise<void> {
   ossl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext');
 }
 
-/** Resolves once the server prints that it listens; rejects if the container ends first or within timeoutMs. */
-async function listening(container: Docker.Container, timeoutMs: number): Promise<void> {
-  const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream & { destroy: () => void };
-  let seen = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the fake npm registry did not listen within ${timeoutMs} ms: ${seen.slice(-500)}`)), timeoutMs);
-      stream.on('data', (c: Buffer) => {
-        seen += c.toString('utf8');
-        if (seen.includes('"listening"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      stream.on('end', () => {
-        clearTimeout(timer);
-        reject(new Error(`the fake npm registry exited before it listened: ${seen.slice(-500) || 'no output'}`));
-      });
-      stream.on('error', reject);
-    });
-  } finally {
-    stream.destroy();
-  }
-}
-
 /**
  * A fake npm registry under the real name: test/support/fake-npm-registry.mjs in a container of the
  * egress image (it has Node; nothing is pulled) on Warden's egress network, labelled with the test
@@ -159,7 +135,7 @@ export async function startFakeNpmRegistry(docker: Docker, packages: FakePackage
       },
     });
     await container.start();
-    await listening(container, 30_000);
+    await untilLogsSay(container, '"listening"', 'the fake npm registry', 30_000);
     const ip = (await container.inspect()).NetworkSettings.Networks[EGRESS_NETWORK]?.IPAddress;
     if (!ip) throw new Error(`the fake npm registry has no address on ${EGRESS_NETWORK}`);
     const c = container;
